@@ -1,0 +1,2 @@
+/* Marble testing */
+export { observableMatcher, type ComparableError } from './observableMatcher';

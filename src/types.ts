@@ -1,0 +1,150 @@
+/**
+ * The public model: addresses, close reasons, the per-connection {@link Connection} (Twisted's
+ * Transport plus its Protocol callbacks as streams), and the server-wide event and command
+ * vocabulary that behaviours are written in.
+ *
+ * @packageDocumentation
+ */
+import type { Observable } from 'rxjs';
+import type { ConnectionLostError, IdleTimeoutError, RxnetError } from './errors';
+
+/** Identifies one connection within one server (or one virtual network); assigned from 1 upwards. */
+export type ConnectionId = number;
+
+/** An IPv4 or IPv6 socket address (Twisted's `IPv4Address`/`IPv6Address`). */
+export interface TcpAddress {
+  readonly _tag: 'TcpAddress';
+  readonly hostname: string;
+  readonly port: number;
+  readonly family: 'IPv4' | 'IPv6';
+}
+
+/** A Unix domain socket address (Twisted's `UNIXAddress`). */
+export interface UnixAddress {
+  readonly _tag: 'UnixAddress';
+  readonly path: string;
+}
+
+/** The address of an in-memory connection: a Duplex pair, or the testing kit's virtual network. */
+export interface MemoryAddress {
+  readonly _tag: 'MemoryAddress';
+  readonly name: string;
+}
+
+/** Where one end of a connection is. */
+export type Address = TcpAddress | UnixAddress | MemoryAddress;
+
+/**
+ * Why a connection ended (Twisted's `connectionLost(reason)`).
+ *
+ * - `done`: an orderly close by either side (Twisted's `ConnectionDone`).
+ * - `lost`: an unclean end, such as a reset; `error.cause` is Node's error (Twisted's `ConnectionLost`).
+ * - `aborted`: closed locally without flushing; `error` says why when rxnet itself aborted it
+ *   (bad input, a full write buffer), and is absent when the user called `abort()`.
+ * - `timedOut`: no activity for longer than the idle timeout.
+ */
+export type CloseReason =
+  | { readonly type: 'done' }
+  | { readonly type: 'lost'; readonly error: ConnectionLostError }
+  | { readonly type: 'aborted'; readonly error?: RxnetError }
+  | { readonly type: 'timedOut'; readonly error: IdleTimeoutError };
+
+/** Bytes a connection can write: a string is written as UTF-8. */
+export type Output = string | Uint8Array;
+
+/**
+ * One open connection: Twisted's Transport, with its Protocol callbacks as streams.
+ *
+ * `data$` is `dataReceived`, `closed$` is `connectionLost`; the connection was made when it was
+ * emitted. Writes follow Node's `write()` contract: `false` means the pending output is above the
+ * high-water mark, and while it is, rxnet stops reading from this connection.
+ */
+export interface Connection {
+  readonly id: ConnectionId;
+  /** This end's address (Twisted's `getHost()`). */
+  readonly local: Address;
+  /** The peer's address (Twisted's `getPeer()`). */
+  readonly remote: Address;
+  /**
+   * Incoming chunks, multicast. Reading starts with the first subscriber and pauses while there is
+   * none, so bytes wait in the socket rather than being dropped. Completes when the connection
+   * closes cleanly (`done`, or `aborted` without an error); fails with the reason's error otherwise.
+   */
+  readonly data$: Observable<Buffer>;
+  /** Emits one {@link CloseReason} when the connection has closed, then completes. Replays to late subscribers. */
+  readonly closed$: Observable<CloseReason>;
+  /** Bytes written but not yet handed to the kernel. */
+  readonly pendingWriteBytes: number;
+  /**
+   * Queues bytes for sending. Returns `false` when the pending output is above the high-water mark
+   * (wait for it to drain, or use {@link Connection.send}); writes after a close are ignored.
+   */
+  write(data: Output): boolean;
+  /** Flushes pending output, then closes (Twisted's `loseConnection()`). */
+  end(): void;
+  /** Drops pending output and resets the connection (Twisted's `abortConnection()`). */
+  abort(reason?: RxnetError): void;
+  /**
+   * Writes everything `output$` emits, in order. The returned Observable is cold: subscribing
+   * starts sending; it completes once `output$` has completed and its bytes are flushed, and fails
+   * if the connection closes first. Unsubscribing stops sending but leaves the connection open.
+   */
+  send(output$: Observable<Output>): Observable<never>;
+}
+
+/** A connection was accepted (Twisted's `connectionMade`). */
+export interface ConnectionMade {
+  readonly type: 'connectionMade';
+  readonly id: ConnectionId;
+  readonly local: Address;
+  readonly remote: Address;
+}
+
+/** A connection received data: a chunk, or a frame once the connection is framed. */
+export interface DataReceived<T = Buffer> {
+  readonly type: 'data';
+  readonly id: ConnectionId;
+  readonly data: T;
+}
+
+/** A connection closed (Twisted's `connectionLost(reason)`). */
+export interface ConnectionLost {
+  readonly type: 'connectionLost';
+  readonly id: ConnectionId;
+  readonly reason: CloseReason;
+}
+
+/** What happens on a server, every connection's events on one stream, each tagged with its connection. */
+export type ServerEvent<T = Buffer> = ConnectionMade | DataReceived<T> | ConnectionLost;
+
+/** Write to one connection, or to several at once (so a broadcast is one command, not one per receiver). */
+export interface WriteCommand<O = Output> {
+  readonly type: 'write';
+  readonly to: ConnectionId | readonly ConnectionId[];
+  readonly data: O;
+}
+
+/** Flush, then close one connection (`loseConnection`). */
+export interface CloseCommand {
+  readonly type: 'close';
+  readonly id: ConnectionId;
+}
+
+/** Drop pending output and reset one connection (`abortConnection`). */
+export interface AbortCommand {
+  readonly type: 'abort';
+  readonly id: ConnectionId;
+}
+
+/** What a behaviour asks the server to do. */
+export type ServerCommand<O = Output> = WriteCommand<O> | CloseCommand | AbortCommand;
+
+/**
+ * A whole server's logic as a pure function: events in, commands out, with no socket and no clock.
+ *
+ * Behaviour operators pass events through so the next operator can react to them; the server
+ * carries out the commands and ignores the events that reach the end of the pipeline.
+ */
+export type Behaviour<T = Buffer, O = Output> = (
+  events: Observable<ServerEvent<T>>,
+) => Observable<ServerCommand<O> | ServerEvent<unknown>>;
