@@ -1,0 +1,167 @@
+/**
+ * What the example programs share when they run standalone: argument parsing with a usage line,
+ * the injectable log, local timestamps, and a clean stop on SIGINT/SIGTERM.
+ *
+ * Not part of rxnet's API: it is the small amount of process plumbing every example would
+ * otherwise repeat.
+ *
+ * @packageDocumentation
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { InvalidEndpointError } from 'rxnet';
+
+/** Where an example prints its lifecycle lines; tests pass a function that records them. */
+export type Log = (line: string) => void;
+
+/** Prints one line to stdout, the default {@link Log} of every example. */
+export const consoleLog: Log = (line) => {
+  process.stdout.write(`${line}\n`);
+};
+
+/** What `start()` of every example returns: enough for a test or `main` to stop it. */
+export interface ExampleHandle {
+  /** Stops listening or connecting and closes every connection; resolves once all are closed. */
+  stop(): Promise<void>;
+  /**
+   * For examples that finish on their own (the clients): resolves with the process exit code.
+   * Servers leave it undefined and run until stopped.
+   */
+  readonly done?: Promise<number>;
+}
+
+/** The command line was wrong; `main` prints the usage line and exits with code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** The exit code for bad arguments, as in BSD's `EX_USAGE` convention used by most CLIs: 2. */
+export const EXIT_USAGE = 2;
+
+/**
+ * Parses `argv` with `node:util`'s strict `parseArgs`, allowing at most one positional argument
+ * (the endpoint description); any unknown option or extra argument becomes a {@link UsageError}.
+ */
+export function parseCommandLine<O extends NonNullable<ParseArgsConfig['options']>>(
+  argv: readonly string[],
+  options: O,
+): { endpoint: string | undefined; values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true }>>['values'] } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  if (parsed.positionals.length > 1) {
+    throw new UsageError(`expected one endpoint, got ${parsed.positionals.length} arguments`);
+  }
+  return { endpoint: parsed.positionals[0], values: parsed.values };
+}
+
+/** Parses a positive number of seconds or a count, or throws a {@link UsageError} naming the option. */
+export function positiveNumber(option: string, text: string | undefined, integer = false): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new UsageError(`--${option} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/** Checks that `text` is one of `choices`, or throws a {@link UsageError} naming the option. */
+export function oneOf<C extends string>(option: string, text: string | undefined, choices: readonly C[]): C | undefined {
+  if (text === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(text)) {
+    throw new UsageError(`--${option} must be one of ${choices.join(', ')}, got ${JSON.stringify(text)}`);
+  }
+  return text as C;
+}
+
+/**
+ * Formats a time as `%Y-%m-%d %H:%M:%S` in local time: the seed prints Python's `datetime.now()`,
+ * and this is that format without the microseconds, which would only make the output noisier.
+ */
+export function formatTimestamp(epochMs: number): string {
+  const d = new Date(epochMs);
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return (
+    `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ` +
+    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`
+  );
+}
+
+/**
+ * Runs an example as a program: parses the arguments, starts it, stops it cleanly on SIGINT or
+ * SIGTERM (exit 0), and exits with the example's own code when it finishes by itself.
+ *
+ * Bad arguments, including an endpoint rxnet cannot parse, print `usage` to stderr and exit 2.
+ */
+export function runMain<A>(
+  usage: string,
+  parse: (argv: readonly string[]) => A,
+  start: (args: A) => Promise<ExampleHandle>,
+): void {
+  let args: A;
+  try {
+    args = parse(process.argv.slice(2));
+  } catch (error) {
+    exitWithUsage(usage, error);
+    return;
+  }
+  let handle: ExampleHandle | undefined;
+  let stopping = false;
+  const finish = (code: number): void => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.exit(code);
+  };
+  // Registered before starting, so a signal during start-up also ends the process with code 0.
+  function onSignal(signal: NodeJS.Signals): void {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`${signal}: stopping\n`);
+    if (handle === undefined) {
+      finish(0);
+      return;
+    }
+    handle.stop().then(
+      () => finish(0),
+      (error: unknown) => {
+        process.stderr.write(`error while stopping: ${describe(error)}\n`);
+        finish(1);
+      },
+    );
+  }
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  start(args).then(
+    (started) => {
+      handle = started;
+      started.done?.then(finish, (error: unknown) => {
+        process.stderr.write(`${describe(error)}\n`);
+        finish(1);
+      });
+    },
+    (error: unknown) => {
+      if (error instanceof InvalidEndpointError || error instanceof UsageError) {
+        exitWithUsage(usage, error);
+        return;
+      }
+      process.stderr.write(`${describe(error)}\n`);
+      finish(1);
+    },
+  );
+}
+
+function exitWithUsage(usage: string, error: unknown): void {
+  process.stderr.write(`${describe(error)}\n${usage}\n`);
+  process.exit(EXIT_USAGE);
+}
+
+/** An error's message with its code, for one line on stderr. */
+export function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' ? `${code}: ${error.message}` : error.message;
+  }
+  return String(error);
+}
