@@ -1,3 +1,12 @@
+/* Behaviours */
+export { countConnections, type ConnectionCount, type Counted } from './operators/countConnections';
+export { greet } from './operators/greet';
+export { closeOn } from './operators/closeOn';
+export { lineEquals } from './operators/lineEquals';
+export { broadcast, type BroadcastOptions } from './operators/broadcast';
+export { echo, type EchoOptions } from './operators/echo';
+export { sendEvery, type SendEveryConfig } from './operators/sendEvery';
+
 /* Errors */
 export {
   RxnetError,

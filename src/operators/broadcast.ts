@@ -1,0 +1,105 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { ConnectionId, WriteCommand } from '../types';
+import { type DataOf, relay, type ServerItem } from './internal';
+
+/** Options of {@link broadcast}. */
+export interface BroadcastOptions {
+  /**
+   * Whether the sender receives its own message too.
+   * @defaultValue `false`
+   */
+  readonly includeSender?: boolean;
+}
+
+/**
+ * Relays each message to every other open connection, as one `write` command addressed to all of
+ * them.
+ *
+ * ```text
+ * source:      -a-b-c----d-e----|    a=made(1)  b=made(2)  c=data(1,'hi')  d=lost(2)  e=data(1,'yo')
+ * broadcast(): -a-b-(cw)-d-e----|    w=write([2],'hi')
+ * ```
+ *
+ * The Spread server's `for client in clients: if client != self: client.transport.write(data)`,
+ * with the list of clients derived from the `connectionMade` and `connectionLost` events that pass
+ * through. A `close` or `abort` command passing through takes its connection out of the audience at
+ * once, before its `connectionLost` arrives. A message with no one to receive it adds no command.
+ *
+ * One command carries the whole audience (`to` is an array), so the server can fan the same bytes
+ * out without a command per receiver. The array is frozen and reused for as long as the set of open
+ * connections and the sender stay the same, so a steady talker costs one command per message, not
+ * an array per message; a new sender rebuilds it once, which costs no more than the write to every
+ * receiver that follows.
+ *
+ * ## Example
+ * ```ts
+ * import { broadcast, closeOn, countConnections, greet, lineEquals, type Behaviour } from 'rxnet';
+ *
+ * const spread: Behaviour = (events) =>
+ *   events.pipe(
+ *     countConnections(),
+ *     greet(({ count }) => `欢迎来到Spread Site, 你是第${count}个客户端用户!\n`),
+ *     closeOn(lineEquals('close')),
+ *     broadcast(),
+ *   );
+ * ```
+ *
+ * @param options Whether the sender hears itself.
+ * @returns A function that returns an Observable of the source's items, with a `write` command to
+ * the other open connections after each `data` event.
+ * @see {@link closeOn}
+ */
+export function broadcast<E extends ServerItem>(
+  options: BroadcastOptions = {},
+): OperatorFunction<E, E | WriteCommand<DataOf<E>>> {
+  const includeSender = options.includeSender ?? false;
+  return (source) =>
+    new Observable<E | WriteCommand<DataOf<E>>>((subscriber) => {
+      const open = new Set<ConnectionId>();
+      let audience: readonly ConnectionId[] | null = null;
+      let audienceSender: ConnectionId | null = null;
+
+      function audienceOf(sender: ConnectionId): readonly ConnectionId[] {
+        if (audience === null || (!includeSender && audienceSender !== sender)) {
+          const ids: ConnectionId[] = [];
+          for (const id of open) {
+            if (includeSender || id !== sender) ids.push(id);
+          }
+          audience = Object.freeze(ids);
+          audienceSender = sender;
+        }
+        return audience;
+      }
+
+      function leave(id: ConnectionId): void {
+        if (open.delete(id)) audience = null;
+      }
+
+      relay(source, subscriber, (value) => {
+        subscriber.next(value);
+        const item: ServerItem = value;
+        switch (item.type) {
+          case 'data': {
+            const to = audienceOf(item.id);
+            if (to.length > 0) subscriber.next({ type: 'write', to, data: item.data as DataOf<E> });
+            return;
+          }
+          case 'connectionMade':
+            open.add(item.id);
+            audience = null;
+            return;
+          case 'connectionLost':
+          case 'close':
+          case 'abort':
+            leave(item.id);
+            return;
+          default:
+            return;
+        }
+      });
+      return () => {
+        open.clear();
+        audience = null;
+      };
+    });
+}

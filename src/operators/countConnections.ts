@@ -1,0 +1,73 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { ConnectionId, ConnectionLost, ConnectionMade } from '../types';
+import { relay, type ServerItem } from './internal';
+
+/** The live number of connections, as {@link countConnections} adds it to lifecycle events. */
+export interface ConnectionCount {
+  /** How many connections are open once this event has happened (Twisted's `factory.numProtocols`). */
+  readonly count: number;
+}
+
+/**
+ * `E` with a {@link ConnectionCount} on its `connectionMade` and `connectionLost` members; its
+ * other members (`data` events, commands) are unchanged.
+ */
+export type Counted<E> = E extends ConnectionMade | ConnectionLost ? E & ConnectionCount : E;
+
+/**
+ * Counts the open connections, and adds the live count to each `connectionMade` and
+ * `connectionLost` event.
+ *
+ * ```text
+ * source:             -a-b--c--d-|    a=made(1)  b=made(2)  c=data(2,'x')  d=lost(1)
+ * countConnections(): -A-B--c--D-|    A={...a, count: 1}  B={...b, count: 2}  D={...d, count: 1}
+ * ```
+ *
+ * This is the Spread server's `factory.numProtocols`, derived from the one event stream rather than
+ * kept in a shared variable, so every later operator (`greet`, a logger) reads the count that holds
+ * right after the event it is looking at, and the type of those events says that `count` is there.
+ * `data` events and commands pass through as they are: counting costs nothing per message.
+ *
+ * A `connectionLost` for a connection this subscription never saw made leaves the count as it is,
+ * so subscribing in the middle of a server's life cannot drive the count below zero.
+ *
+ * ## Example
+ * ```ts
+ * import { tap } from 'rxjs';
+ * import { countConnections, greet, type Behaviour } from 'rxnet';
+ *
+ * const spread: Behaviour = (events) =>
+ *   events.pipe(
+ *     countConnections(),
+ *     tap((event) => {
+ *       if (event.type === 'connectionMade') console.log(`new connect: ${event.count}`);
+ *       if (event.type === 'connectionLost') console.log(`lost connect: ${event.count}`);
+ *     }),
+ *     greet(({ count }) => `欢迎来到Spread Site, 你是第${count}个客户端用户!\n`),
+ *   );
+ * ```
+ *
+ * @returns A function that returns an Observable of the source's items, with the live count added
+ * to every `connectionMade` and `connectionLost` event.
+ * @see {@link greet}
+ */
+export function countConnections<E extends ServerItem>(): OperatorFunction<E, Counted<E>> {
+  return (source) =>
+    new Observable<Counted<E>>((subscriber) => {
+      const live = new Set<ConnectionId>();
+      relay(source, subscriber, (value) => {
+        const item: ServerItem = value;
+        // TypeScript cannot narrow the generic `value` through the check made on `item`: hence the casts.
+        if (item.type === 'connectionMade') {
+          live.add(item.id);
+        } else if (item.type === 'connectionLost') {
+          live.delete(item.id);
+        } else {
+          subscriber.next(value as Counted<E>);
+          return;
+        }
+        subscriber.next({ ...value, count: live.size } as Counted<E>);
+      });
+      return () => live.clear();
+    });
+}
