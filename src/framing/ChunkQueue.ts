@@ -1,0 +1,153 @@
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The bytes a decoder has received but not yet framed, kept as the chunks they arrived in plus a
+ * byte count (ws's receiver `_buffers` and `consume(n)`). Internal: not exported from 'rxnet'.
+ *
+ * Nothing is concatenated on arrival. A frame that lies inside one chunk comes back as a
+ * `subarray` of it (no copy); a frame that spans chunks is copied once, into a buffer of exactly
+ * its size. Chunk lookups walk from the back when resuming a search, because a resumed search
+ * starts near the end; walking from the front would make one-byte chunking quadratic.
+ */
+export class ChunkQueue {
+  private chunks: Buffer[] = [];
+  /** Index in `chunks` of the first chunk that still holds unread bytes. */
+  private first = 0;
+  /** Offset of the first unread byte in `chunks[first]`. */
+  private head = 0;
+  private bytes = 0;
+
+  /** How many unread bytes are buffered. */
+  get length(): number {
+    return this.bytes;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+  }
+
+  /**
+   * The position of the first occurrence of `needle` at or after `from` (both counted from the
+   * first unread byte), or -1. Matches that straddle chunk boundaries are found too.
+   */
+  indexOf(needle: Buffer, from: number): number {
+    const size = needle.length;
+    if (from + size > this.bytes) return -1;
+    const chunks = this.chunks;
+    // Find the chunk holding position `from`: `begin` is the position of that chunk's first unread byte.
+    let i = chunks.length - 1;
+    let begin = this.bytes;
+    for (; ; i--) {
+      begin -= chunks[i].length - (i === this.first ? this.head : 0);
+      if (begin <= from) break;
+    }
+    let offset = (i === this.first ? this.head : 0) + from - begin;
+    // `base` is the queue position of byte 0 of chunk i (negative when the chunk is partly read).
+    let base = begin - (i === this.first ? this.head : 0);
+    for (; i < chunks.length; i++) {
+      const chunk = chunks[i];
+      const found = size === 1 ? chunk.indexOf(needle[0], offset) : chunk.indexOf(needle, offset);
+      if (found >= 0) return base + found;
+      for (let at = Math.max(offset, chunk.length - size + 1); at < chunk.length; at++) {
+        if (this.matchesAcross(i, at, needle)) return base + at;
+      }
+      base += chunk.length;
+      offset = 0;
+    }
+    return -1;
+  }
+
+  /** The byte at `position` (counted from the first unread byte); `position` must be below `length`. */
+  byteAt(position: number): number {
+    let i = this.first;
+    let at = this.head + position;
+    while (at >= this.chunks[i].length) {
+      at -= this.chunks[i].length;
+      i++;
+    }
+    return this.chunks[i][at];
+  }
+
+  /** The unsigned big-endian integer of `size` bytes at `position`; the bytes must be buffered. */
+  readUIntBE(position: number, size: number): number {
+    const chunk = this.chunks[this.first];
+    const at = this.head + position;
+    if (at + size <= chunk.length) return chunk.readUIntBE(at, size);
+    let value = 0;
+    for (let k = 0; k < size; k++) value = value * 256 + this.byteAt(position + k);
+    return value;
+  }
+
+  /** Removes and returns the next `size` bytes: a view when they lie in one chunk, else one copy. */
+  consume(size: number): Buffer {
+    if (size === 0) return EMPTY;
+    const chunk = this.chunks[this.first];
+    if (this.head + size <= chunk.length) {
+      const frame = chunk.subarray(this.head, this.head + size);
+      this.skip(size);
+      return frame;
+    }
+    const frame = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      const current = this.chunks[this.first];
+      const take = Math.min(size - filled, current.length - this.head);
+      current.copy(frame, filled, this.head, this.head + take);
+      filled += take;
+      this.skip(take);
+    }
+    return frame;
+  }
+
+  /** Removes and returns the unread part of the first chunk, without copying (raw mode). */
+  shift(): Buffer {
+    return this.consume(this.chunks[this.first].length - this.head);
+  }
+
+  /** Drops the next `size` bytes; `size` must not exceed `length`. */
+  skip(size: number): void {
+    this.bytes -= size;
+    let left = size;
+    while (left > 0) {
+      const rest = this.chunks[this.first].length - this.head;
+      if (left < rest) {
+        this.head += left;
+        return;
+      }
+      left -= rest;
+      this.first++;
+      this.head = 0;
+    }
+    if (this.first === this.chunks.length) {
+      this.chunks.length = 0;
+      this.first = 0;
+    } else if (this.first >= 64 && this.first * 2 >= this.chunks.length) {
+      // Drop references to read chunks now and then, so a queue that never empties stays bounded.
+      this.chunks.splice(0, this.first);
+      this.first = 0;
+    }
+  }
+
+  /** Forgets every buffered byte. */
+  clear(): void {
+    this.chunks.length = 0;
+    this.first = 0;
+    this.head = 0;
+    this.bytes = 0;
+  }
+
+  private matchesAcross(index: number, at: number, needle: Buffer): boolean {
+    let chunk = this.chunks[index];
+    for (let k = 0; k < needle.length; k++, at++) {
+      if (at === chunk.length) {
+        if (++index === this.chunks.length) return false;
+        chunk = this.chunks[index];
+        at = 0;
+      }
+      if (chunk[at] !== needle[k]) return false;
+    }
+    return true;
+  }
+}

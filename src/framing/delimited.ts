@@ -1,0 +1,148 @@
+import type { OperatorFunction } from 'rxjs';
+import { FrameTooLongError, InvalidFrameError, TruncatedFrameError } from '../errors';
+import type { Output } from '../types';
+import { ChunkQueue } from './ChunkQueue';
+import { decodeWith } from './decoder';
+import { encodeWith } from './encoder';
+import { byteCount, DEFAULT_MAX_FRAME_BYTES, toBuffer, toDelimiter, type TruncationOptions } from './limits';
+
+/** Options of {@link delimited} and its encoders. */
+export interface DelimitedOptions extends TruncationOptions {
+  /**
+   * The longest frame accepted, delimiter excluded. The decoder fails as soon as the unterminated
+   * bytes exceed it, without waiting for a delimiter; the encoder refuses longer frames.
+   *
+   * @defaultValue {@link DEFAULT_MAX_FRAME_BYTES}
+   */
+  readonly maxFrameBytes?: number;
+}
+
+/**
+ * Splits a byte stream into the frames between occurrences of `delimiter`, without the delimiter.
+ *
+ * ```text
+ * source:             -a---b--c-|    a='ab|'  b='c'  c='|d|'
+ * delimited('|'):     -x------(yz|)  x='ab'  y='c'  z='d'
+ * ```
+ *
+ * TCP delivers chunks, not messages: one frame may arrive in many chunks, and one chunk may end
+ * several frames. A frame inside one chunk is emitted as a view of it (no copy); a frame that
+ * spans chunks is copied once. The search resumes where the last one stopped, so a long frame
+ * arriving byte by byte costs linear time.
+ *
+ * Fails with {@link FrameTooLongError} when the bytes before a delimiter (or the unterminated
+ * bytes so far) exceed `maxFrameBytes`, and with {@link TruncatedFrameError} when the source
+ * completes after an unterminated frame, unless `allowTruncation` is set; nothing after the bad
+ * frame is emitted, not even later frames of the same chunk.
+ *
+ * ## Example
+ * ```ts
+ * import { delimited } from 'rxnet';
+ *
+ * const records$ = connection.data$.pipe(delimited('\0', { maxFrameBytes: 4096 }));
+ * ```
+ *
+ * @param delimiter The bytes that end each frame (a string is UTF-8); not empty.
+ * @param options Limits and truncation; see {@link DelimitedOptions}.
+ * @returns An operator from chunks to frames.
+ * @see {@link lines}, {@link encodeDelimited}
+ */
+export function delimited(delimiter: string | Uint8Array, options: DelimitedOptions = {}): OperatorFunction<Buffer, Buffer> {
+  const needle = toDelimiter(delimiter);
+  const max = byteCount('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+  const allowTruncation = options.allowTruncation ?? false;
+  return decodeWith(() => {
+    const queue = new ChunkQueue();
+    let searchFrom = 0;
+    return {
+      push(chunk, out) {
+        queue.push(chunk);
+        while (!out.closed) {
+          const at = queue.indexOf(needle, searchFrom);
+          if (at < 0) {
+            // No delimiter can start before here, so the frame has at least this many bytes.
+            searchFrom = Math.max(0, queue.length - needle.length + 1);
+            if (searchFrom > max) throw new FrameTooLongError(max, searchFrom);
+            return;
+          }
+          if (at > max) throw new FrameTooLongError(max, at);
+          const frame = queue.consume(at);
+          queue.skip(needle.length);
+          searchFrom = 0;
+          out.next(frame);
+        }
+      },
+      end(out) {
+        if (queue.length === 0) return;
+        if (!allowTruncation) throw new TruncatedFrameError(queue.length);
+        out.next(queue.consume(queue.length));
+      },
+    };
+  });
+}
+
+/**
+ * Encodes one frame for {@link delimited}: returns `[frame, delimiter]`, two buffers to write in
+ * order, so that nothing is concatenated.
+ *
+ * @param frame The frame (a string is UTF-8).
+ * @param delimiter The delimiter the decoder uses.
+ * @param options `maxFrameBytes`, as the decoder has it.
+ * @returns The parts to write, in order.
+ * @throws {@link FrameTooLongError} when the frame is longer than `maxFrameBytes`, and
+ * {@link InvalidFrameError} when the frame contains the delimiter (or would form one with it),
+ * since the decoder would not give it back whole.
+ */
+export function encodeDelimitedFrame(frame: Output, delimiter: string | Uint8Array, options: DelimitedOptions = {}): readonly Buffer[] {
+  return frameParts(toBuffer(frame), toDelimiter(delimiter), options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+}
+
+/**
+ * Encodes each frame for {@link delimited}, emitting the frame and the delimiter as separate
+ * buffers (see {@link encodeDelimitedFrame}).
+ *
+ * ```text
+ * source:               -a--b-|    a='ab'  b='c'
+ * encodeDelimited('|'): -(xd)-(yd)-|    x='ab'  y='c'  d='|'
+ * ```
+ *
+ * Fails with {@link FrameTooLongError} or {@link InvalidFrameError} at the first frame the
+ * decoder would refuse.
+ *
+ * ## Example
+ * ```ts
+ * import { of } from 'rxjs';
+ * import { encodeDelimited } from 'rxnet';
+ *
+ * connection.send(of('one', 'two').pipe(encodeDelimited('\0'))).subscribe();
+ * ```
+ *
+ * @param delimiter The delimiter the decoder uses.
+ * @param options `maxFrameBytes`, as the decoder has it.
+ * @returns An operator from frames to the buffers to write.
+ */
+export function encodeDelimited(delimiter: string | Uint8Array, options: DelimitedOptions = {}): OperatorFunction<Output, Buffer> {
+  const needle = toDelimiter(delimiter);
+  const max = byteCount('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+  return encodeWith((frame) => frameParts(toBuffer(frame), needle, max));
+}
+
+/** Shared by the encoders of {@link delimited} and {@link lines}. */
+export function frameParts(frame: Buffer, delimiter: Buffer, max: number): readonly Buffer[] {
+  if (frame.length > max) throw new FrameTooLongError(max, frame.length);
+  if (frame.indexOf(delimiter) >= 0 || endsInsideDelimiter(frame, delimiter)) {
+    throw new InvalidFrameError('frame contains its delimiter');
+  }
+  return [frame, delimiter];
+}
+
+/** Whether `frame + delimiter` holds the delimiter before its end (only self-overlapping ones can). */
+function endsInsideDelimiter(frame: Buffer, delimiter: Buffer): boolean {
+  for (let start = Math.max(0, frame.length - delimiter.length + 1); start < frame.length; start++) {
+    const tail = frame.length - start;
+    if (frame.compare(delimiter, 0, tail, start) === 0 && delimiter.compare(delimiter, 0, delimiter.length - tail, tail) === 0) {
+      return true;
+    }
+  }
+  return false;
+}

@@ -1,0 +1,124 @@
+import type { OperatorFunction } from 'rxjs';
+import { FrameTooLongError, TruncatedFrameError } from '../errors';
+import { ChunkQueue } from './ChunkQueue';
+import { decodeWith } from './decoder';
+import { byteCount, DEFAULT_LINE_DELIMITER, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_LINE_BYTES, toDelimiter, type TruncationOptions } from './limits';
+
+/**
+ * How {@link modal} reads the next frame: a line; raw bytes, as they arrive (Twisted's
+ * `setRawMode`); or exactly `bytes` bytes as one frame (a body whose length a header announced).
+ */
+export type FramingMode = 'line' | 'raw' | { readonly bytes: number };
+
+/** A frame from {@link modal}: its bytes, and the mode and state it was read in. */
+export interface ModalFrame<S> {
+  readonly mode: FramingMode;
+  readonly state: S;
+  readonly data: Buffer;
+}
+
+/** Options of {@link modal}. */
+export interface ModalOptions<S> extends TruncationOptions {
+  /** The state of a new subscription (each subscription starts again from it). */
+  readonly seed: S;
+  /** The framing to use in a state. Called before each frame; must not throw. */
+  readonly mode: (state: S) => FramingMode;
+  /** The state after a frame, as `scan`'s accumulator; a throw fails the stream at that frame. */
+  readonly next: (state: S, frame: Buffer) => S;
+  /** What ends a line. @defaultValue {@link DEFAULT_LINE_DELIMITER} */
+  readonly delimiter?: string | Uint8Array;
+  /** The longest line. @defaultValue {@link DEFAULT_MAX_LINE_BYTES} */
+  readonly maxLineBytes?: number;
+  /** The largest `{ bytes }` frame. @defaultValue {@link DEFAULT_MAX_FRAME_BYTES} */
+  readonly maxFrameBytes?: number;
+}
+
+/**
+ * Decodes a stream whose framing changes as it goes: lines, then raw bytes, then lines again
+ * (Twisted's `LineReceiver` with `setRawMode`/`setLineMode`), driven by a state machine over the
+ * frames.
+ *
+ * ```text
+ * source:  -a----b--|    a='SIZE 3\r\nab'  b='cOK\r\n'
+ * modal(): -x----(yz)|   x=line 'SIZE 3'  y={bytes:3} 'abc'  z=line 'OK'
+ * ```
+ *
+ * Where `LineReceiver` has methods a handler calls, this is pure: `mode(state)` picks the framing
+ * of the next frame, and `next(state, frame)` gives the state after it, so the switch happens
+ * exactly at the frame boundary, even inside one chunk. Bytes already buffered after the switch
+ * are decoded in the new mode. Raw frames are the chunks as they arrive (views, never copied).
+ *
+ * Fails with {@link FrameTooLongError} when a line exceeds `maxLineBytes` or a `{ bytes }` frame
+ * exceeds `maxFrameBytes`, with {@link TruncatedFrameError} when the source completes inside a
+ * line or a `{ bytes }` frame unless `allowTruncation` is set, and with the error `next` throws.
+ *
+ * ## Example
+ * ```ts
+ * import { modal } from 'rxnet';
+ *
+ * // Header lines up to an empty line, then a body of the announced length, then lines again.
+ * type State = { readonly body: number; readonly inBody: boolean };
+ * const messages$ = connection.data$.pipe(
+ *   modal<State>({
+ *     seed: { body: 0, inBody: false },
+ *     mode: (s) => (s.inBody ? { bytes: s.body } : 'line'),
+ *     next: (s, frame) =>
+ *       s.inBody ? { body: 0, inBody: false }
+ *       : frame.length === 0 ? { ...s, inBody: s.body > 0 }
+ *       : { ...s, body: Number(/^Content-Length: (\d+)$/.exec(frame.toString())?.[1] ?? s.body) },
+ *   }),
+ * );
+ * ```
+ *
+ * @param options The state machine, line delimiter, limits and truncation; see {@link ModalOptions}.
+ * @returns An operator from chunks to {@link ModalFrame}s.
+ * @see {@link lines}
+ */
+export function modal<S>(options: ModalOptions<S>): OperatorFunction<Buffer, ModalFrame<S>> {
+  const { seed, mode, next } = options;
+  const delimiter = toDelimiter(options.delimiter ?? DEFAULT_LINE_DELIMITER);
+  const maxLine = byteCount('maxLineBytes', options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+  const maxFrame = byteCount('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+  const allowTruncation = options.allowTruncation ?? false;
+  return decodeWith(() => {
+    const queue = new ChunkQueue();
+    let state = seed;
+    let searchFrom = 0;
+    return {
+      push(chunk, out) {
+        queue.push(chunk);
+        while (!out.closed && queue.length > 0) {
+          const current = mode(state);
+          let data: Buffer;
+          if (current === 'raw') {
+            data = queue.shift();
+          } else if (current === 'line') {
+            const at = queue.indexOf(delimiter, searchFrom);
+            if (at < 0) {
+              searchFrom = Math.max(0, queue.length - delimiter.length + 1);
+              if (searchFrom > maxLine) throw new FrameTooLongError(maxLine, searchFrom);
+              return;
+            }
+            if (at > maxLine) throw new FrameTooLongError(maxLine, at);
+            data = queue.consume(at);
+            queue.skip(delimiter.length);
+            searchFrom = 0;
+          } else {
+            const size = byteCount('bytes', current.bytes, 1);
+            if (size > maxFrame) throw new FrameTooLongError(maxFrame, size);
+            if (queue.length < size) return;
+            data = queue.consume(size);
+          }
+          const before = state;
+          state = next(state, data);
+          out.next({ mode: current, state: before, data });
+        }
+      },
+      end(out) {
+        if (queue.length === 0) return;
+        if (!allowTruncation) throw new TruncatedFrameError(queue.length);
+        if (mode(state) === 'line') out.next({ mode: 'line', state, data: queue.consume(queue.length) });
+      },
+    };
+  });
+}
