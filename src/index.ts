@@ -1,3 +1,23 @@
+/* Framing */
+export {
+  DEFAULT_LINE_DELIMITER,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_LINE_BYTES,
+  DEFAULT_MAX_NETSTRING_BYTES,
+  type TruncationOptions,
+} from './framing/limits';
+export { lines, encodeLines, encodeLine, type LinesOptions } from './framing/lines';
+export { delimited, encodeDelimited, encodeDelimitedFrame, type DelimitedOptions } from './framing/delimited';
+export { netstrings, encodeNetstrings, encodeNetstring, type NetstringsOptions } from './framing/netstrings';
+export {
+  lengthPrefixed,
+  encodeLengthPrefixed,
+  encodeLengthPrefixedFrame,
+  type LengthPrefixedOptions,
+} from './framing/lengthPrefixed';
+export { modal, type FramingMode, type ModalFrame, type ModalOptions } from './framing/modal';
+export { utf8 } from './framing/utf8';
+
 /* Behaviours */
 export { countConnections, type ConnectionCount, type Counted } from './operators/countConnections';
 export { greet } from './operators/greet';
@@ -6,6 +26,17 @@ export { lineEquals } from './operators/lineEquals';
 export { broadcast, type BroadcastOptions } from './operators/broadcast';
 export { echo, type EchoOptions } from './operators/echo';
 export { sendEvery, type SendEveryConfig } from './operators/sendEvery';
+
+/* Transport */
+export {
+  fromDuplex,
+  DEFAULT_WRITE_HIGH_WATER_MARK,
+  DEFAULT_MAX_PENDING_WRITE_BYTES,
+  DEFAULT_IDLE_TIMEOUT,
+  type ConnectionOptions,
+  type ConnectionInfo,
+} from './transport/fromDuplex';
+export { serveConnections, type ServeConnectionsOptions } from './transport/serveConnections';
 
 /* Errors */
 export {

@@ -1,5 +1,37 @@
 /* Marble testing */
 export { observableMatcher, type ComparableError } from './observableMatcher';
+export {
+  testBehaviour,
+  onlyCommands,
+  isServerCommand,
+  type BehaviourInput,
+  type BehaviourExpectation,
+} from './testBehaviour';
+
+/* In-memory connection */
+export {
+  memoryConnection,
+  DEFAULT_MEMORY_HIGH_WATER_MARK,
+  type MemoryConnection,
+  type MemoryConnectionOptions,
+  type PeerClose,
+  type LocalClose,
+} from './memoryConnection';
+
+/* Virtual network */
+export {
+  VirtualNetwork,
+  DEFAULT_MAX_STEPS,
+  type VirtualNetworkOptions,
+  type VirtualConnectOptions,
+  type VirtualLink,
+} from './virtualNetwork';
+
+/* Recorder */
+export { record, DEFAULT_RECORD_FRAME_MS, type RecordOptions, type Recording } from './recorder';
+
+/* Chunkings */
+export { chunkings, rechunk, type Chunking, type RechunkOptions } from './chunkings';
 
 /* Events and commands */
 export { made, data, lost, write, close, abort } from './events';
