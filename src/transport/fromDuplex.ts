@@ -1,0 +1,407 @@
+import type { Duplex } from 'node:stream';
+import {
+  Observable,
+  ReplaySubject,
+  Subject,
+  asyncScheduler,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
+import {
+  ConnectionClosedError,
+  ConnectionLostError,
+  IdleTimeoutError,
+  WriteBufferFullError,
+  type RxnetError,
+} from '../errors';
+import type { Address, CloseReason, Connection, ConnectionId, Output } from '../types';
+
+/**
+ * Pending output, in bytes, above which `write()` returns `false` and the connection stops reading.
+ *
+ * @defaultValue 65536 (64 KiB)
+ */
+export const DEFAULT_WRITE_HIGH_WATER_MARK = 64 * 1024;
+
+/**
+ * Pending output, in bytes, above which the connection is aborted with {@link WriteBufferFullError}.
+ *
+ * @defaultValue 8388608 (8 MiB)
+ */
+export const DEFAULT_MAX_PENDING_WRITE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Milliseconds without reading or writing after which a connection closes as `timedOut`; `0` is off.
+ *
+ * @defaultValue 0 (no idle timeout)
+ */
+export const DEFAULT_IDLE_TIMEOUT = 0;
+
+/** Limits and timing of one connection; shared by `fromDuplex`, `listen`, `connect` and `serve`. */
+export interface ConnectionOptions {
+  /** @defaultValue {@link DEFAULT_WRITE_HIGH_WATER_MARK} */
+  readonly writeHighWaterMark?: number;
+  /** Must be at least `writeHighWaterMark`. @defaultValue {@link DEFAULT_MAX_PENDING_WRITE_BYTES} */
+  readonly maxPendingWriteBytes?: number;
+  /** Milliseconds; `0` turns it off. @defaultValue {@link DEFAULT_IDLE_TIMEOUT} */
+  readonly idleTimeout?: number;
+  /** Where the idle timeout reads the time and sets its timer. @defaultValue `asyncScheduler` */
+  readonly scheduler?: SchedulerLike;
+}
+
+/** Who a connection is: its id and both ends' addresses. */
+export interface ConnectionInfo {
+  readonly id: ConnectionId;
+  readonly local: Address;
+  readonly remote: Address;
+}
+
+/**
+ * Wraps any Node `Duplex` (a `net.Socket`, one half of `stream.duplexPair()`) as a {@link Connection}.
+ *
+ * This is the one place where a Node stream becomes rxnet's model, so the server, the client and
+ * the in-memory testing kit share its guarantees:
+ *
+ * - an `error` listener is attached synchronously, before anything else, so a reset can never crash
+ *   the process; every listener is a named method removed again when the connection closes;
+ * - reading starts when `data$` gets its first subscriber and pauses while it has none, and while
+ *   pending output is above `writeHighWaterMark` (Node's `'drain'` resumes it), so an echo to a
+ *   peer that does not read holds at most one chunk more than the high-water mark;
+ * - pending output above `maxPendingWriteBytes` aborts the connection with
+ *   {@link WriteBufferFullError}: one slow reader cannot exhaust the process's memory;
+ * - the writes of one event-loop turn are corked and flushed together on `process.nextTick`, so a
+ *   fan-out of many small messages costs one `writev` per connection rather than one per message;
+ * - `end()` flushes, sends FIN and stops delivering data; the connection closes as `done` when the
+ *   peer's FIN arrives (every Twisted-style peer answers a FIN with its own). A peer's FIN is answered
+ *   the same way, as Twisted's `connectionLost(ConnectionDone)`;
+ * - `abort()` drops pending output and resets: `resetAndDestroy()` where the stream has it, so a
+ *   TCP peer sees a RST; `destroy()` otherwise.
+ *
+ * ## Example
+ * ```ts
+ * import { duplexPair } from 'node:stream';
+ * import { fromDuplex } from 'rxnet';
+ *
+ * const [left, right] = duplexPair();
+ * const a = fromDuplex(left, { id: 1, local: { _tag: 'MemoryAddress', name: 'a' }, remote: { _tag: 'MemoryAddress', name: 'b' } });
+ * a.data$.subscribe((chunk) => a.write(chunk)); // echo
+ * right.write('hello');
+ * ```
+ *
+ * @param duplex The stream to wrap. rxnet owns it from now on: do not read from it or listen to it.
+ * @param info The connection's id and addresses.
+ * @param options Buffer limits and the idle timeout.
+ * @returns A live {@link Connection}.
+ * @throws TypeError when `maxPendingWriteBytes` is below `writeHighWaterMark`, or a limit is not a
+ * positive number.
+ * @see {@link serveConnections}
+ */
+export function fromDuplex(
+  duplex: Duplex,
+  info: ConnectionInfo,
+  options: ConnectionOptions = {},
+): Connection {
+  const highWaterMark = options.writeHighWaterMark ?? DEFAULT_WRITE_HIGH_WATER_MARK;
+  const maxPending = options.maxPendingWriteBytes ?? DEFAULT_MAX_PENDING_WRITE_BYTES;
+  const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
+  if (!(highWaterMark > 0)) {
+    throw new TypeError(`writeHighWaterMark must be positive, got ${highWaterMark}`);
+  }
+  if (!(maxPending >= highWaterMark)) {
+    throw new TypeError(
+      `maxPendingWriteBytes (${maxPending}) must be at least writeHighWaterMark (${highWaterMark})`,
+    );
+  }
+  if (!(idleTimeout >= 0)) {
+    throw new TypeError(`idleTimeout must be 0 or more, got ${idleTimeout}`);
+  }
+  return new DuplexConnection(
+    duplex,
+    info,
+    highWaterMark,
+    maxPending,
+    idleTimeout,
+    options.scheduler ?? asyncScheduler,
+  );
+}
+
+/** Written with a callback to learn when everything queued before it has been flushed. */
+const FLUSH_MARKER = Buffer.alloc(0);
+
+type Resettable = Duplex & { resetAndDestroy?: () => unknown };
+
+class DuplexConnection implements Connection {
+  readonly id: ConnectionId;
+  readonly local: Address;
+  readonly remote: Address;
+  readonly data$: Observable<Buffer>;
+  readonly closed$: Observable<CloseReason>;
+
+  private readonly chunks = new Subject<Buffer>();
+  private readonly closeReason = new ReplaySubject<CloseReason>(1);
+  private readers = 0;
+  private reading = false;
+  private writeBlocked = false;
+  private corked = false;
+  private ending = false;
+  private closed = false;
+  /** The first reason decided before Node's `'close'`; later ones lose, as the first cause is the true one. */
+  private decidedReason: CloseReason | undefined;
+  private lastActivity = 0;
+  private idleTimer: Subscription | undefined;
+
+  constructor(
+    private readonly duplex: Duplex,
+    info: ConnectionInfo,
+    private readonly highWaterMark: number,
+    private readonly maxPending: number,
+    private readonly idleTimeout: number,
+    private readonly scheduler: SchedulerLike,
+  ) {
+    // First and synchronous: an 'error' without a listener would throw out of the event loop.
+    duplex.on('error', this.onError);
+    this.id = info.id;
+    this.local = info.local;
+    this.remote = info.remote;
+    // Paused before the 'data' listener is added, so adding it does not start the flow.
+    duplex.pause();
+    duplex.on('data', this.onData);
+    duplex.on('end', this.onEnd);
+    duplex.on('drain', this.onDrain);
+    duplex.on('close', this.onClose);
+    this.data$ = new Observable<Buffer>((subscriber) => {
+      const counted = !this.closed;
+      const subscription = this.chunks.subscribe(subscriber);
+      if (counted) {
+        this.readers += 1;
+        this.updateFlow();
+      }
+      return () => {
+        subscription.unsubscribe();
+        if (counted) {
+          this.readers -= 1;
+          this.updateFlow();
+        }
+      };
+    });
+    this.closed$ = this.closeReason.asObservable();
+    if (idleTimeout > 0) {
+      this.lastActivity = scheduler.now();
+      this.idleTimer = scheduler.schedule(this.onIdleCheck, idleTimeout);
+    }
+    if (duplex.destroyed) {
+      this.decide({ type: 'lost', error: new ConnectionLostError('Stream was already destroyed') });
+      process.nextTick(this.onClose);
+    }
+  }
+
+  get pendingWriteBytes(): number {
+    return this.duplex.writableLength;
+  }
+
+  write(data: Output): boolean {
+    if (this.ending || this.closed || this.decidedReason !== undefined) {
+      return false;
+    }
+    if (!this.corked) {
+      this.corked = true;
+      this.duplex.cork();
+      process.nextTick(this.uncork);
+    }
+    this.duplex.write(data);
+    const pending = this.duplex.writableLength;
+    if (pending > this.maxPending) {
+      this.abort(new WriteBufferFullError(this.maxPending, pending));
+      return false;
+    }
+    if (this.idleTimeout > 0) {
+      this.lastActivity = this.scheduler.now();
+    }
+    if (pending > this.highWaterMark) {
+      if (!this.writeBlocked) {
+        this.writeBlocked = true;
+        this.updateFlow();
+        this.awaitDrain();
+      }
+      return false;
+    }
+    return true;
+  }
+
+  end(): void {
+    if (this.ending || this.closed) {
+      return;
+    }
+    this.ending = true;
+    // Reading goes on, discarding, until the peer's FIN: only then is the close orderly.
+    this.updateFlow();
+    this.duplex.end();
+  }
+
+  abort(reason?: RxnetError): void {
+    if (this.closed || this.decidedReason !== undefined) {
+      return;
+    }
+    this.decide(reason === undefined ? { type: 'aborted' } : { type: 'aborted', error: reason });
+    this.reset();
+  }
+
+  send(output$: Observable<Output>): Observable<never> {
+    return new Observable<never>((subscriber) => {
+      let flushing = false;
+      const closedSubscription = this.closeReason.subscribe(function onClosed(reason) {
+        if (flushing && reason.type === 'done') {
+          subscriber.complete();
+        } else {
+          const cause = 'error' in reason ? reason.error : undefined;
+          subscriber.error(new ConnectionClosedError(undefined, { cause }));
+        }
+      });
+      if (subscriber.closed) {
+        return;
+      }
+      const onFlushed = (error?: Error | null): void => {
+        // A destroyed stream calls back with an error; closed$ reports that case.
+        if (error == null && this.decidedReason === undefined) {
+          subscriber.complete();
+        }
+      };
+      const outputSubscription = output$.subscribe({
+        next: (chunk) => {
+          if (this.ending) {
+            subscriber.error(new ConnectionClosedError('Connection is closing'));
+          } else {
+            this.write(chunk);
+          }
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => {
+          flushing = true;
+          // After end(), the close itself reports the flush, as 'done' (handled in onClosed).
+          if (!this.ending && !this.closed) {
+            this.duplex.write(FLUSH_MARKER, onFlushed);
+          }
+        },
+      });
+      return () => {
+        outputSubscription.unsubscribe();
+        closedSubscription.unsubscribe();
+      };
+    });
+  }
+
+  private readonly onError = (error: Error): void => {
+    this.decide({ type: 'lost', error: new ConnectionLostError(undefined, { cause: error }) });
+  };
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.idleTimeout > 0) {
+      this.lastActivity = this.scheduler.now();
+    }
+    if (!this.ending && this.decidedReason === undefined) {
+      this.chunks.next(chunk);
+    }
+  };
+
+  /** The peer sent FIN: like Twisted, rxnet treats it as the end of the whole connection. */
+  private readonly onEnd = (): void => {
+    this.end();
+  };
+
+  private readonly onDrain = (): void => {
+    if (this.writeBlocked && this.duplex.writableLength <= this.highWaterMark) {
+      this.writeBlocked = false;
+      this.updateFlow();
+    } else if (this.writeBlocked) {
+      this.awaitDrain();
+    }
+  };
+
+  private readonly onClose = (): void => {
+    if (this.closed) {
+      return;
+    }
+    this.closed = true;
+    this.updateFlow();
+    this.idleTimer?.unsubscribe();
+    const duplex = this.duplex;
+    duplex.off('error', this.onError);
+    duplex.off('data', this.onData);
+    duplex.off('end', this.onEnd);
+    duplex.off('drain', this.onDrain);
+    duplex.off('close', this.onClose);
+    const reason = this.decidedReason ?? { type: 'done' };
+    if (reason.type === 'done' || reason.error === undefined) {
+      this.chunks.complete();
+    } else {
+      this.chunks.error(reason.error);
+    }
+    this.closeReason.next(reason);
+    this.closeReason.complete();
+  };
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.duplex.uncork();
+  };
+
+  private readonly onIdleCheck = (): void => {
+    if (this.closed) {
+      return;
+    }
+    const idle = this.scheduler.now() - this.lastActivity;
+    if (idle >= this.idleTimeout) {
+      this.idleTimer = undefined;
+      if (this.decidedReason === undefined) {
+        this.decide({ type: 'timedOut', error: new IdleTimeoutError(this.idleTimeout) });
+        this.duplex.destroy();
+      }
+    } else {
+      this.idleTimer = this.scheduler.schedule(this.onIdleCheck, this.idleTimeout - idle);
+    }
+  };
+
+  private decide(reason: CloseReason): void {
+    if (this.decidedReason === undefined) {
+      this.decidedReason = reason;
+    }
+  }
+
+  /**
+   * Node emits 'drain' only after a write that returned `false` by the stream's own high-water
+   * mark; when ours is lower, a flush marker's callback stands in for it.
+   */
+  private awaitDrain(): void {
+    if (!this.duplex.writableNeedDrain && !this.duplex.writableEnded) {
+      this.duplex.write(FLUSH_MARKER, this.onDrain);
+    }
+  }
+
+  private updateFlow(): void {
+    const wanted =
+      !this.closed &&
+      (this.ending || (this.readers > 0 && !this.writeBlocked)) &&
+      this.decidedReason === undefined;
+    if (wanted !== this.reading) {
+      this.reading = wanted;
+      if (wanted) {
+        this.duplex.resume();
+      } else {
+        this.duplex.pause();
+      }
+    }
+  }
+
+  private reset(): void {
+    const duplex = this.duplex as Resettable;
+    if (typeof duplex.resetAndDestroy === 'function') {
+      try {
+        duplex.resetAndDestroy();
+        return;
+      } catch {
+        // Only TCP handles can send a RST (a Unix socket throws ERR_INVALID_HANDLE_TYPE).
+      }
+    }
+    duplex.destroy();
+  }
+}

@@ -1,0 +1,209 @@
+import { Observable, Subject, Subscription, type OperatorFunction } from 'rxjs';
+import { InvalidFrameError, RxnetError } from '../errors';
+import type {
+  Behaviour,
+  Connection,
+  ConnectionId,
+  Output,
+  ServerCommand,
+  ServerEvent,
+} from '../types';
+
+/**
+ * How a server turns bytes into the behaviour's messages and back. `decode` is required when the
+ * behaviour reads something other than `Buffer`, `encode` when it writes something other than
+ * {@link Output}.
+ */
+export type ServeConnectionsOptions<T, O> = (Buffer extends T
+  ? {
+      /** Framing for each connection's bytes, e.g. `lines()`; one instance per connection. */
+      readonly decode?: OperatorFunction<Buffer, T>;
+    }
+  : { readonly decode: OperatorFunction<Buffer, T> }) &
+  (O extends Output
+    ? {
+        /** Turns a `write` command's data into bytes, once per command (not once per receiver). */
+        readonly encode?: (data: O) => Output;
+      }
+    : { readonly encode: (data: O) => Output });
+
+/**
+ * Runs a {@link Behaviour} over a stream of connections: the transport-agnostic heart of a server.
+ *
+ * ```text
+ * connections$: -a---------b------|
+ * a.data$:        --x---|
+ * events:       -m--d---l-m-------   m=connectionMade d=data l=connectionLost (each with its id)
+ * ```
+ *
+ * Every connection's events are merged into one stream, tagged with the connection's id, and the
+ * behaviour is subscribed to it once, so its state (counts, who is connected) lives in one place
+ * and never glitches. What the behaviour emits is carried out: `write` to one id or to each of an
+ * array of ids (a string is encoded once for all of them), `close` (flush, then FIN) and `abort`;
+ * commands for ids that are no longer connected are ignored, as a write to a closed Twisted
+ * transport is. Events that reach the end of the pipeline are emitted by the returned Observable,
+ * which is handy for logs and tests, and otherwise ignored.
+ *
+ * Errors stop at the connection: when `decode` fails, that connection is aborted with the error as
+ * its close reason and nothing it sent afterwards is delivered; a lost connection ends with a
+ * `connectionLost` event, never with an error on the server's stream.
+ *
+ * The source of connections may be `listen()` over real sockets, or `fromDuplex` over
+ * `duplexPair()` halves (the testing kit's virtual network). When it completes, the server keeps
+ * serving the open connections and completes once the last has closed. Unsubscribing ends every
+ * open connection gracefully.
+ *
+ * ## Example
+ * ```ts
+ * import { filter, map, merge } from 'rxjs';
+ * import { serveConnections, type Behaviour } from 'rxnet';
+ *
+ * const echo: Behaviour = (events) =>
+ *   events.pipe(
+ *     filter((event) => event.type === 'data'),
+ *     map((event) => ({ type: 'write', to: event.id, data: event.data }) as const),
+ *   );
+ * serveConnections(connections$, echo).subscribe();
+ * ```
+ *
+ * @param connections$ The connections to serve; each must have a distinct id.
+ * @param behaviour The server's logic, from events to commands.
+ * @param options `decode` and `encode` for framed protocols.
+ * @returns An Observable that runs the server while subscribed and emits the events that reach the
+ * end of the behaviour. Fails only when `connections$` or the behaviour itself fails.
+ * @see {@link fromDuplex}
+ */
+export function serveConnections(
+  connections$: Observable<Connection>,
+  behaviour: Behaviour<Buffer, Output>,
+  options?: ServeConnectionsOptions<Buffer, Output>,
+): Observable<ServerEvent<unknown>>;
+export function serveConnections<T, O>(
+  connections$: Observable<Connection>,
+  behaviour: Behaviour<T, O>,
+  options: ServeConnectionsOptions<T, O>,
+): Observable<ServerEvent<unknown>>;
+export function serveConnections<T, O>(
+  connections$: Observable<Connection>,
+  behaviour: Behaviour<T, O>,
+  options: ServeConnectionsOptions<T, O> = {} as ServeConnectionsOptions<T, O>,
+): Observable<ServerEvent<unknown>> {
+  const decode = options.decode;
+  const encode = options.encode;
+  return new Observable<ServerEvent<unknown>>((subscriber) => {
+    const events = new Subject<ServerEvent<T>>();
+    const live = new Map<ConnectionId, Connection>();
+    const connectionSubscriptions = new Subscription();
+    let sourceDone = false;
+
+    function execute(output: ServerCommand<O> | ServerEvent<unknown>): void {
+      switch (output.type) {
+        case 'write':
+          write(output.to, output.data);
+          break;
+        case 'close':
+          live.get(output.id)?.end();
+          break;
+        case 'abort':
+          live.get(output.id)?.abort();
+          break;
+        default:
+          subscriber.next(output);
+      }
+    }
+
+    function write(to: ConnectionId | readonly ConnectionId[], data: O): void {
+      let bytes: Output;
+      try {
+        bytes = encode === undefined ? (data as Output) : encode(data);
+      } catch (error: unknown) {
+        for (const id of typeof to === 'number' ? [to] : to) {
+          live.get(id)?.abort(asRxnetError(error));
+        }
+        return;
+      }
+      if (typeof to === 'number') {
+        live.get(to)?.write(bytes);
+        return;
+      }
+      if (typeof bytes === 'string' && to.length > 1) {
+        bytes = Buffer.from(bytes);
+      }
+      for (const id of to) {
+        live.get(id)?.write(bytes);
+      }
+    }
+
+    function accept(connection: Connection): void {
+      const id = connection.id;
+      const subscriptions = new Subscription();
+      live.set(id, connection);
+      connectionSubscriptions.add(subscriptions);
+      events.next({
+        type: 'connectionMade',
+        id,
+        local: connection.local,
+        remote: connection.remote,
+      });
+      const frames$ =
+        decode === undefined
+          ? (connection.data$ as Observable<unknown> as Observable<T>)
+          : connection.data$.pipe(decode);
+      subscriptions.add(
+        frames$.subscribe({
+          next: (data) => events.next({ type: 'data', id, data }),
+          // A lost connection's own error arrives here too; abort() is then a no-op.
+          error: (error: unknown) => connection.abort(asRxnetError(error)),
+        }),
+      );
+      subscriptions.add(
+        connection.closed$.subscribe((reason) => {
+          live.delete(id);
+          connectionSubscriptions.remove(subscriptions);
+          subscriptions.unsubscribe();
+          events.next({ type: 'connectionLost', id, reason });
+          completeIfDrained();
+        }),
+      );
+    }
+
+    function completeIfDrained(): void {
+      if (sourceDone && live.size === 0) {
+        events.complete();
+      }
+    }
+
+    const behaviourSubscription = behaviour(events.asObservable()).subscribe({
+      next: execute,
+      error: (error: unknown) => subscriber.error(error),
+      complete: () => subscriber.complete(),
+    });
+    const sourceSubscription = connections$.subscribe({
+      next: accept,
+      error: (error: unknown) => subscriber.error(error),
+      complete: () => {
+        sourceDone = true;
+        completeIfDrained();
+      },
+    });
+
+    return () => {
+      sourceSubscription.unsubscribe();
+      behaviourSubscription.unsubscribe();
+      connectionSubscriptions.unsubscribe();
+      for (const connection of live.values()) {
+        connection.end();
+      }
+      live.clear();
+    };
+  });
+}
+
+/** A close reason carries an RxnetError; a decoder's foreign error is wrapped, keeping it as cause. */
+function asRxnetError(error: unknown): RxnetError {
+  if (error instanceof RxnetError) {
+    return error;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new InvalidFrameError(message, { cause: error });
+}

@@ -1,0 +1,285 @@
+import { once } from 'node:events';
+import { duplexPair } from 'node:stream';
+import { VirtualTimeScheduler, firstValueFrom, lastValueFrom, of, toArray } from 'rxjs';
+import {
+  ConnectionClosedError,
+  ConnectionLostError,
+  IdleTimeoutError,
+  InvalidFrameError,
+  WriteBufferFullError,
+} from '../../src/errors';
+import { fromDuplex } from '../../src/transport/fromDuplex';
+import type { CloseReason } from '../../src/types';
+import {
+  WATCHED_EVENTS,
+  listenersOf,
+  memoryAddress,
+  readAll,
+  wrappedPair,
+} from '../helpers/duplexConnection';
+
+describe('fromDuplex', () => {
+  describe('data$', () => {
+    it('delivers what the peer writes, and the peer receives what is written', async () => {
+      const { connection, peer } = wrappedPair();
+      const received = firstValueFrom(connection.data$);
+      peer.write('ping');
+      expect((await received).toString()).toBe('ping');
+      connection.write('pong');
+      const [echo] = (await once(peer, 'data')) as [Buffer];
+      expect(echo.toString()).toBe('pong');
+      connection.abort();
+    });
+
+    it('does not read before the first subscriber and keeps bytes while there is none', async () => {
+      const { connection, duplex, peer } = wrappedPair();
+      peer.write('early');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(duplex.readableFlowing).toBe(false);
+      expect((await firstValueFrom(connection.data$)).toString()).toBe('early');
+      expect(duplex.readableFlowing).toBe(false);
+      peer.write('later');
+      expect((await firstValueFrom(connection.data$)).toString()).toBe('later');
+      connection.abort();
+    });
+
+    it('multicasts each chunk to every subscriber', async () => {
+      const { connection, peer } = wrappedPair();
+      const first = firstValueFrom(connection.data$);
+      const second = firstValueFrom(connection.data$);
+      peer.write('both');
+      expect([(await first).toString(), (await second).toString()]).toEqual(['both', 'both']);
+      connection.abort();
+    });
+  });
+
+  describe('closed$', () => {
+    it('emits done and completes data$ when the peer ends', async () => {
+      const { connection, peer } = wrappedPair();
+      const chunks = lastValueFrom(connection.data$.pipe(toArray()));
+      peer.resume();
+      peer.end('bye');
+      expect(Buffer.concat(await chunks).toString()).toBe('bye');
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'done' });
+    });
+
+    it('emits lost with the stream error as cause and fails data$', async () => {
+      const { connection, duplex } = wrappedPair();
+      const data = lastValueFrom(connection.data$);
+      const cause = Object.assign(new Error('reset'), { code: 'ECONNRESET' });
+      duplex.destroy(cause);
+      const reason = await firstValueFrom(connection.closed$);
+      expect(reason).toEqual({ type: 'lost', error: new ConnectionLostError() });
+      expect(reason.type === 'lost' && reason.error.cause).toBe(cause);
+      await expect(data).rejects.toBeInstanceOf(ConnectionLostError);
+    });
+
+    it('replays the reason to a late subscriber', async () => {
+      const { connection } = wrappedPair();
+      connection.abort();
+      await firstValueFrom(connection.closed$);
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'aborted' });
+      await expect(lastValueFrom(connection.data$, { defaultValue: 'empty' })).resolves.toBe(
+        'empty',
+      );
+    });
+  });
+
+  describe('end', () => {
+    it('flushes pending output, sends FIN and closes as done once the peer ends', async () => {
+      const { connection, peer } = wrappedPair();
+      const payload = Buffer.alloc(256 * 1024, 7);
+      connection.write(payload);
+      expect(connection.pendingWriteBytes).toBeGreaterThan(0);
+      connection.end();
+      expect(connection.write('ignored')).toBe(false);
+      const received = readAll(peer);
+      expect((await received).equals(payload)).toBe(true);
+      peer.end();
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'done' });
+    });
+
+    it('delivers nothing the peer sends after end()', async () => {
+      const { connection, peer } = wrappedPair();
+      const chunks = lastValueFrom(connection.data$.pipe(toArray()));
+      connection.end();
+      peer.resume();
+      peer.end('too late');
+      expect(await chunks).toEqual([]);
+    });
+  });
+
+  describe('abort', () => {
+    it('closes as aborted without an error and completes data$', async () => {
+      const { connection, duplex } = wrappedPair();
+      const data = lastValueFrom(connection.data$.pipe(toArray()));
+      connection.write('dropped');
+      connection.abort();
+      expect(duplex.destroyed).toBe(true);
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'aborted' });
+      expect(await data).toEqual([]);
+    });
+
+    it('closes as aborted with the given error and fails data$ with it', async () => {
+      const { connection } = wrappedPair();
+      const data = lastValueFrom(connection.data$);
+      const error = new InvalidFrameError('bad');
+      connection.abort(error);
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'aborted', error });
+      await expect(data).rejects.toBe(error);
+    });
+
+    it('ignores writes after the close', async () => {
+      const { connection } = wrappedPair();
+      connection.abort();
+      await firstValueFrom(connection.closed$);
+      expect(connection.write('x')).toBe(false);
+      expect(connection.pendingWriteBytes).toBe(0);
+    });
+  });
+
+  describe('writeHighWaterMark', () => {
+    it('pauses reading while pending output is above the mark and resumes on drain', async () => {
+      const writeHighWaterMark = 1024;
+      const chunkSize = 512;
+      const total = 200 * chunkSize;
+      const { connection, peer } = wrappedPair({ writeHighWaterMark });
+      let maxPending = 0;
+      connection.data$.subscribe((chunk) => {
+        connection.write(chunk);
+        maxPending = Math.max(maxPending, connection.pendingWriteBytes);
+      });
+      const chunk = Buffer.alloc(chunkSize, 1);
+      for (let i = 0; i < total / chunkSize; i += 1) {
+        peer.write(chunk);
+      }
+      // The peer reads nothing yet: let the echo run into its limit.
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(maxPending).toBeGreaterThan(writeHighWaterMark);
+      expect(maxPending).toBeLessThanOrEqual(writeHighWaterMark + chunkSize);
+      let echoed = 0;
+      peer.on('data', (data: Buffer) => {
+        echoed += data.length;
+        if (echoed === total) {
+          peer.end();
+        }
+      });
+      await firstValueFrom(connection.closed$);
+      expect(echoed).toBe(total);
+      expect(maxPending).toBeLessThanOrEqual(writeHighWaterMark + chunkSize);
+    });
+
+    it('returns false from write() above the mark', () => {
+      const { connection } = wrappedPair({ writeHighWaterMark: 10 });
+      expect(connection.write('12345')).toBe(true);
+      expect(connection.write('1234567')).toBe(false);
+      connection.abort();
+    });
+  });
+
+  describe('maxPendingWriteBytes', () => {
+    it('aborts with WriteBufferFullError when pending output exceeds the limit', async () => {
+      const { connection } = wrappedPair({ writeHighWaterMark: 10, maxPendingWriteBytes: 100 });
+      connection.write(Buffer.alloc(60));
+      connection.write(Buffer.alloc(60));
+      expect(await firstValueFrom(connection.closed$)).toEqual({
+        type: 'aborted',
+        error: new WriteBufferFullError(100, 120),
+      });
+    });
+
+    it('throws a TypeError when the limit is below writeHighWaterMark', () => {
+      const [duplex] = duplexPair();
+      const info = { id: 1, local: memoryAddress('a'), remote: memoryAddress('b') };
+      expect(() =>
+        fromDuplex(duplex, info, { writeHighWaterMark: 100, maxPendingWriteBytes: 10 }),
+      ).toThrow(TypeError);
+    });
+  });
+
+  describe('idleTimeout', () => {
+    it('closes as timedOut after the timeout without activity', async () => {
+      const scheduler = new VirtualTimeScheduler();
+      const { connection } = wrappedPair({ idleTimeout: 1000, scheduler });
+      scheduler.flush();
+      expect(await firstValueFrom(connection.closed$)).toEqual({
+        type: 'timedOut',
+        error: new IdleTimeoutError(1000),
+      });
+    });
+
+    it('counts reads as activity', async () => {
+      const scheduler = new VirtualTimeScheduler();
+      const { connection, peer } = wrappedPair({ idleTimeout: 1000, scheduler });
+      const received = firstValueFrom(connection.data$);
+      scheduler.schedule(() => undefined, 600);
+      scheduler.maxFrames = 600;
+      scheduler.flush();
+      peer.write('x');
+      await received;
+      scheduler.maxFrames = Infinity;
+      scheduler.flush();
+      const reason = await firstValueFrom(connection.closed$);
+      expect(reason.type).toBe('timedOut');
+      expect(scheduler.now()).toBe(1600);
+    });
+  });
+
+  describe('send', () => {
+    it('writes every value and completes once they are flushed', async () => {
+      const { connection, peer } = wrappedPair();
+      const received = readAll(peer);
+      await lastValueFrom(connection.send(of('a', 'b', Buffer.from('c'))), { defaultValue: null });
+      expect(connection.pendingWriteBytes).toBe(0);
+      connection.end();
+      peer.end();
+      expect((await received).toString()).toBe('abc');
+    });
+
+    it('fails with ConnectionClosedError when the connection closes first', async () => {
+      const { connection } = wrappedPair();
+      const sent = lastValueFrom(connection.send(of(Buffer.alloc(1024 * 1024))));
+      connection.abort();
+      await expect(sent).rejects.toBeInstanceOf(ConnectionClosedError);
+    });
+
+    it('fails at once on a closed connection', async () => {
+      const { connection } = wrappedPair();
+      connection.abort();
+      await expect(lastValueFrom(connection.send(of('x')))).rejects.toBeInstanceOf(
+        ConnectionClosedError,
+      );
+    });
+  });
+
+  describe('teardown', () => {
+    it.each<[string, (pair: ReturnType<typeof wrappedPair>) => void]>([
+      [
+        'done',
+        ({ connection, peer }) => {
+          connection.data$.subscribe();
+          peer.resume();
+          peer.end();
+        },
+      ],
+      ['aborted', ({ connection }) => connection.abort()],
+      ['lost', ({ duplex }) => duplex.destroy(new Error('reset'))],
+    ])('removes every listener it added when the connection closes (%s)', async (_name, close) => {
+      const [duplex, peer] = duplexPair();
+      const before = listenersOf(duplex);
+      const connection = fromDuplex(duplex, {
+        id: 1,
+        local: memoryAddress('a'),
+        remote: memoryAddress('b'),
+      });
+      const added = listenersOf(duplex).filter((listener) => !before.includes(listener));
+      expect(added).toHaveLength(WATCHED_EVENTS.length);
+      close({ connection, duplex, peer });
+      const reason: CloseReason = await firstValueFrom(connection.closed$);
+      expect(reason.type).toBe(_name);
+      // Node's duplexPair adds an 'end' listener of its own when the peer ends: only ours must go.
+      expect(listenersOf(duplex).filter((listener) => added.includes(listener))).toEqual([]);
+    });
+  });
+});
