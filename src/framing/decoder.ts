@@ -1,8 +1,8 @@
-import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
+import { ignoreElements, Observable, type OperatorFunction, type Subscriber, tap } from 'rxjs';
 
 /**
  * One subscription's framing state. Internal: the public decoders are built from it by
- * {@link decodeWith}, and {@link modal} switches between them.
+ * {@link decodeWith}.
  */
 export interface FrameDecoder<T> {
   /**
@@ -17,42 +17,27 @@ export interface FrameDecoder<T> {
 /**
  * Turns a decoder factory into an operator over chunks, with a fresh decoder per subscription.
  *
- * A decoder's error fails the output and unsubscribes from the source, so nothing after the bad
- * frame is delivered; the buffered bytes are dropped with the decoder.
+ * The source is subscribed with `subscriber` itself at the end of the chain (through `tap` and
+ * `ignoreElements`), not with an observer object: an observer's subscription can only be
+ * unsubscribed once `subscribe()` returns, so a synchronous source would run to its end after the
+ * consumer had gone. `tap` also turns a decoder's throw into `subscriber.error` and unsubscribes
+ * from the source, so nothing after the bad frame is delivered.
  */
 export function decodeWith<T>(create: () => FrameDecoder<T>): OperatorFunction<Buffer, T> {
   return (source) =>
     new Observable<T>((subscriber) => {
       let decoder: FrameDecoder<T> | null = create();
-      const subscription = source.subscribe({
-        next(chunk) {
-          if (decoder === null) return;
-          try {
-            decoder.push(chunk, subscriber);
-          } catch (error) {
-            decoder = null;
-            subscriber.error(error);
-          }
-        },
-        error(error: unknown) {
-          decoder = null;
-          subscriber.error(error);
-        },
-        complete() {
-          if (decoder === null) return;
-          try {
-            decoder.end(subscriber);
-          } catch (error) {
-            decoder = null;
-            subscriber.error(error);
-            return;
-          }
-          decoder = null;
-          subscriber.complete();
-        },
-      });
+      source
+        .pipe(
+          tap({
+            next: (chunk) => decoder?.push(chunk, subscriber),
+            complete: () => decoder?.end(subscriber),
+          }),
+          ignoreElements(),
+        )
+        .subscribe(subscriber);
       return () => {
-        subscription.unsubscribe();
+        // Drops the buffered bytes with the decoder, even if a caller still holds this subscription.
         decoder = null;
       };
     });

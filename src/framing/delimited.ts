@@ -21,8 +21,8 @@ export interface DelimitedOptions extends TruncationOptions {
  * Splits a byte stream into the frames between occurrences of `delimiter`, without the delimiter.
  *
  * ```text
- * source:             -a---b--c-|    a='ab|'  b='c'  c='|d|'
- * delimited('|'):     -x------(yz|)  x='ab'  y='c'  z='d'
+ * source:         -a---b--c----|    a='ab|'  b='c'  c='|d|'
+ * delimited('|'): -x------(yz)-|    x='ab'  y='c'  z='d'
  * ```
  *
  * TCP delivers chunks, not messages: one frame may arrive in many chunks, and one chunk may end
@@ -102,8 +102,8 @@ export function encodeDelimitedFrame(frame: Output, delimiter: string | Uint8Arr
  * buffers (see {@link encodeDelimitedFrame}).
  *
  * ```text
- * source:               -a--b-|    a='ab'  b='c'
- * encodeDelimited('|'): -(xd)-(yd)-|    x='ab'  y='c'  d='|'
+ * source:               -a-------b---|    a='ab'  b='c'
+ * encodeDelimited('|'): -(xd)----(yd)|    x='ab'  y='c'  d='|'
  * ```
  *
  * Fails with {@link FrameTooLongError} or {@link InvalidFrameError} at the first frame the

@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import { ignoreElements, Observable, type OperatorFunction, tap } from 'rxjs';
 import type { Output } from '../types';
 
 /**
@@ -6,32 +6,19 @@ import type { Output } from '../types';
  * delimiter) as separate buffers, so a connection writes them without a `Buffer.concat`
  * (Twisted's `writeSequence`). Internal: the public encoders are built from it.
  *
- * An encoder that throws (a frame its peer would refuse) fails the output at that frame.
+ * An encoder that throws (a frame its peer would refuse) fails the output at that frame; the
+ * source is chained to `subscriber` as in `decodeWith`, so a synchronous source stops there too.
  */
 export function encodeWith(encode: (frame: Output) => readonly Buffer[]): OperatorFunction<Output, Buffer> {
   return (source) =>
     new Observable<Buffer>((subscriber) => {
-      let failed = false;
-      const subscription = source.subscribe({
-        next(frame) {
-          if (failed) return;
-          let parts: readonly Buffer[];
-          try {
-            parts = encode(frame);
-          } catch (error) {
-            failed = true;
-            subscriber.error(error);
-            return;
-          }
-          for (const part of parts) subscriber.next(part);
-        },
-        error(error: unknown) {
-          subscriber.error(error);
-        },
-        complete() {
-          subscriber.complete();
-        },
-      });
-      return () => subscription.unsubscribe();
+      source
+        .pipe(
+          tap((frame) => {
+            for (const part of encode(frame)) subscriber.next(part);
+          }),
+          ignoreElements(),
+        )
+        .subscribe(subscriber);
     });
 }

@@ -69,8 +69,8 @@ interface Layout {
  * inside a fixed header.
  *
  * ```text
- * source:           -a--b--|    a=[0,2,104]  b=[105,0,0]
- * lengthPrefixed(): ----(xy)|   x='hi'  y=''
+ * source:           -a--b----|    a=[0,2,104]  b=[105,0,0]
+ * lengthPrefixed(): ----(xy)-|    x='hi'  y=''
  * ```
  * (with `{ prefixBytes: 2 }`)
  *

@@ -79,7 +79,7 @@ export function encodeLine(line: Output, options: LinesOptions = {}): readonly B
  * Encodes each line for {@link lines}, emitting the line and the delimiter as separate buffers.
  *
  * ```text
- * source:        -a-------b--|     a='hi'  b='yo'
+ * source:        -a-------b---|    a='hi'  b='yo'
  * encodeLines(): -(xd)----(yd)|    x='hi'  y='yo'  d='\r\n'
  * ```
  *

@@ -39,8 +39,8 @@ export interface ModalOptions<S> extends TruncationOptions {
  * frames.
  *
  * ```text
- * source:  -a----b--|    a='SIZE 3\r\nab'  b='cOK\r\n'
- * modal(): -x----(yz)|   x=line 'SIZE 3'  y={bytes:3} 'abc'  z=line 'OK'
+ * source:  -a----b----|    a='SIZE 3\r\nab'  b='cOK\r\n'
+ * modal(): -x----(yz)-|    x=line 'SIZE 3'  y={bytes:3} 'abc'  z=line 'OK'
  * ```
  *
  * Where `LineReceiver` has methods a handler calls, this is pure: `mode(state)` picks the framing

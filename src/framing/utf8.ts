@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { Observable, type OperatorFunction } from 'rxjs';
+import { ignoreElements, Observable, type OperatorFunction, tap } from 'rxjs';
 
 /**
  * Decodes a UTF-8 byte stream into text, correctly when a character is split across chunks.
@@ -29,20 +29,21 @@ export function utf8(): OperatorFunction<Buffer, string> {
   return (source) =>
     new Observable<string>((subscriber) => {
       const decoder = new StringDecoder('utf8');
-      const subscription = source.subscribe({
-        next(chunk) {
-          const text = decoder.write(chunk);
-          if (text !== '') subscriber.next(text);
-        },
-        error(error: unknown) {
-          subscriber.error(error);
-        },
-        complete() {
-          const rest = decoder.end();
-          if (rest !== '') subscriber.next(rest);
-          subscriber.complete();
-        },
-      });
-      return () => subscription.unsubscribe();
+      // Chained to `subscriber` (not an observer object) so that a synchronous source stops as soon as the consumer goes.
+      source
+        .pipe(
+          tap({
+            next: (chunk) => {
+              const text = decoder.write(chunk);
+              if (text !== '') subscriber.next(text);
+            },
+            complete: () => {
+              const rest = decoder.end();
+              if (rest !== '') subscriber.next(rest);
+            },
+          }),
+          ignoreElements(),
+        )
+        .subscribe(subscriber);
     });
 }
