@@ -297,7 +297,7 @@ describe('encodeLines', () => {
 
   it('completes on an empty source', () => {
     const outcome = { values: [] as Buffer[], completed: false };
-    of<string[]>().pipe(encodeLines()).subscribe({ next: (v) => outcome.values.push(v), complete: () => (outcome.completed = true) });
+    of<string>().pipe(encodeLines()).subscribe({ next: (v) => outcome.values.push(v), complete: () => (outcome.completed = true) });
 
     expect(outcome).toEqual({ values: [], completed: true });
   });
