@@ -1,0 +1,179 @@
+/**
+ * The runner's handles on its child processes: benchmark servers (spawned, reporting on stdout)
+ * and the load generator (forked, talking over IPC). Every child is started with a time limit and
+ * stopped by its own pid, so a crashed runner leaves nothing behind for long.
+ *
+ * @packageDocumentation
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { ServerReport } from '../servers/harness';
+import type { Job, JobReply, JobResult } from './protocol';
+
+export const BENCH_DIR = join(__dirname, '..');
+export const REPO_DIR = join(BENCH_DIR, '..');
+/** ts-node with the repo's tsconfig (transpile-only, `rxnet` mapped to src). */
+const TS_NODE = ['-r', 'ts-node/register'];
+const STARTUP_TIMEOUT_MS = 30_000;
+
+/** Clock ticks per second for /proc/<pid>/stat; 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
+
+/** A running benchmark server. */
+export interface ServerProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly port: number;
+  /** CPU seconds (user + system) the server has used so far, from /proc. */
+  cpuSeconds(): number;
+  /** Asks the server to collect garbage and report its memory. */
+  memory(): Promise<Extract<ServerReport, { event: 'memory' }>>;
+  /** Stops the server (SIGTERM) and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/** Options for {@link startServer}. */
+export interface StartServerOptions {
+  readonly timeLimitSeconds: number;
+  /** Directory for `--cpu-prof` output; no profiling when absent. */
+  readonly cpuProfileDir?: string;
+}
+
+/** Starts `bench/servers/<name>.ts` on an ephemeral loopback port and waits until it listens. */
+export function startServer(name: string, options: StartServerOptions): Promise<ServerProcess> {
+  const nodeArgs = ['--expose-gc', ...TS_NODE];
+  if (options.cpuProfileDir !== undefined) {
+    nodeArgs.unshift(
+      '--cpu-prof',
+      `--cpu-prof-dir=${options.cpuProfileDir}`,
+      `--cpu-prof-name=${name}.${Date.now()}.cpuprofile`,
+    );
+  }
+  const child = spawn(
+    process.execPath,
+    [
+      ...nodeArgs,
+      join(BENCH_DIR, 'servers', `${name}.ts`),
+      'tcp:0:interface=127.0.0.1',
+      `--time-limit=${options.timeLimitSeconds}`,
+    ],
+    { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const memoryWaiters: ((report: Extract<ServerReport, { event: 'memory' }>) => void)[] = [];
+  return new Promise<ServerProcess>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not report listening within ${STARTUP_TIMEOUT_MS} ms`));
+    }, STARTUP_TIMEOUT_MS);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with code ${code} before listening`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let parsed: ServerReport;
+      try {
+        parsed = JSON.parse(line) as ServerReport;
+      } catch {
+        process.stderr.write(`[${name}] ${line}\n`);
+        return;
+      }
+      if (parsed.event === 'memory') memoryWaiters.shift()?.(parsed);
+      else if (parsed.event === 'listening') {
+        clearTimeout(timer);
+        const pid = child.pid!;
+        resolve({
+          name,
+          pid,
+          port: parsed.port,
+          cpuSeconds: () => readCpuSeconds(pid),
+          memory: () =>
+            new Promise((resolveMemory) => {
+              memoryWaiters.push(resolveMemory);
+              child.kill('SIGUSR2');
+            }),
+          stop: async () => {
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+            await exited;
+          },
+        });
+      }
+    });
+  });
+}
+
+function readCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The load generator process, running one job at a time. */
+export interface LoadGenerator {
+  readonly pid: number;
+  /** Runs a job; `onPhase` is called when its measured window opens and closes. */
+  run<R extends JobResult>(
+    job: Job,
+    onPhase?: (phase: 'measureStart' | 'measureEnd') => void,
+  ): Promise<R>;
+  stop(): Promise<void>;
+}
+
+export function startLoadGenerator(): LoadGenerator {
+  const child: ChildProcess = fork(join(BENCH_DIR, 'loadgen.ts'), [], {
+    cwd: REPO_DIR,
+    execArgv: TS_NODE,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let nextId = 1;
+  return {
+    pid: child.pid!,
+    run<R extends JobResult>(
+      job: Job,
+      onPhase?: (phase: 'measureStart' | 'measureEnd') => void,
+    ): Promise<R> {
+      const id = nextId;
+      nextId += 1;
+      return new Promise<R>((resolve, reject) => {
+        function onMessage(reply: JobReply): void {
+          if (reply.id !== id) return;
+          if ('phase' in reply) {
+            onPhase?.(reply.phase);
+            return;
+          }
+          child.off('message', onMessage);
+          child.off('exit', onExit);
+          if ('error' in reply) reject(new Error(`load generator: ${reply.error}`));
+          else resolve(reply.result as R);
+        }
+        function onExit(code: number | null): void {
+          child.off('message', onMessage);
+          reject(new Error(`load generator exited with code ${code} during a ${job.kind} job`));
+        }
+        child.on('message', onMessage);
+        child.once('exit', onExit);
+        child.send({ id, job });
+      });
+    },
+    stop: async () => {
+      if (child.connected) child.disconnect();
+      await exited;
+    },
+  };
+}
+
+/** The soft limit on open files, which bounds how many idle connections one process can hold. */
+export function openFileLimit(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
+  return Number(line?.split(/\s+/)[3] ?? Number.NaN);
+}

@@ -1,0 +1,129 @@
+/**
+ * The messages between the runner and the load generator (a `child_process.fork` IPC channel):
+ * the runner sends one {@link Job} at a time; the load generator answers with progress phases and
+ * one result. Keeping the generator in its own process means its CPU is not the server's.
+ *
+ * @packageDocumentation
+ */
+
+/** Persistent connections that echo fixed-size messages back. */
+export interface EchoJob {
+  readonly kind: 'echo';
+  readonly port: number;
+  readonly connections: number;
+  readonly size: number;
+  /** `requestResponse`: one message in flight per connection; `pipelined`: `depth` in flight. */
+  readonly mode: 'requestResponse' | 'pipelined';
+  readonly depth: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+}
+
+/** Connect, read the greeting line, close; `concurrency` of these at a time. */
+export interface ConnectionRateJob {
+  readonly kind: 'connectionRate';
+  readonly port: number;
+  readonly concurrency: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+}
+
+/** One sender's lines fanned out by the server to every receiver (the Spread pattern). */
+export interface FanOutJob {
+  readonly kind: 'fanOut';
+  readonly port: number;
+  readonly receivers: number;
+  /** Lines per measured round; a warm-up round of `warmupMessages` comes first. */
+  readonly messages: number;
+  readonly warmupMessages: number;
+  /** Bytes per line, newline included. */
+  readonly size: number;
+  /** Lines per `write()` on the sender. */
+  readonly batch: number;
+}
+
+/** Opens `connections` connections, each confirmed by one echoed byte, and holds them open. */
+export interface IdleOpenJob {
+  readonly kind: 'idleOpen';
+  readonly port: number;
+  readonly connections: number;
+}
+
+/** Closes the connections an {@link IdleOpenJob} opened. */
+export interface IdleCloseJob {
+  readonly kind: 'idleClose';
+}
+
+export type Job = EchoJob | ConnectionRateJob | FanOutJob | IdleOpenJob | IdleCloseJob;
+
+/** The load generator's own CPU use during the measured window. */
+export interface CpuUse {
+  readonly userMs: number;
+  readonly systemMs: number;
+  /** (user + system) / wall time: 1 means one core fully busy. */
+  readonly fraction: number;
+}
+
+export interface EchoResult {
+  readonly kind: 'echo';
+  readonly messages: number;
+  readonly bytes: number;
+  readonly seconds: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly cpu: CpuUse;
+  readonly errors: number;
+}
+
+export interface ConnectionRateResult {
+  readonly kind: 'connectionRate';
+  readonly connections: number;
+  readonly seconds: number;
+  /** From connect() to the greeting's arrival. */
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly cpu: CpuUse;
+  readonly errors: number;
+}
+
+export interface FanOutResult {
+  readonly kind: 'fanOut';
+  readonly receivers: number;
+  readonly messages: number;
+  readonly deliveries: number;
+  /** From the sender's first write until every receiver has every line of the measured round. */
+  readonly seconds: number;
+  /** When half of the receivers had every line. */
+  readonly medianReceiverSeconds: number;
+  /** Every receiver got exactly `messages × size` bytes, and the sender got nothing back. */
+  readonly verified: boolean;
+  readonly minReceivedBytes: number;
+  readonly maxReceivedBytes: number;
+  readonly cpu: CpuUse;
+}
+
+export interface IdleOpenResult {
+  readonly kind: 'idleOpen';
+  readonly opened: number;
+  readonly seconds: number;
+}
+
+export interface IdleCloseResult {
+  readonly kind: 'idleClose';
+  readonly closed: number;
+}
+
+export type JobResult =
+  EchoResult | ConnectionRateResult | FanOutResult | IdleOpenResult | IdleCloseResult;
+
+/** Runner → load generator. */
+export interface JobRequest {
+  readonly id: number;
+  readonly job: Job;
+}
+
+/** Load generator → runner: the measured window opens and closes (the runner samples the server's CPU then), then the result. */
+export type JobReply =
+  | { readonly id: number; readonly phase: 'measureStart' | 'measureEnd' }
+  | { readonly id: number; readonly result: JobResult }
+  | { readonly id: number; readonly error: string };

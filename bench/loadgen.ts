@@ -1,0 +1,412 @@
+/**
+ * The load generator: a separate process, forked by `bench/run.ts`, that opens client connections
+ * and measures. It runs one {@link Job} at a time and reports its own CPU use for each, so the
+ * report can show whether the generator or the server was the busier process.
+ *
+ * Hot paths do no per-message allocation: payloads are preallocated and never change, latencies go
+ * into a fixed-size histogram, and each chunk is timed once rather than each message in it.
+ *
+ * @packageDocumentation
+ */
+import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { Histogram } from './lib/histogram';
+import type {
+  ConnectionRateJob,
+  ConnectionRateResult,
+  CpuUse,
+  EchoJob,
+  EchoResult,
+  FanOutJob,
+  FanOutResult,
+  IdleCloseResult,
+  IdleOpenJob,
+  IdleOpenResult,
+  JobReply,
+  JobRequest,
+  JobResult,
+} from './lib/protocol';
+
+const HOST = '127.0.0.1';
+const NEWLINE = 0x0a;
+/** Connection attempts in flight while opening many connections, kept below the listen backlog. */
+const CONNECT_CONCURRENCY = 200;
+
+function send(reply: JobReply): void {
+  process.send?.(reply);
+}
+
+function ignoreError(): void {
+  // Resets while tearing down are expected; callers count errors where they matter.
+}
+
+/** Measures CPU and wall time from construction to {@link CpuMeter.stop}. */
+class CpuMeter {
+  private readonly cpu = process.cpuUsage();
+  private readonly start = performance.now();
+
+  stop(): { seconds: number; cpu: CpuUse } {
+    const { user, system } = process.cpuUsage(this.cpu);
+    const seconds = (performance.now() - this.start) / 1000;
+    return {
+      seconds,
+      cpu: {
+        userMs: user / 1000,
+        systemMs: system / 1000,
+        fraction: (user + system) / 1e6 / seconds,
+      },
+    };
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Opens `count` connections, at most {@link CONNECT_CONCURRENCY} attempts at a time. */
+async function openMany(
+  port: number,
+  count: number,
+  onOpen: (socket: Socket, index: number) => void,
+): Promise<Socket[]> {
+  const sockets: Socket[] = [];
+  let next = 0;
+  async function worker(): Promise<void> {
+    while (next < count) {
+      const index = next;
+      next += 1;
+      const socket = connect({ port, host: HOST, noDelay: true });
+      socket.on('error', ignoreError);
+      sockets[index] = socket;
+      await new Promise<void>((resolve, reject) => {
+        function onConnect(): void {
+          socket.off('close', onEarlyClose);
+          resolve();
+        }
+        function onEarlyClose(): void {
+          socket.off('connect', onConnect);
+          reject(new Error(`connection ${index} closed before it opened`));
+        }
+        socket.once('connect', onConnect);
+        socket.once('close', onEarlyClose);
+      });
+      onOpen(socket, index);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, count) }, worker));
+  return sockets;
+}
+
+async function closeAll(sockets: readonly Socket[]): Promise<void> {
+  await Promise.all(
+    sockets.map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          if (socket.destroyed && socket.closed) resolve();
+          else {
+            socket.once('close', () => resolve());
+            socket.destroy();
+          }
+        }),
+    ),
+  );
+}
+
+async function echo(id: number, job: EchoJob): Promise<EchoResult> {
+  const depth = job.mode === 'pipelined' ? job.depth : 1;
+  // Every message is the same bytes, so one buffer serves every write, however many are pending.
+  const payload = Buffer.alloc(depth * job.size, 'x');
+  const histogram = new Histogram();
+  let measuring = false;
+  let running = true;
+  let messages = 0;
+  let errors = 0;
+
+  interface Client {
+    socket: Socket;
+    /** Bytes received towards the oldest incomplete message. */
+    partial: number;
+    /** Send time and message count of each batch in flight, oldest first (a ring of `depth`). */
+    readonly sentAt: Float64Array;
+    readonly sentCount: Uint32Array;
+    head: number;
+    size: number;
+  }
+
+  function sendBatch(client: Client, count: number, now: number): void {
+    const slot = (client.head + client.size) % depth;
+    client.sentAt[slot] = now;
+    client.sentCount[slot] = count;
+    client.size += 1;
+    client.socket.write(count === depth ? payload : payload.subarray(0, count * job.size));
+  }
+
+  function onData(client: Client, chunk: Buffer): void {
+    let available = client.partial + chunk.length;
+    if (available < job.size) {
+      client.partial = available;
+      return;
+    }
+    const now = performance.now();
+    let completed = 0;
+    while (available >= job.size && client.size > 0) {
+      const inBatch = client.sentCount[client.head]!;
+      const done = Math.min(inBatch, Math.floor(available / job.size));
+      if (measuring) histogram.record((now - client.sentAt[client.head]!) * 1000, done);
+      available -= done * job.size;
+      completed += done;
+      if (done === inBatch) {
+        client.head = (client.head + 1) % depth;
+        client.size -= 1;
+      } else {
+        client.sentCount[client.head] = inBatch - done;
+      }
+    }
+    client.partial = available;
+    if (measuring) messages += completed;
+    if (running && completed > 0) sendBatch(client, completed, now);
+  }
+
+  const clients: Client[] = [];
+  const sockets = await openMany(job.port, job.connections, (socket) => {
+    const client: Client = {
+      socket,
+      partial: 0,
+      sentAt: new Float64Array(depth),
+      sentCount: new Uint32Array(depth),
+      head: 0,
+      size: 0,
+    };
+    clients.push(client);
+    socket.on('data', (chunk: Buffer) => onData(client, chunk));
+    socket.on('error', () => {
+      errors += 1;
+    });
+  });
+  const start = performance.now();
+  for (const client of clients) sendBatch(client, depth, start);
+  await delay(job.warmupMs);
+  histogram.reset();
+  messages = 0;
+  measuring = true;
+  send({ id, phase: 'measureStart' });
+  const meter = new CpuMeter();
+  await delay(job.durationMs);
+  measuring = false;
+  running = false;
+  const { seconds, cpu } = meter.stop();
+  send({ id, phase: 'measureEnd' });
+  await closeAll(sockets);
+  return {
+    kind: 'echo',
+    messages,
+    bytes: messages * job.size,
+    seconds,
+    p50Us: histogram.quantile(0.5),
+    p99Us: histogram.quantile(0.99),
+    cpu,
+    errors,
+  };
+}
+
+async function connectionRate(id: number, job: ConnectionRateJob): Promise<ConnectionRateResult> {
+  const histogram = new Histogram();
+  let measuring = false;
+  let running = true;
+  let completed = 0;
+  let errors = 0;
+  let inFlight = 0;
+  let allClosed: (() => void) | undefined;
+
+  function startOne(): void {
+    inFlight += 1;
+    const startedAt = performance.now();
+    let greeted = false;
+    let failed = false;
+    const socket = connect({ port: job.port, host: HOST, noDelay: true });
+    socket.on('error', () => {
+      failed = true;
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (greeted || chunk.indexOf(NEWLINE) === -1) return;
+      greeted = true;
+      if (measuring) histogram.record((performance.now() - startedAt) * 1000);
+      socket.end();
+    });
+    socket.on('close', () => {
+      inFlight -= 1;
+      if (measuring) {
+        if (greeted && !failed) completed += 1;
+        else errors += 1;
+      }
+      if (running) startOne();
+      else if (inFlight === 0) allClosed?.();
+    });
+  }
+
+  for (let i = 0; i < job.concurrency; i += 1) startOne();
+  await delay(job.warmupMs);
+  histogram.reset();
+  measuring = true;
+  send({ id, phase: 'measureStart' });
+  const meter = new CpuMeter();
+  await delay(job.durationMs);
+  measuring = false;
+  running = false;
+  const { seconds, cpu } = meter.stop();
+  send({ id, phase: 'measureEnd' });
+  if (inFlight > 0) await new Promise<void>((resolve) => (allClosed = resolve));
+  return {
+    kind: 'connectionRate',
+    connections: completed,
+    seconds,
+    p50Us: histogram.quantile(0.5),
+    p99Us: histogram.quantile(0.99),
+    cpu,
+    errors,
+  };
+}
+
+async function fanOut(id: number, job: FanOutJob): Promise<FanOutResult> {
+  const line = Buffer.alloc(job.size, 'x');
+  line[job.size - 1] = NEWLINE;
+  const batch = Buffer.concat(Array.from({ length: job.batch }, () => line));
+  const received = new Float64Array(job.receivers);
+  const doneAt = new Float64Array(job.receivers);
+  let greeted = 0;
+  let target = 0;
+  let pending = 0;
+  let onAllGreeted: (() => void) | undefined;
+  let onRoundDone: (() => void) | undefined;
+
+  function onReceiverData(index: number, chunk: Buffer): void {
+    let bytes = chunk.length;
+    if (received[index]! < 0) {
+      // Before its greeting line a receiver is not yet known to the server; count from after it.
+      const newline = chunk.indexOf(NEWLINE);
+      if (newline === -1) return;
+      received[index] = 0;
+      bytes -= newline + 1;
+      greeted += 1;
+      if (greeted === job.receivers) onAllGreeted?.();
+    }
+    const before = received[index]!;
+    received[index] = before + bytes;
+    if (before < target && before + bytes >= target) {
+      doneAt[index] = performance.now();
+      pending -= 1;
+      if (pending === 0) onRoundDone?.();
+    }
+  }
+
+  received.fill(-1);
+  const allGreeted = new Promise<void>((resolve) => (onAllGreeted = resolve));
+  const receivers = await openMany(job.port, job.receivers, (socket, index) => {
+    socket.on('data', (chunk: Buffer) => onReceiverData(index, chunk));
+  });
+  await allGreeted;
+  const [sender] = await openMany(job.port, 1, () => undefined);
+  let senderBytes = -1;
+  await new Promise<void>((resolve) => {
+    sender!.on('data', (chunk: Buffer) => {
+      if (senderBytes >= 0) senderBytes += chunk.length;
+      else if (chunk.indexOf(NEWLINE) !== -1) {
+        senderBytes = chunk.length - chunk.indexOf(NEWLINE) - 1;
+        resolve();
+      }
+    });
+  });
+
+  async function round(messages: number): Promise<number> {
+    target += messages * job.size;
+    pending = job.receivers;
+    const done = new Promise<void>((resolve) => (onRoundDone = resolve));
+    const start = performance.now();
+    for (let sent = 0; sent < messages; sent += job.batch) {
+      const ok = sender!.write(
+        sent + job.batch <= messages ? batch : batch.subarray(0, (messages - sent) * job.size),
+      );
+      if (!ok) await new Promise((resolve) => sender!.once('drain', resolve));
+    }
+    await done;
+    return start;
+  }
+
+  await round(job.warmupMessages);
+  send({ id, phase: 'measureStart' });
+  const meter = new CpuMeter();
+  const start = await round(job.messages);
+  const { cpu } = meter.stop();
+  send({ id, phase: 'measureEnd' });
+  const times = Array.from(doneAt, (t) => (t - start) / 1000).sort((a, b) => a - b);
+  let minReceivedBytes = Infinity;
+  let maxReceivedBytes = 0;
+  for (const bytes of received) {
+    minReceivedBytes = Math.min(minReceivedBytes, bytes);
+    maxReceivedBytes = Math.max(maxReceivedBytes, bytes);
+  }
+  const seconds = times[times.length - 1]!;
+  await closeAll([...receivers, sender!]);
+  return {
+    kind: 'fanOut',
+    receivers: job.receivers,
+    messages: job.messages,
+    deliveries: job.receivers * job.messages,
+    seconds,
+    medianReceiverSeconds: times[Math.floor(times.length / 2)]!,
+    verified: minReceivedBytes === target && maxReceivedBytes === target && senderBytes === 0,
+    minReceivedBytes,
+    maxReceivedBytes,
+    cpu,
+  };
+}
+
+let idleSockets: Socket[] = [];
+
+async function idleOpen(job: IdleOpenJob): Promise<IdleOpenResult> {
+  const meter = new CpuMeter();
+  const echoed: Promise<void>[] = [];
+  idleSockets = await openMany(job.port, job.connections, (socket) => {
+    // One echoed byte proves the server has accepted the connection and is reading it.
+    echoed.push(new Promise<void>((resolve) => socket.once('data', () => resolve())));
+    socket.write('x');
+  });
+  await Promise.all(echoed);
+  return { kind: 'idleOpen', opened: idleSockets.length, seconds: meter.stop().seconds };
+}
+
+async function idleClose(): Promise<IdleCloseResult> {
+  const closed = idleSockets.length;
+  await closeAll(idleSockets);
+  idleSockets = [];
+  return { kind: 'idleClose', closed };
+}
+
+function runJob({ id, job }: JobRequest): Promise<JobResult> {
+  switch (job.kind) {
+    case 'echo':
+      return echo(id, job);
+    case 'connectionRate':
+      return connectionRate(id, job);
+    case 'fanOut':
+      return fanOut(id, job);
+    case 'idleOpen':
+      return idleOpen(job);
+    case 'idleClose':
+      return idleClose();
+  }
+}
+
+process.on('message', function onJob(request: JobRequest) {
+  runJob(request).then(
+    (result) => send({ id: request.id, result }),
+    (error: unknown) =>
+      send({
+        id: request.id,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      }),
+  );
+});
+process.on('disconnect', function onRunnerGone() {
+  process.exit(0);
+});

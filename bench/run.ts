@@ -1,0 +1,699 @@
+/**
+ * `npm run bench`: every workload against the rxnet server and the raw `net` server in turn, in
+ * one run, with the load generator in its own process. Prints a table of rxnet/raw ratios on
+ * stdout and progress on stderr, and writes bench/results/latest.{json,md} and chart.svg.
+ *
+ * Flags:
+ * - `--quick`: a smoke run of about a minute (short windows, one round, fewer idle connections);
+ * - `--only=echo,connectionRate,fanOut,idleMemory,framing`: a subset of the workloads;
+ * - `--rounds=N`: measure each case N times, alternating which server goes first, and keep each
+ *   server's best round (noise on a shared machine only ever slows a run down);
+ * - `--profile`: run the rxnet servers under `node --cpu-prof` (profiles in bench/results/profiles);
+ * - `--docs`: also rewrite the results section of docs/benchmarks.md and docs/bench-chart.svg.
+ *
+ * @packageDocumentation
+ */
+import { execSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import {
+  BENCH_DIR,
+  REPO_DIR,
+  openFileLimit,
+  startLoadGenerator,
+  startServer,
+  type LoadGenerator,
+  type ServerProcess,
+} from './lib/processes';
+import type {
+  ConnectionRateResult,
+  EchoJob,
+  EchoResult,
+  FanOutResult,
+  IdleOpenResult,
+  Job,
+  JobResult,
+} from './lib/protocol';
+import {
+  compare,
+  human,
+  markdownDetails,
+  markdownSummary,
+  svgChart,
+  textTable,
+  type Comparison,
+} from './lib/report';
+
+const WORKLOADS = ['echo', 'connectionRate', 'fanOut', 'idleMemory', 'framing'] as const;
+type Workload = (typeof WORKLOADS)[number];
+type Impl = 'raw' | 'rxnet';
+const IMPLS: readonly Impl[] = ['raw', 'rxnet'];
+
+/** Throughput target from the issue: rxnet at least 0.9 of raw `net`. */
+const THROUGHPUT_TARGET = { op: '>=', value: 0.9 } as const;
+/** Idle memory target from the issue: at most 1.25 × raw's per connection. */
+const MEMORY_TARGET = { op: '<=', value: 1.25 } as const;
+
+interface Settings {
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  readonly rounds: number;
+  readonly echoConnections: readonly number[];
+  readonly echoSizes: readonly number[];
+  readonly pipelineDepth: number;
+  readonly connectConcurrency: number;
+  readonly fanOut: readonly { readonly receivers: number; readonly messages: number }[];
+  readonly fanOutSize: number;
+  readonly fanOutBatch: number;
+  readonly idleConnections: number;
+}
+
+const FULL: Settings = {
+  warmupMs: 1000,
+  durationMs: 3000,
+  rounds: 2,
+  echoConnections: [1, 100, 1000],
+  echoSizes: [64, 4096],
+  pipelineDepth: 16,
+  connectConcurrency: 64,
+  fanOut: [
+    { receivers: 100, messages: 20_000 },
+    { receivers: 1000, messages: 2_000 },
+  ],
+  fanOutSize: 64,
+  fanOutBatch: 16,
+  idleConnections: 10_000,
+};
+
+const QUICK: Settings = {
+  ...FULL,
+  warmupMs: 300,
+  durationMs: 1000,
+  rounds: 1,
+  fanOut: [
+    { receivers: 100, messages: 4_000 },
+    { receivers: 1000, messages: 400 },
+  ],
+  idleConnections: 2_000,
+};
+
+interface Options {
+  readonly quick: boolean;
+  readonly only: ReadonlySet<Workload>;
+  readonly rounds: number | undefined;
+  readonly profile: boolean;
+  readonly docs: boolean;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  let quick = false;
+  let profile = false;
+  let docs = false;
+  let rounds: number | undefined;
+  let only: Set<Workload> = new Set(WORKLOADS);
+  for (const arg of argv) {
+    if (arg === '--quick') quick = true;
+    else if (arg === '--profile') profile = true;
+    else if (arg === '--docs') docs = true;
+    else if (arg.startsWith('--rounds=')) rounds = Number(arg.slice('--rounds='.length));
+    else if (arg.startsWith('--only=')) {
+      const names = arg.slice('--only='.length).split(',');
+      const unknown = names.filter((n) => !(WORKLOADS as readonly string[]).includes(n));
+      if (unknown.length > 0) usage(`unknown workload ${unknown.join(', ')}`);
+      only = new Set(names as Workload[]);
+    } else usage(`unknown argument ${arg}`);
+  }
+  if (rounds !== undefined && !(Number.isInteger(rounds) && rounds > 0))
+    usage('--rounds takes a positive integer');
+  return { quick, only, rounds, profile, docs };
+}
+
+function usage(problem: string): never {
+  process.stderr.write(
+    `${problem}\nusage: npm run bench -- [--quick] [--only=${WORKLOADS.join(',')}] [--rounds=N] [--profile] [--docs]\n`,
+  );
+  process.exit(2);
+}
+
+/** Progress on stderr: one line per step, rewritten in place on a terminal. */
+class Progress {
+  private done = 0;
+  private readonly start = performance.now();
+  private readonly tty = process.stderr.isTTY === true;
+
+  constructor(
+    private total: number,
+    private estimatedSeconds: number,
+  ) {}
+
+  step(label: string): void {
+    this.write(`${this.prefix()} ${label} …`, false);
+  }
+
+  finish(label: string, outcome: string, estimatedSeconds: number): void {
+    this.done += 1;
+    this.estimatedSeconds -= estimatedSeconds;
+    this.write(`${this.prefix()} ${label}: ${outcome}`, true);
+  }
+
+  note(text: string): void {
+    this.write(text, true);
+  }
+
+  grow(steps: number, seconds: number): void {
+    this.total += steps;
+    this.estimatedSeconds += seconds;
+  }
+
+  private prefix(): string {
+    const elapsed = (performance.now() - this.start) / 1000;
+    return `[${String(this.done + 1).padStart(String(this.total).length)}/${this.total} ${clock(elapsed)} eta ${clock(Math.max(0, this.estimatedSeconds))}]`;
+  }
+
+  private write(text: string, final: boolean): void {
+    if (this.tty) process.stderr.write(`\r\x1b[K${text}${final ? '\n' : ''}`);
+    else if (final) process.stderr.write(`${text}\n`);
+  }
+}
+
+function clock(seconds: number): string {
+  const s = Math.round(seconds);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** One job's result and the server's CPU use during its measured window. */
+interface Measured<R extends JobResult> {
+  readonly impl: Impl;
+  readonly result: R;
+  /** Server CPU seconds per wall second during the measured window (1 = one core). */
+  readonly serverCpu: number;
+}
+
+interface Context {
+  readonly settings: Settings;
+  readonly options: Options;
+  readonly loadgen: LoadGenerator;
+  readonly progress: Progress;
+  readonly comparisons: Comparison[];
+  readonly measurements: {
+    workload: Workload;
+    case: string;
+    round: number;
+    impl: Impl;
+    serverCpu: number;
+    result: JobResult;
+  }[];
+  readonly servers: Set<ServerProcess>;
+  readonly timeLimitSeconds: number;
+}
+
+async function launch(ctx: Context, name: string): Promise<ServerProcess> {
+  const profiled = ctx.options.profile && name.startsWith('rxnet-');
+  const server = await startServer(name, {
+    timeLimitSeconds: ctx.timeLimitSeconds,
+    ...(profiled ? { cpuProfileDir: join(BENCH_DIR, 'results', 'profiles') } : {}),
+  });
+  ctx.servers.add(server);
+  return server;
+}
+
+async function stopAll(ctx: Context, servers: readonly ServerProcess[]): Promise<void> {
+  await Promise.all(servers.map((s) => s.stop()));
+  for (const s of servers) ctx.servers.delete(s);
+}
+
+async function measure<R extends JobResult>(
+  ctx: Context,
+  server: ServerProcess,
+  impl: Impl,
+  job: Job,
+): Promise<Measured<R>> {
+  let cpuStart = Number.NaN;
+  let cpuEnd = Number.NaN;
+  let wallStart = 0;
+  let wallEnd = 0;
+  const result = await ctx.loadgen.run<R>(job, (phase) => {
+    if (phase === 'measureStart') {
+      cpuStart = server.cpuSeconds();
+      wallStart = performance.now();
+    } else {
+      cpuEnd = server.cpuSeconds();
+      wallEnd = performance.now();
+    }
+  });
+  return { impl, result, serverCpu: (cpuEnd - cpuStart) / ((wallEnd - wallStart) / 1000) };
+}
+
+/**
+ * Runs one case `rounds` times against both servers, alternating which goes first so that a slow
+ * spell on the shared machine does not always hit the same server, and keeps each server's best.
+ */
+async function roundsOf<R extends JobResult>(
+  ctx: Context,
+  workload: Workload,
+  label: string,
+  servers: Readonly<Record<Impl, ServerProcess>>,
+  job: (port: number) => Job,
+  score: (r: R) => number,
+  describe: (r: R) => string,
+  estimatedSeconds: number,
+): Promise<Record<Impl, Measured<R>>> {
+  const rounds = ctx.options.rounds ?? ctx.settings.rounds;
+  const best: Partial<Record<Impl, Measured<R>>> = {};
+  for (let round = 0; round < rounds; round += 1) {
+    for (const impl of round % 2 === 0 ? IMPLS : [...IMPLS].reverse()) {
+      const stepLabel = `${workload} ${label} · ${impl}${rounds > 1 ? ` · round ${round + 1}` : ''}`;
+      ctx.progress.step(stepLabel);
+      const measured = await measure<R>(ctx, servers[impl], impl, job(servers[impl].port));
+      ctx.measurements.push({
+        workload,
+        case: label,
+        round,
+        impl,
+        serverCpu: measured.serverCpu,
+        result: measured.result,
+      });
+      ctx.progress.finish(stepLabel, describe(measured.result), estimatedSeconds);
+      const previous = best[impl];
+      if (previous === undefined || score(measured.result) > score(previous.result))
+        best[impl] = measured;
+    }
+  }
+  return best as Record<Impl, Measured<R>>;
+}
+
+function echoCases(s: Settings): { connections: number; size: number; mode: EchoJob['mode'] }[] {
+  return s.echoConnections.flatMap((connections) =>
+    s.echoSizes.flatMap((size) =>
+      (['requestResponse', 'pipelined'] as const).map((mode) => ({ connections, size, mode })),
+    ),
+  );
+}
+
+function sizeLabel(bytes: number): string {
+  return bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`;
+}
+
+function cpuPercent(fraction: number): number {
+  return Math.round(fraction * 100);
+}
+
+async function echoWorkload(ctx: Context): Promise<void> {
+  const s = ctx.settings;
+  const raw = await launch(ctx, 'raw-echo');
+  const rxnet = await launch(ctx, 'rxnet-echo');
+  const seconds = (s.warmupMs + s.durationMs) / 1000 + 0.3;
+  for (const c of echoCases(s)) {
+    const label = `${c.connections} conn · ${sizeLabel(c.size)} · ${c.mode === 'pipelined' ? `pipelined ×${s.pipelineDepth}` : 'req/resp'}`;
+    const best = await roundsOf<EchoResult>(
+      ctx,
+      'echo',
+      label,
+      { raw, rxnet },
+      (port) => ({
+        kind: 'echo',
+        port,
+        connections: c.connections,
+        size: c.size,
+        mode: c.mode,
+        depth: s.pipelineDepth,
+        warmupMs: s.warmupMs,
+        durationMs: s.durationMs,
+      }),
+      (r) => r.messages / r.seconds,
+      (r) =>
+        `${human(r.messages / r.seconds)} msg/s, p99 ${human(r.p99Us)} µs, loadgen CPU ${cpuPercent(r.cpu.fraction)} %`,
+      seconds,
+    );
+    const rate = (m: Measured<EchoResult>): number => m.result.messages / m.result.seconds;
+    const pair = (f: (m: Measured<EchoResult>) => number): readonly [number, number] => [
+      f(best.raw),
+      f(best.rxnet),
+    ];
+    ctx.comparisons.push(
+      compare(
+        'echo',
+        label,
+        'msg/s',
+        rate(best.raw),
+        rate(best.rxnet),
+        THROUGHPUT_TARGET,
+        {
+          'MB/s': pair((m) => m.result.bytes / m.result.seconds / 1e6),
+          'p50 µs': pair((m) => m.result.p50Us),
+          'p99 µs': pair((m) => m.result.p99Us),
+          'server CPU %': pair((m) => cpuPercent(m.serverCpu)),
+          'loadgen CPU %': pair((m) => cpuPercent(m.result.cpu.fraction)),
+        },
+        { perCpu: pair((m) => rate(m) / m.serverCpu) },
+      ),
+    );
+  }
+  await stopAll(ctx, [raw, rxnet]);
+}
+
+async function connectionRateWorkload(ctx: Context): Promise<void> {
+  const s = ctx.settings;
+  const raw = await launch(ctx, 'raw-greet');
+  const rxnet = await launch(ctx, 'rxnet-greet');
+  const label = `${s.connectConcurrency} concurrent · connect, greeting, close`;
+  const best = await roundsOf<ConnectionRateResult>(
+    ctx,
+    'connectionRate',
+    label,
+    { raw, rxnet },
+    (port) => ({
+      kind: 'connectionRate',
+      port,
+      concurrency: s.connectConcurrency,
+      warmupMs: s.warmupMs,
+      durationMs: s.durationMs,
+    }),
+    (r) => r.connections / r.seconds,
+    (r) =>
+      `${human(r.connections / r.seconds)} conn/s, ${r.errors} errors, loadgen CPU ${cpuPercent(r.cpu.fraction)} %`,
+    (s.warmupMs + s.durationMs) / 1000 + 0.5,
+  );
+  const pair = (f: (m: Measured<ConnectionRateResult>) => number): readonly [number, number] => [
+    f(best.raw),
+    f(best.rxnet),
+  ];
+  ctx.comparisons.push(
+    compare(
+      'connectionRate',
+      label,
+      'conn/s',
+      best.raw.result.connections / best.raw.result.seconds,
+      best.rxnet.result.connections / best.rxnet.result.seconds,
+      THROUGHPUT_TARGET,
+      {
+        'p50 µs to greeting': pair((m) => m.result.p50Us),
+        'p99 µs to greeting': pair((m) => m.result.p99Us),
+        errors: pair((m) => m.result.errors),
+        'server CPU %': pair((m) => cpuPercent(m.serverCpu)),
+        'loadgen CPU %': pair((m) => cpuPercent(m.result.cpu.fraction)),
+      },
+      { perCpu: pair((m) => m.result.connections / m.result.seconds / m.serverCpu) },
+    ),
+  );
+  await stopAll(ctx, [raw, rxnet]);
+}
+
+async function fanOutWorkload(ctx: Context): Promise<void> {
+  const s = ctx.settings;
+  for (const c of s.fanOut) {
+    // Fresh servers per case: the previous case's receivers must be gone from the audience.
+    const raw = await launch(ctx, 'raw-spread');
+    const rxnet = await launch(ctx, 'rxnet-spread');
+    const label = `${c.receivers} receivers · ${c.messages} × ${sizeLabel(s.fanOutSize)} lines`;
+    const best = await roundsOf<FanOutResult>(
+      ctx,
+      'fanOut',
+      label,
+      { raw, rxnet },
+      (port) => ({
+        kind: 'fanOut',
+        port,
+        receivers: c.receivers,
+        messages: c.messages,
+        warmupMessages: Math.ceil(c.messages / 10),
+        size: s.fanOutSize,
+        batch: s.fanOutBatch,
+      }),
+      (r) => (r.verified ? r.deliveries / r.seconds : 0),
+      (r) =>
+        `${human(r.deliveries / r.seconds)} deliveries/s, all in ${(r.seconds * 1000).toFixed(0)} ms, ${r.verified ? 'counts verified' : `COUNTS WRONG (${r.minReceivedBytes}..${r.maxReceivedBytes} B)`}`,
+      3,
+    );
+    const pair = (f: (m: Measured<FanOutResult>) => number): readonly [number, number] => [
+      f(best.raw),
+      f(best.rxnet),
+    ];
+    const rate = (m: Measured<FanOutResult>): number => m.result.deliveries / m.result.seconds;
+    const verified = best.raw.result.verified && best.rxnet.result.verified;
+    ctx.comparisons.push(
+      compare(
+        'fanOut',
+        label,
+        'deliveries/s',
+        rate(best.raw),
+        rate(best.rxnet),
+        THROUGHPUT_TARGET,
+        {
+          'ms until all have all': pair((m) => m.result.seconds * 1000),
+          'ms until half have all': pair((m) => m.result.medianReceiverSeconds * 1000),
+          'server CPU %': pair((m) => cpuPercent(m.serverCpu)),
+          'loadgen CPU %': pair((m) => cpuPercent(m.result.cpu.fraction)),
+        },
+        {
+          perCpu: pair((m) => rate(m) / m.serverCpu),
+          ...(verified ? {} : { note: 'COUNTS NOT VERIFIED' }),
+        },
+      ),
+    );
+    await stopAll(ctx, [raw, rxnet]);
+  }
+}
+
+async function idleMemoryWorkload(ctx: Context): Promise<void> {
+  // Each process holds one descriptor per connection, and the limit cannot be raised without
+  // CAP_SYS_RESOURCE here, so stay a little under it rather than fail.
+  const connections = Math.min(ctx.settings.idleConnections, openFileLimit() - 500);
+  const label = `${connections} idle echo connections`;
+  const figures: Partial<
+    Record<Impl, { rss: number; heap: number; external: number; seconds: number }>
+  > = {};
+  for (const impl of IMPLS) {
+    const stepLabel = `idleMemory ${label} · ${impl}`;
+    ctx.progress.step(stepLabel);
+    const server = await launch(ctx, `${impl}-echo`);
+    const before = await server.memory();
+    const opened = await ctx.loadgen.run<IdleOpenResult>({
+      kind: 'idleOpen',
+      port: server.port,
+      connections,
+    });
+    const after = await server.memory();
+    await ctx.loadgen.run({ kind: 'idleClose' });
+    await stopAll(ctx, [server]);
+    const perConnection = {
+      rss: (after.rss - before.rss) / opened.opened,
+      heap: (after.heapUsed - before.heapUsed) / opened.opened,
+      external: (after.external - before.external) / opened.opened,
+      seconds: opened.seconds,
+    };
+    figures[impl] = perConnection;
+    ctx.measurements.push({
+      workload: 'idleMemory',
+      case: label,
+      round: 0,
+      impl,
+      serverCpu: Number.NaN,
+      result: opened,
+    });
+    ctx.progress.finish(
+      stepLabel,
+      `${human(perConnection.rss)} B RSS and ${human(perConnection.heap)} B heap per connection`,
+      4,
+    );
+  }
+  const raw = figures.raw!;
+  const rxnet = figures.rxnet!;
+  ctx.comparisons.push(
+    compare('idleMemory', label, 'RSS B/conn', raw.rss, rxnet.rss, MEMORY_TARGET, {
+      'heap B/conn': [raw.heap, rxnet.heap],
+      'external B/conn': [raw.external, rxnet.external],
+      's to open all': [raw.seconds, rxnet.seconds],
+    }),
+  );
+}
+
+/** What bench/framing.bench.ts's `run()` is expected to resolve to: one entry per codec case. */
+interface FramingCase {
+  readonly name: string;
+  readonly raw: number;
+  readonly rxnet: number;
+  readonly unit?: string;
+}
+
+function isFramingCases(value: unknown): value is FramingCase[] {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (v: unknown) =>
+        typeof v === 'object' &&
+        v !== null &&
+        'name' in v &&
+        'raw' in v &&
+        'rxnet' in v &&
+        typeof v.raw === 'number' &&
+        typeof v.rxnet === 'number',
+    )
+  );
+}
+
+async function framingWorkload(ctx: Context): Promise<unknown> {
+  const file = join(BENCH_DIR, 'framing.bench.ts');
+  if (!existsSync(file)) {
+    ctx.progress.note('framing: bench/framing.bench.ts is not there yet; skipped');
+    return { skipped: 'bench/framing.bench.ts missing' };
+  }
+  ctx.progress.step('framing decode throughput');
+  const mod = (await import(file)) as { run?: (options?: { quick?: boolean }) => unknown };
+  if (typeof mod.run !== 'function') {
+    ctx.progress.note('framing: bench/framing.bench.ts exports no run(); skipped');
+    return { skipped: 'no run() export' };
+  }
+  const result: unknown = await mod.run({ quick: ctx.options.quick });
+  const cases = isFramingCases(result) ? result : undefined;
+  for (const c of cases ?? []) {
+    ctx.comparisons.push(
+      compare('framing', c.name, c.unit ?? 'MB/s', c.raw, c.rxnet, THROUGHPUT_TARGET),
+    );
+  }
+  ctx.progress.finish(
+    'framing decode throughput',
+    cases === undefined
+      ? 'done (result shape not recognised; kept in JSON only)'
+      : `${cases.length} cases`,
+    10,
+  );
+  return result;
+}
+
+function gitCommit(): string {
+  try {
+    return execSync('git rev-parse --short HEAD', { cwd: REPO_DIR, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+const DOCS_BEGIN = '<!-- bench:results:begin (written by `npm run bench -- --docs`) -->';
+const DOCS_END = '<!-- bench:results:end -->';
+
+function writeDocs(markdown: string, svg: string): void {
+  const docs = join(REPO_DIR, 'docs', 'benchmarks.md');
+  writeFileSync(join(REPO_DIR, 'docs', 'bench-chart.svg'), svg);
+  const current = existsSync(docs)
+    ? readFileSync(docs, 'utf8')
+    : `# Benchmarks\n\n${DOCS_BEGIN}\n${DOCS_END}\n`;
+  const begin = current.indexOf(DOCS_BEGIN);
+  const end = current.indexOf(DOCS_END);
+  const section = `${DOCS_BEGIN}\n\n${markdown.replace('](chart.svg)', '](bench-chart.svg)')}\n\n${DOCS_END}`;
+  const next =
+    begin === -1 || end === -1
+      ? `${current.trimEnd()}\n\n${section}\n`
+      : `${current.slice(0, begin)}${section}${current.slice(end + DOCS_END.length)}`;
+  writeFileSync(docs, next);
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const settings = options.quick ? QUICK : FULL;
+  const rounds = options.rounds ?? settings.rounds;
+  const casePlan: Record<Workload, [steps: number, seconds: number]> = {
+    echo: [
+      echoCases(settings).length * 2 * rounds,
+      echoCases(settings).length *
+        2 *
+        rounds *
+        ((settings.warmupMs + settings.durationMs) / 1000 + 0.3),
+    ],
+    connectionRate: [
+      2 * rounds,
+      2 * rounds * ((settings.warmupMs + settings.durationMs) / 1000 + 0.5),
+    ],
+    fanOut: [settings.fanOut.length * 2 * rounds, settings.fanOut.length * 2 * rounds * 3],
+    idleMemory: [2, 8],
+    framing: [1, 10],
+  };
+  const selected = WORKLOADS.filter((w) => options.only.has(w));
+  const progress = new Progress(
+    selected.reduce((n, w) => n + casePlan[w][0], 0),
+    selected.reduce((n, w) => n + casePlan[w][1], 0),
+  );
+  const startedAt = new Date();
+  const loadAtStart = loadavg();
+  const loadgen = startLoadGenerator();
+  const ctx: Context = {
+    settings,
+    options: { ...options, rounds },
+    loadgen,
+    progress,
+    comparisons: [],
+    measurements: [],
+    servers: new Set(),
+    timeLimitSeconds: options.quick ? 300 : 900,
+  };
+  function onInterrupt(): void {
+    for (const server of ctx.servers) process.kill(server.pid, 'SIGTERM');
+    process.kill(loadgen.pid, 'SIGTERM');
+    process.exit(130);
+  }
+  process.on('SIGINT', onInterrupt);
+  const started = performance.now();
+  progress.note(
+    `rxnet benchmarks${options.quick ? ' (quick)' : ''}: ${selected.join(', ')}; load generator pid ${loadgen.pid}`,
+  );
+  let framing: unknown;
+  try {
+    for (const workload of selected) {
+      if (workload === 'echo') await echoWorkload(ctx);
+      else if (workload === 'connectionRate') await connectionRateWorkload(ctx);
+      else if (workload === 'fanOut') await fanOutWorkload(ctx);
+      else if (workload === 'idleMemory') await idleMemoryWorkload(ctx);
+      else framing = await framingWorkload(ctx);
+    }
+  } finally {
+    await stopAll(ctx, [...ctx.servers]);
+    await loadgen.stop();
+    process.off('SIGINT', onInterrupt);
+  }
+  const totalSeconds = (performance.now() - started) / 1000;
+  const meta = {
+    date: startedAt.toISOString(),
+    commit: gitCommit(),
+    node: process.version,
+    cpu: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    loadAverageAtStart: loadAtStart,
+    loadAverageAtEnd: loadavg(),
+    quick: options.quick,
+    settings,
+    rounds,
+    totalSeconds,
+  };
+  const resultsDir = join(BENCH_DIR, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(
+    join(resultsDir, 'latest.json'),
+    `${JSON.stringify({ meta, comparisons: ctx.comparisons, measurements: ctx.measurements, framing }, null, 2)}\n`,
+  );
+  const title = `rxnet vs raw net — ${meta.date.slice(0, 16).replace('T', ' ')} UTC, ${meta.commit}${options.quick ? ' (quick)' : ''}`;
+  const svg = svgChart(ctx.comparisons, title);
+  writeFileSync(join(resultsDir, 'chart.svg'), svg);
+  const met = ctx.comparisons.filter((c) => c.met).length;
+  const markdown = [
+    `Run of ${meta.date} on commit \`${meta.commit}\`: Node ${meta.node}, ${meta.cpu}, ${meta.memoryGiB} GiB; load average ${loadAtStart.map((l) => l.toFixed(2)).join(' / ')} at the start and ${meta.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' / ')} at the end; ${options.quick ? 'quick run, ' : ''}${settings.warmupMs} ms warm-up and ${settings.durationMs} ms measured per case, best of ${rounds} round${rounds > 1 ? 's' : ''}; ${totalSeconds.toFixed(0)} s in all. ${met} of ${ctx.comparisons.length} targets met.`,
+    '![rxnet / raw ratios](chart.svg)',
+    '## Summary',
+    markdownSummary(ctx.comparisons),
+    '## Details',
+    markdownDetails(ctx.comparisons),
+  ].join('\n\n');
+  writeFileSync(join(resultsDir, 'latest.md'), `# rxnet benchmarks\n\n${markdown}\n`);
+  if (options.docs) writeDocs(markdown, svg);
+  process.stdout.write(
+    `${textTable(ctx.comparisons)}\n\n${met}/${ctx.comparisons.length} targets met in ${totalSeconds.toFixed(0)} s; bench/results/latest.json, latest.md and chart.svg written${options.docs ? ', docs/benchmarks.md updated' : ''}.\n`,
+  );
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,81 @@
+/**
+ * What every benchmark server shares, so that the rxnet and the raw `net` variant of a workload
+ * differ only in the code under test: argument parsing, the time limit, the "listening" line the
+ * runner waits for, and the memory report the idle-memory workload asks for.
+ *
+ * Usage of every server: `npx ts-node bench/servers/<name>.ts tcp:PORT[:interface=HOST] [--time-limit=SECONDS]`.
+ *
+ * @packageDocumentation
+ */
+
+/** How long a server started by hand lives, so a forgotten one does not hold its port forever. */
+export const DEFAULT_TIME_LIMIT_SECONDS = 120;
+
+/** A server's command line, parsed. */
+export interface ServerArgs {
+  /** The endpoint as given, for rxnet's own endpoint parser. */
+  readonly endpoint: string;
+  /** The port and host parsed from `tcp:PORT[:interface=HOST]`, for the raw servers. */
+  readonly port: number;
+  readonly host: string;
+  readonly timeLimitSeconds: number;
+}
+
+/** One line of JSON a server prints on stdout; the runner reads these. */
+export type ServerReport =
+  | { readonly event: 'listening'; readonly port: number; readonly pid: number }
+  | {
+      readonly event: 'memory';
+      readonly rss: number;
+      readonly heapUsed: number;
+      readonly external: number;
+    };
+
+/**
+ * Parses `tcp:PORT[:interface=HOST]` and `--time-limit=SECONDS`; exits with a usage message on
+ * anything else, since a benchmark server has no one to report a typed error to.
+ */
+export function parseServerArgs(argv: readonly string[], name: string): ServerArgs {
+  let endpoint: string | undefined;
+  let timeLimitSeconds = DEFAULT_TIME_LIMIT_SECONDS;
+  for (const arg of argv) {
+    if (arg.startsWith('--time-limit='))
+      timeLimitSeconds = Number(arg.slice('--time-limit='.length));
+    else endpoint ??= arg;
+  }
+  const match = /^tcp:(\d+)((?::[a-zA-Z]+=[^:]+)*)$/.exec(endpoint ?? '');
+  if (endpoint === undefined || match === null || !(timeLimitSeconds > 0)) {
+    process.stderr.write(
+      `usage: npx ts-node bench/servers/${name}.ts tcp:PORT[:interface=HOST] [--time-limit=SECONDS]\n`,
+    );
+    process.exit(2);
+  }
+  const host = /:interface=([^:]+)/.exec(match[2] ?? '')?.[1] ?? '127.0.0.1';
+  return { endpoint, port: Number(match[1]), host, timeLimitSeconds };
+}
+
+/** Prints one report line; the runner parses stdout line by line. */
+export function report(line: ServerReport): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+/**
+ * Arms the time limit and the memory probe. On SIGUSR2 the server collects garbage (when started
+ * with `--expose-gc`) and reports its memory, so the idle workload compares live memory rather
+ * than whatever the collector has not got round to yet.
+ */
+export function startHarness(args: ServerArgs): void {
+  // unref: a server that has closed its socket should not stay alive just for this timer.
+  setTimeout(function onTimeLimit() {
+    process.exit(0);
+  }, args.timeLimitSeconds * 1000).unref();
+  process.on('SIGUSR2', function onMemoryProbe() {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    const { rss, heapUsed, external } = process.memoryUsage();
+    report({ event: 'memory', rss, heapUsed, external });
+  });
+  process.on('SIGTERM', function onTerminate() {
+    process.exit(0);
+  });
+}

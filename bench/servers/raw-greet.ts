@@ -1,0 +1,34 @@
+/**
+ * The connection-rate server with raw `node:net`: count connections, greet each one with its
+ * number (the Spread server's welcome line), forget it when it closes.
+ *
+ * Run on its own: `npx ts-node bench/servers/raw-greet.ts tcp:PORT [--time-limit=SECONDS]`.
+ */
+import { createServer, type Socket } from 'node:net';
+import { parseServerArgs, report, startHarness } from './harness';
+
+const args = parseServerArgs(process.argv.slice(2), 'raw-greet');
+startHarness(args);
+
+let connections = 0;
+
+function ignoreError(): void {
+  // A reset by the load generator is normal; 'close' follows.
+}
+
+const server = createServer({ noDelay: true }, function onConnection(socket: Socket) {
+  socket.on('error', ignoreError);
+  connections += 1;
+  socket.write(`Welcome to Spread Site, you are client number ${connections}!\n`);
+  socket.on('close', function onClose() {
+    connections -= 1;
+  });
+});
+server.listen(args.port, args.host, function onListening() {
+  const address = server.address();
+  report({
+    event: 'listening',
+    port: typeof address === 'object' && address !== null ? address.port : args.port,
+    pid: process.pid,
+  });
+});
