@@ -6,8 +6,8 @@ import { type DataOf, relay, type ServerItem } from './internal';
  * Closes a connection when it sends a matching message, and delivers nothing more from it.
  *
  * ```text
- * source:                     -a-b-c-d-e-|    a=made(1)  b=data(1,'hi')  c=data(1,'close')  d=data(1,'more')  e=lost(1)
- * closeOn((s) => s === 'close'): -a-b-x---e-|    x=close(1)
+ * source:                         -a-b-c-d-e-|    a=made(1)  b=data(1,'hi')  c=data(1,'close')
+ * closeOn((s) => s === 'close'):   -a-b-x---e-|    d=data(1,'more')  e=lost(1)  x=close(1)
  * ```
  *
  * The matching `data` event is replaced by a `close` command, and every later `data` event from

@@ -15,9 +15,9 @@
  *
  * ## Example
  * ```ts
- * import { closeOn, lineEquals } from 'rxnet';
+ * import { closeOn, lineEquals, type Behaviour } from 'rxnet';
  *
- * const closeOnCommand = closeOn(lineEquals('close'));
+ * const hangUpOnClose: Behaviour = (events) => events.pipe(closeOn(lineEquals('close')));
  * ```
  *
  * @param text The command, without a line ending.

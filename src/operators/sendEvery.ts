@@ -23,8 +23,8 @@ export interface SendEveryConfig {
  * For each source value, emits a message every `period` milliseconds, until the next source value.
  *
  * ```text
- * source:                  -a-----------b------|
- * sendEvery(3, f, {count: 3}): -x--y--z-----u--v--w|    x=f(0,1,'a')  y=f(1,4,'a')  z=f(2,7,'a')  u=f(0,13,'b') …
+ * source:                        -a-----------b------|
+ * sendEvery(3, f, { count: 3 }):  -x--y--z-----u--v--w|    x=f(0,1,'a')  y=f(1,4,'a')  z=f(2,7,'a')  u=f(0,13,'b') …
  * ```
  *
  * The Spread client's thread writes `hello, I'm NAME TIMESTAMP` every 5 seconds while it is
