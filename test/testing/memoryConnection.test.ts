@@ -1,0 +1,260 @@
+import { firstValueFrom, lastValueFrom, of, Subject, toArray } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { ConnectionClosedError, ConnectionLostError, InvalidFrameError } from '../../src/errors';
+import { memoryConnection } from '../../src/testing/memoryConnection';
+import { observableMatcher } from '../../src/testing/observableMatcher';
+import type { CloseReason } from '../../src/types';
+
+const text = (chunks: readonly Buffer[]): string[] => chunks.map((chunk) => chunk.toString());
+
+describe('memoryConnection', () => {
+  describe('identity', () => {
+    it('defaults to id 1 and memory addresses named local and remote', () => {
+      const conn = memoryConnection();
+      expect(conn.id).toBe(1);
+      expect(conn.local).toEqual({ _tag: 'MemoryAddress', name: 'local' });
+      expect(conn.remote).toEqual({ _tag: 'MemoryAddress', name: 'remote' });
+    });
+
+    it('takes the id and addresses it is given', () => {
+      const conn = memoryConnection({ id: 7, remote: { _tag: 'MemoryAddress', name: 'peer' } });
+      expect(conn.id).toBe(7);
+      expect(conn.remote).toEqual({ _tag: 'MemoryAddress', name: 'peer' });
+    });
+  });
+
+  describe('receive', () => {
+    it('delivers received bytes to every subscriber of data$', () => {
+      const conn = memoryConnection();
+      const a: Buffer[] = [];
+      const b: Buffer[] = [];
+      conn.data$.subscribe((chunk) => a.push(chunk));
+      conn.data$.subscribe((chunk) => b.push(chunk));
+      conn.receive('he');
+      conn.receive(Uint8Array.from([108, 108, 111]));
+      expect(text(a)).toEqual(['he', 'llo']);
+      expect(text(b)).toEqual(['he', 'llo']);
+    });
+
+    it('holds bytes back while data$ has no subscriber, then delivers them in order', () => {
+      const conn = memoryConnection();
+      conn.receive('a');
+      conn.receive('b');
+      const seen: Buffer[] = [];
+      conn.data$.subscribe((chunk) => seen.push(chunk));
+      expect(text(seen)).toEqual(['a', 'b']);
+    });
+
+    it('delivers held bytes before the close when the peer closed meanwhile', async () => {
+      const conn = memoryConnection();
+      conn.receive('last words');
+      conn.closeFromPeer('clean');
+      expect(text(await lastValueFrom(conn.data$.pipe(toArray())))).toEqual(['last words']);
+    });
+  });
+
+  describe('closeFromPeer', () => {
+    it('completes data$ and emits done on a clean close', async () => {
+      const conn = memoryConnection();
+      const completed = lastValueFrom(conn.data$.pipe(toArray()));
+      conn.closeFromPeer();
+      expect(await completed).toEqual([]);
+      expect(await firstValueFrom(conn.closed$)).toEqual({ type: 'done' });
+      expect(conn.closedBy).toBe('peer');
+    });
+
+    it('fails data$ and emits lost with an ECONNRESET cause on a reset', async () => {
+      const conn = memoryConnection();
+      const failed = lastValueFrom(conn.data$).catch((error: unknown) => error);
+      conn.closeFromPeer('reset');
+      const error = (await failed) as ConnectionLostError;
+      expect(error).toBeInstanceOf(ConnectionLostError);
+      expect((error.cause as NodeJS.ErrnoException).code).toBe('ECONNRESET');
+      const reason = await firstValueFrom(conn.closed$);
+      expect(reason.type).toBe('lost');
+    });
+
+    it('keeps the cause it is given when the connection is lost', async () => {
+      const conn = memoryConnection();
+      const cause = new Error('cable cut');
+      conn.closeFromPeer('lost', cause);
+      const reason = (await firstValueFrom(conn.closed$)) as Extract<CloseReason, { type: 'lost' }>;
+      expect(reason.error.cause).toBe(cause);
+    });
+
+    it('ends data$ before closed$ emits', () => {
+      const conn = memoryConnection();
+      const order: string[] = [];
+      conn.closed$.subscribe(() => order.push('closed'));
+      conn.data$.subscribe({ complete: () => order.push('data complete') });
+      conn.closeFromPeer();
+      expect(order).toEqual(['data complete', 'closed']);
+    });
+
+    it('replays the close reason to late subscribers and ignores a second close', async () => {
+      const conn = memoryConnection();
+      conn.closeFromPeer('clean');
+      conn.closeFromPeer('reset');
+      expect(await lastValueFrom(conn.closed$.pipe(toArray()))).toEqual([{ type: 'done' }]);
+    });
+  });
+
+  describe('write', () => {
+    it('records each write, as bytes and as text', () => {
+      const conn = memoryConnection();
+      expect(conn.write('héllo ')).toBe(true);
+      expect(conn.write(Buffer.from('world'))).toBe(true);
+      expect(conn.writtenText).toBe('héllo world');
+      expect(conn.written).toEqual(Buffer.from('héllo world'));
+      expect(text(conn.writes)).toEqual(['héllo ', 'world']);
+      expect(conn.pendingWriteBytes).toBe(0);
+    });
+
+    it('ignores writes after a close and returns false', () => {
+      const conn = memoryConnection();
+      conn.end();
+      expect(conn.write('late')).toBe(false);
+      expect(conn.writtenText).toBe('');
+    });
+
+    it('forgets what was written on clear()', () => {
+      const conn = memoryConnection();
+      conn.write('old');
+      conn.clear();
+      conn.write('new');
+      expect(conn.writtenText).toBe('new');
+    });
+  });
+
+  describe('manualFlush', () => {
+    it('counts writes as pending until flushed and returns false above the high-water mark', () => {
+      const conn = memoryConnection({ manualFlush: true, writeHighWaterMark: 4 });
+      expect(conn.write('ab')).toBe(true);
+      expect(conn.write('cd')).toBe(false);
+      expect(conn.pendingWriteBytes).toBe(4);
+      expect(conn.writtenText).toBe('');
+      conn.flush(3);
+      expect(conn.writtenText).toBe('abc');
+      expect(conn.pendingWriteBytes).toBe(1);
+      conn.flush();
+      expect(conn.writtenText).toBe('abcd');
+      expect(conn.pendingWriteBytes).toBe(0);
+    });
+
+    it('closes an ended connection only once its output is flushed', () => {
+      const conn = memoryConnection({ manualFlush: true });
+      const reasons: CloseReason[] = [];
+      conn.closed$.subscribe((reason) => reasons.push(reason));
+      conn.write('bye');
+      conn.end();
+      expect(conn.closedBy).toBe('end');
+      expect(reasons).toEqual([]);
+      conn.flush();
+      expect(conn.writtenText).toBe('bye');
+      expect(reasons).toEqual([{ type: 'done' }]);
+    });
+  });
+
+  describe('end', () => {
+    it('closes as done, records end, and completes data$', async () => {
+      const conn = memoryConnection();
+      const completed = lastValueFrom(conn.data$.pipe(toArray()));
+      conn.end();
+      expect(await completed).toEqual([]);
+      expect(conn.closedBy).toBe('end');
+      expect(conn.closeReason).toEqual({ type: 'done' });
+    });
+  });
+
+  describe('abort', () => {
+    it('drops pending output and closes as aborted without an error', () => {
+      const conn = memoryConnection({ manualFlush: true });
+      conn.write('never sent');
+      conn.abort();
+      conn.flush();
+      expect(conn.writtenText).toBe('');
+      expect(conn.closedBy).toBe('abort');
+      expect(conn.closeReason).toEqual({ type: 'aborted' });
+    });
+
+    it('fails data$ with the reason it is given', async () => {
+      const conn = memoryConnection();
+      const failed = lastValueFrom(conn.data$).catch((error: unknown) => error);
+      conn.abort(new InvalidFrameError('bad length'));
+      expect(await failed).toBeInstanceOf(InvalidFrameError);
+      expect(conn.closeReason).toEqual({
+        type: 'aborted',
+        error: new InvalidFrameError('bad length'),
+      });
+    });
+  });
+
+  describe('send', () => {
+    it('writes every value and completes once the output is flushed', () => {
+      const conn = memoryConnection({ manualFlush: true });
+      let done = false;
+      conn.send(of('a', 'b')).subscribe({ complete: () => (done = true) });
+      expect(conn.pendingWriteBytes).toBe(2);
+      expect(done).toBe(false);
+      conn.flush();
+      expect(conn.writtenText).toBe('ab');
+      expect(done).toBe(true);
+    });
+
+    it('is cold: nothing is written until it is subscribed', () => {
+      const conn = memoryConnection();
+      const sending = conn.send(of('x'));
+      expect(conn.writtenText).toBe('');
+      sending.subscribe();
+      expect(conn.writtenText).toBe('x');
+    });
+
+    it('fails with ConnectionClosedError when the connection closes first', async () => {
+      const conn = memoryConnection();
+      const output = new Subject<string>();
+      const result = lastValueFrom(conn.send(output), { defaultValue: 'completed' }).catch(
+        (error: unknown) => error,
+      );
+      output.next('partial');
+      conn.closeFromPeer('reset');
+      const error = (await result) as ConnectionClosedError;
+      expect(error).toBeInstanceOf(ConnectionClosedError);
+      expect(error.cause).toBeInstanceOf(ConnectionLostError);
+      expect(conn.writtenText).toBe('partial');
+    });
+
+    it('stops writing but leaves the connection open when unsubscribed', () => {
+      const conn = memoryConnection();
+      const output = new Subject<string>();
+      const subscription = conn.send(output).subscribe();
+      output.next('one');
+      subscription.unsubscribe();
+      output.next('two');
+      expect(conn.writtenText).toBe('one');
+      expect(conn.closeReason).toBeUndefined();
+    });
+  });
+
+  describe('input', () => {
+    it('receives marbles as data and their completion as a clean close', () => {
+      new TestScheduler(observableMatcher).run(({ cold, expectObservable }) => {
+        const conn = memoryConnection({ input: cold('-a-b-|', { a: 'he', b: 'llo' }) });
+        expectObservable(conn.data$).toBe('-a-b-|', {
+          a: Buffer.from('he'),
+          b: Buffer.from('llo'),
+        });
+        expectObservable(conn.closed$).toBe('-----(d|)', { d: { type: 'done' } });
+      });
+    });
+
+    it('turns an error in the marbles into a lost connection', () => {
+      new TestScheduler(observableMatcher).run(({ cold, expectObservable }) => {
+        const cause = new Error('boom');
+        const conn = memoryConnection({ input: cold('-a-#', { a: 'x' }, cause) });
+        const lost = new ConnectionLostError('Connection lost', { cause });
+        expectObservable(conn.data$).toBe('-a-#', { a: Buffer.from('x') }, lost);
+        expectObservable(conn.closed$).toBe('---(l|)', { l: { type: 'lost', error: lost } });
+      });
+    });
+  });
+});
