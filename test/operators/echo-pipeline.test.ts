@@ -1,7 +1,7 @@
-import { filter, from, type Observable, tap } from 'rxjs';
+import { from, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { countConnections, echo, type Behaviour, type ServerCommand, type ServerEvent } from 'rxnet';
-import { close, data, lost, made, observableMatcher, write } from 'rxnet/testing';
+import { close, data, lost, made, observableMatcher, onlyCommands, write } from 'rxnet/testing';
 
 /** The echo seed server as a pipeline; `log` stands in for its `print` statements. */
 function echoServer(log: string[]): Behaviour<string, string> {
@@ -17,11 +17,6 @@ function echoServer(log: string[]): Behaviour<string, string> {
         if (item.type === 'connectionLost') log.push(`> Now conn=${item.count}`);
       }),
     );
-}
-
-/** What the server carries out: the commands, without the events that pass through to the end. */
-function commandsOf(items: Observable<ServerCommand<string> | ServerEvent<unknown>>): Observable<ServerCommand<string>> {
-  return items.pipe(filter((item): item is ServerCommand<string> => item.type === 'write' || item.type === 'close' || item.type === 'abort'));
 }
 
 describe('the echo server pipeline', () => {
@@ -54,7 +49,7 @@ describe('the echo server pipeline', () => {
         const events = cold(' -a-b-c----d----e-f-g-|', inputs);
         const expected = '   -----(Cx)-(Dy)-------|';
 
-        expectObservable(commandsOf(echoServer(log)(events))).toBe(expected, outputs);
+        expectObservable(echoServer(log)(events).pipe(onlyCommands())).toBe(expected, outputs);
       });
 
       expect(log).toEqual([
@@ -77,7 +72,7 @@ describe('the echo server pipeline', () => {
       );
       const commands: ServerCommand<string>[] = [];
 
-      commandsOf(echoServer(log)(from(events))).subscribe((command) => commands.push(command));
+      echoServer(log)(from(events)).pipe(onlyCommands()).subscribe((command) => commands.push(command));
 
       expect(commands).toEqual(ids.flatMap((id) => [write(id, `hello from ${id}`), close(id)]));
       const counts = log.filter((line) => line.startsWith('> Now conn=')).map((line) => Number(line.slice('> Now conn='.length)));

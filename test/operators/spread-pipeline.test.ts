@@ -1,4 +1,4 @@
-import { filter, type Observable, tap } from 'rxjs';
+import { tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import {
   broadcast,
@@ -7,10 +7,8 @@ import {
   greet,
   lineEquals,
   type Behaviour,
-  type ServerCommand,
-  type ServerEvent,
 } from 'rxnet';
-import { close, data, lost, made, observableMatcher, write } from 'rxnet/testing';
+import { close, data, lost, made, observableMatcher, onlyCommands, write } from 'rxnet/testing';
 
 const welcome = (n: number): string => `欢迎来到Spread Site, 你是第${n}个客户端用户!\n`;
 
@@ -30,11 +28,6 @@ function spread(log: string[]): Behaviour<string, string> {
       }),
       broadcast(),
     );
-}
-
-/** What the server carries out: the commands, without the events that pass through to the end. */
-function commandsOf(items: Observable<ServerCommand<string> | ServerEvent<unknown>>): Observable<ServerCommand<string>> {
-  return items.pipe(filter((item): item is ServerCommand<string> => item.type === 'write' || item.type === 'close' || item.type === 'abort'));
 }
 
 describe('the Spread server pipeline', () => {
@@ -73,7 +66,7 @@ describe('the Spread server pipeline', () => {
         const events = cold(' -a-b-c-d-e-f-g-h-i-j-|', inputs);
         const expected = '   -A-B-C-D-E-----H-I-J-|';
 
-        expectObservable(commandsOf(spread(log)(events))).toBe(expected, outputs);
+        expectObservable(spread(log)(events).pipe(onlyCommands())).toBe(expected, outputs);
       });
 
       expect(log).toEqual([
@@ -92,7 +85,7 @@ describe('the Spread server pipeline', () => {
       testScheduler.run(({ cold, expectObservable }) => {
         const inputs = { a: made(1), b: lost(1), c: made(2) };
         const outputs = { A: write(1, welcome(1)), C: write(2, welcome(1)) };
-        expectObservable(commandsOf(spread([])(cold('abc|', inputs)))).toBe('A-C|', outputs);
+        expectObservable(spread([])(cold('abc|', inputs)).pipe(onlyCommands())).toBe('A-C|', outputs);
       });
     });
 
@@ -117,7 +110,7 @@ describe('the Spread server pipeline', () => {
         const events = cold(' -(abc)-d-e-f-g-|', inputs);
         const expected = '   -(ABC)-x-----G-|';
 
-        expectObservable(commandsOf(spread([])(events))).toBe(expected, outputs);
+        expectObservable(spread([])(events).pipe(onlyCommands())).toBe(expected, outputs);
       });
     });
 
@@ -138,7 +131,7 @@ describe('the Spread server pipeline', () => {
         const events = cold(' ab-c-d-|', inputs);
         const expected = '   AB-C-D-|';
 
-        expectObservable(commandsOf(spread([])(events))).toBe(expected, outputs);
+        expectObservable(spread([])(events).pipe(onlyCommands())).toBe(expected, outputs);
       });
     });
   });
