@@ -59,8 +59,33 @@ export class ChunkQueue {
     return -1;
   }
 
+  /**
+   * Where a match of `needle` could still start once more bytes arrive, given that none starts
+   * before `from`: the first position from which the buffered rest is a prefix of `needle`, or
+   * `length`. A frame before an unfinished delimiter has at least this many bytes, which lets a
+   * decoder enforce its limit without waiting for the delimiter.
+   */
+  partialMatchStart(needle: Buffer, from: number): number {
+    for (let at = Math.max(from, this.bytes - needle.length + 1); at < this.bytes; at++) {
+      let k = 0;
+      while (at + k < this.bytes && this.byteAt(at + k) === needle[k]) k++;
+      if (at + k === this.bytes) return at;
+    }
+    return this.bytes;
+  }
+
   /** The byte at `position` (counted from the first unread byte); `position` must be below `length`. */
   byteAt(position: number): number {
+    if (position >= this.bytes >> 1) {
+      // Near the end (a resumed search's tail): walk from the back, or one-byte chunks cost quadratic time.
+      let i = this.chunks.length - 1;
+      let begin = this.bytes - (this.chunks[i].length - (i === this.first ? this.head : 0));
+      while (begin > position) {
+        i--;
+        begin -= this.chunks[i].length - (i === this.first ? this.head : 0);
+      }
+      return this.chunks[i][(i === this.first ? this.head : 0) + position - begin];
+    }
     let i = this.first;
     let at = this.head + position;
     while (at >= this.chunks[i].length) {
@@ -103,7 +128,10 @@ export class ChunkQueue {
 
   /** Removes and returns the unread part of the first chunk, without copying (raw mode). */
   shift(): Buffer {
-    return this.consume(this.chunks[this.first].length - this.head);
+    const chunk = this.chunks[this.first];
+    if (this.head > 0) return this.consume(chunk.length - this.head);
+    this.skip(chunk.length);
+    return chunk;
   }
 
   /** Drops the next `size` bytes; `size` must not exceed `length`. */

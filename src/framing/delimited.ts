@@ -61,7 +61,7 @@ export function delimited(delimiter: string | Uint8Array, options: DelimitedOpti
           const at = queue.indexOf(needle, searchFrom);
           if (at < 0) {
             // No delimiter can start before here, so the frame has at least this many bytes.
-            searchFrom = Math.max(0, queue.length - needle.length + 1);
+            searchFrom = queue.partialMatchStart(needle, searchFrom);
             if (searchFrom > max) throw new FrameTooLongError(max, searchFrom);
             return;
           }

@@ -95,7 +95,7 @@ export function modal<S>(options: ModalOptions<S>): OperatorFunction<Buffer, Mod
           } else if (current === 'line') {
             const at = queue.indexOf(delimiter, searchFrom);
             if (at < 0) {
-              searchFrom = Math.max(0, queue.length - delimiter.length + 1);
+              searchFrom = queue.partialMatchStart(delimiter, searchFrom);
               if (searchFrom > maxLine) throw new FrameTooLongError(maxLine, searchFrom);
               return;
             }

@@ -199,7 +199,7 @@ describe('lines', () => {
         const e1subs = '  ^------! ';
         const expected = '-x-----# ';
 
-        expectObservable(e1.pipe(lines({ maxLineBytes: 4 }))).toBe(expected, { x: b('ok') }, new FrameTooLongError(4, 5));
+        expectObservable(e1.pipe(lines({ maxLineBytes: 4 }))).toBe(expected, { x: b('ok') }, new FrameTooLongError(4, 6));
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
