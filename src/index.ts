@@ -27,6 +27,35 @@ export { broadcast, type BroadcastOptions } from './operators/broadcast';
 export { echo, type EchoOptions } from './operators/echo';
 export { sendEvery, type SendEveryConfig } from './operators/sendEvery';
 
+/* Server */
+export { listen, type ListenOptions } from './net/listen';
+export { serve, type Listening, type ServerNotification, type ServeOptions } from './net/serve';
+
+/* Client */
+export { connect, connectEvents, type ClientEvent, type ConnectOptions } from './net/connect';
+export {
+  reconnect,
+  DEFAULT_RECONNECT_INITIAL_DELAY,
+  DEFAULT_RECONNECT_FACTOR,
+  DEFAULT_RECONNECT_JITTER,
+  DEFAULT_RECONNECT_MAX_DELAY,
+  type ReconnectConfig,
+} from './operators/reconnect';
+
+/* Endpoints */
+export {
+  serverFromString,
+  clientFromString,
+  DEFAULT_BACKLOG,
+  DEFAULT_CONNECT_TIMEOUT,
+  type ServerEndpoint,
+  type TcpServerEndpoint,
+  type UnixServerEndpoint,
+  type ClientEndpoint,
+  type TcpClientEndpoint,
+  type UnixClientEndpoint,
+} from './net/endpoints';
+
 /* Transport */
 export {
   fromDuplex,

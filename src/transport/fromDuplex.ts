@@ -101,6 +101,28 @@ export function fromDuplex(
   info: ConnectionInfo,
   options: ConnectionOptions = {},
 ): Connection {
+  const { highWaterMark, maxPending, idleTimeout } = checkConnectionOptions(options);
+  return new DuplexConnection(
+    duplex,
+    info,
+    highWaterMark,
+    maxPending,
+    idleTimeout,
+    options.scheduler ?? asyncScheduler,
+  );
+}
+
+/**
+ * Applies the defaults and rejects contradictory limits; `listen` and `connect` call it too, so a
+ * bad option fails at call time rather than on the first connection.
+ *
+ * @internal
+ */
+export function checkConnectionOptions(options: ConnectionOptions): {
+  highWaterMark: number;
+  maxPending: number;
+  idleTimeout: number;
+} {
   const highWaterMark = options.writeHighWaterMark ?? DEFAULT_WRITE_HIGH_WATER_MARK;
   const maxPending = options.maxPendingWriteBytes ?? DEFAULT_MAX_PENDING_WRITE_BYTES;
   const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
@@ -115,14 +137,7 @@ export function fromDuplex(
   if (!(idleTimeout >= 0)) {
     throw new TypeError(`idleTimeout must be 0 or more, got ${idleTimeout}`);
   }
-  return new DuplexConnection(
-    duplex,
-    info,
-    highWaterMark,
-    maxPending,
-    idleTimeout,
-    options.scheduler ?? asyncScheduler,
-  );
+  return { highWaterMark, maxPending, idleTimeout };
 }
 
 /** Written with a callback to learn when everything queued before it has been flushed. */

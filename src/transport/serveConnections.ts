@@ -10,22 +10,17 @@ import type {
 } from '../types';
 
 /**
- * How a server turns bytes into the behaviour's messages and back. `decode` is required when the
- * behaviour reads something other than `Buffer`, `encode` when it writes something other than
- * {@link Output}.
+ * How a server turns bytes into the behaviour's messages and back. Without `decode` the behaviour
+ * receives the raw `Buffer` chunks, and without `encode` its `write` data must be an
+ * {@link Output}; the types cannot insist on that without getting in the way of generic callers,
+ * so it is the caller's part of the contract.
  */
-export type ServeConnectionsOptions<T, O> = (Buffer extends T
-  ? {
-      /** Framing for each connection's bytes, e.g. `lines()`; one instance per connection. */
-      readonly decode?: OperatorFunction<Buffer, T>;
-    }
-  : { readonly decode: OperatorFunction<Buffer, T> }) &
-  (O extends Output
-    ? {
-        /** Turns a `write` command's data into bytes, once per command (not once per receiver). */
-        readonly encode?: (data: O) => Output;
-      }
-    : { readonly encode: (data: O) => Output });
+export interface ServeConnectionsOptions<T, O> {
+  /** Framing for each connection's bytes, e.g. `lines()`; subscribed once per connection. */
+  readonly decode?: OperatorFunction<Buffer, T>;
+  /** Turns a `write` command's data into bytes, once per command (not once per receiver). */
+  readonly encode?: (data: O) => Output;
+}
 
 /**
  * Runs a {@link Behaviour} over a stream of connections: the transport-agnostic heart of a server.
@@ -73,20 +68,10 @@ export type ServeConnectionsOptions<T, O> = (Buffer extends T
  * end of the behaviour. Fails only when `connections$` or the behaviour itself fails.
  * @see {@link fromDuplex}
  */
-export function serveConnections(
-  connections$: Observable<Connection>,
-  behaviour: Behaviour<Buffer, Output>,
-  options?: ServeConnectionsOptions<Buffer, Output>,
-): Observable<ServerEvent<unknown>>;
-export function serveConnections<T, O>(
+export function serveConnections<T = Buffer, O = Output>(
   connections$: Observable<Connection>,
   behaviour: Behaviour<T, O>,
-  options: ServeConnectionsOptions<T, O>,
-): Observable<ServerEvent<unknown>>;
-export function serveConnections<T, O>(
-  connections$: Observable<Connection>,
-  behaviour: Behaviour<T, O>,
-  options: ServeConnectionsOptions<T, O> = {} as ServeConnectionsOptions<T, O>,
+  options: ServeConnectionsOptions<T, O> = {},
 ): Observable<ServerEvent<unknown>> {
   const decode = options.decode;
   const encode = options.encode;

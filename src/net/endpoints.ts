@@ -1,0 +1,291 @@
+import { isIP } from 'node:net';
+import { InvalidEndpointError } from '../errors';
+
+/**
+ * How long a client waits for a connection before failing, in seconds (Twisted's `timeout=30`).
+ *
+ * @defaultValue 30
+ */
+export const DEFAULT_CONNECT_TIMEOUT = 30;
+
+/**
+ * How many not-yet-accepted connections the kernel queues (Twisted's `backlog=50`).
+ *
+ * @defaultValue 50
+ */
+export const DEFAULT_BACKLOG = 50;
+
+/** A TCP server endpoint: `tcp:8007`, `tcp:port=8007:interface=127.0.0.1:backlog=50`. */
+export interface TcpServerEndpoint {
+  readonly type: 'tcp';
+  readonly port: number;
+  /** The address to bind; `''` is every IPv4 interface, as in Twisted's `TCP4ServerEndpoint`. */
+  readonly interface: string;
+  readonly backlog: number;
+}
+
+/** A Unix socket server endpoint: `unix:/var/run/app.sock:mode=660`. */
+export interface UnixServerEndpoint {
+  readonly type: 'unix';
+  readonly path: string;
+  readonly backlog: number;
+  /** Permissions to give the socket file once bound; the umask decides when absent. */
+  readonly mode?: number;
+}
+
+/** Where a server listens. A `type` tag, so TLS can join the union later. */
+export type ServerEndpoint = TcpServerEndpoint | UnixServerEndpoint;
+
+/** A TCP client endpoint: `tcp:localhost:8007`, `tcp:host=example.org:port=80:timeout=30`. */
+export interface TcpClientEndpoint {
+  readonly type: 'tcp';
+  readonly host: string;
+  readonly port: number;
+  /** Seconds to wait for the connection. */
+  readonly timeout: number;
+  /** A local address to connect from (Twisted's `bindAddress`). */
+  readonly bindAddress?: string;
+}
+
+/** A Unix socket client endpoint: `unix:/var/run/app.sock`, `unix:path=/tmp/x.sock:timeout=5`. */
+export interface UnixClientEndpoint {
+  readonly type: 'unix';
+  readonly path: string;
+  /** Seconds to wait for the connection. */
+  readonly timeout: number;
+}
+
+/** Where a client connects. A `type` tag, so TLS can join the union later. */
+export type ClientEndpoint = TcpClientEndpoint | UnixClientEndpoint;
+
+/**
+ * Parses a server endpoint description in Twisted's grammar (`serverFromString`).
+ *
+ * Arguments are separated by `:` and are positional or `key=value`; `\` escapes the next
+ * character, so `unix:C\:/x.sock` keeps its colon. Supported: `tcp:PORT[:interface=ADDR]
+ * [:backlog=N]` and `unix:PATH[:backlog=N][:mode=OCTAL]`. A TCP server binds IPv4 (every interface
+ * unless `interface` says otherwise), as Twisted's `TCP4ServerEndpoint` does.
+ *
+ * ## Example
+ * ```ts
+ * import { serverFromString } from 'rxnet';
+ *
+ * serverFromString('tcp:port=8007:interface=127.0.0.1');
+ * // { type: 'tcp', port: 8007, interface: '127.0.0.1', backlog: 50 }
+ * ```
+ *
+ * @param description The endpoint description.
+ * @returns The parsed endpoint.
+ * @throws {@link InvalidEndpointError} when the description does not follow the grammar, names an
+ * unknown type or keyword, or has a bad port or number.
+ */
+export function serverFromString(description: string): ServerEndpoint {
+  const { type, args, kwargs } = parseDescription(description);
+  const fail = (reason: string): never => {
+    throw new InvalidEndpointError(description, reason);
+  };
+  if (type === 'tcp') {
+    const { port = positional(args, 0), interface: host = '', backlog, ...rest } = kwargs;
+    checkArgs(fail, args, 1, rest);
+    return {
+      type,
+      port: toPort(fail, port),
+      interface: host,
+      backlog: toInteger(fail, 'backlog', backlog, DEFAULT_BACKLOG),
+    };
+  }
+  if (type === 'unix') {
+    const { address = positional(args, 0), backlog, mode, lockfile: _lockfile, ...rest } = kwargs;
+    checkArgs(fail, args, 1, rest);
+    const endpoint: UnixServerEndpoint = {
+      type,
+      path: toPath(fail, address),
+      backlog: toInteger(fail, 'backlog', backlog, DEFAULT_BACKLOG),
+    };
+    return mode === undefined ? endpoint : { ...endpoint, mode: toMode(fail, mode) };
+  }
+  return fail(`unknown endpoint type ${JSON.stringify(type)}; expected tcp or unix`);
+}
+
+/**
+ * Parses a client endpoint description in Twisted's grammar (`clientFromString`).
+ *
+ * Supported: `tcp:HOST:PORT`, `tcp:host=HOST:port=PORT[:timeout=SECONDS][:bindAddress=ADDR]` (and
+ * mixes such as `tcp:HOST:port=PORT`), `unix:PATH[:timeout=SECONDS]` or `unix:path=PATH`. The
+ * timeout defaults to {@link DEFAULT_CONNECT_TIMEOUT} seconds.
+ *
+ * ## Example
+ * ```ts
+ * import { clientFromString } from 'rxnet';
+ *
+ * clientFromString('tcp:localhost:8007');
+ * // { type: 'tcp', host: 'localhost', port: 8007, timeout: 30 }
+ * ```
+ *
+ * @param description The endpoint description.
+ * @returns The parsed endpoint.
+ * @throws {@link InvalidEndpointError} when the description does not follow the grammar, names an
+ * unknown type or keyword, lacks a host, port or path, or has a bad number.
+ */
+export function clientFromString(description: string): ClientEndpoint {
+  const { type, args, kwargs } = parseDescription(description);
+  const fail = (reason: string): never => {
+    throw new InvalidEndpointError(description, reason);
+  };
+  if (type === 'tcp') {
+    // Twisted's _parseClientTCP: two positionals are host and port; one is the host, or the port
+    // when host= is given.
+    const hostFirst = args.length === 2 || kwargs['host'] === undefined;
+    const {
+      host = hostFirst ? positional(args, 0) : undefined,
+      port = hostFirst ? positional(args, 1) : positional(args, 0),
+      timeout,
+      bindAddress,
+      ...rest
+    } = kwargs;
+    checkArgs(fail, args, 2, rest);
+    const endpoint: TcpClientEndpoint = {
+      type,
+      host: host === undefined || host === '' ? fail('a host is required') : host,
+      port: toPort(fail, port),
+      timeout: toInteger(fail, 'timeout', timeout, DEFAULT_CONNECT_TIMEOUT),
+    };
+    return bindAddress === undefined ? endpoint : { ...endpoint, bindAddress };
+  }
+  if (type === 'unix') {
+    const { path = positional(args, 0), timeout, checkPID: _checkPID, ...rest } = kwargs;
+    checkArgs(fail, args, 1, rest);
+    return {
+      type,
+      path: toPath(fail, path),
+      timeout: toInteger(fail, 'timeout', timeout, DEFAULT_CONNECT_TIMEOUT),
+    };
+  }
+  return fail(`unknown endpoint type ${JSON.stringify(type)}; expected tcp or unix`);
+}
+
+/** Formats an endpoint for messages, in the same grammar. */
+export function describeEndpoint(endpoint: ServerEndpoint | ClientEndpoint): string {
+  if (endpoint.type === 'unix') {
+    return `unix:${escape(endpoint.path)}`;
+  }
+  if ('host' in endpoint) {
+    return `tcp:host=${escape(endpoint.host)}:port=${endpoint.port}`;
+  }
+  return endpoint.interface === ''
+    ? `tcp:port=${endpoint.port}`
+    : `tcp:port=${endpoint.port}:interface=${escape(endpoint.interface)}`;
+}
+
+/** The IP family to connect with: 4 unless the host is an IPv6 literal (Twisted's TCP4ClientEndpoint). */
+export function clientFamily(endpoint: TcpClientEndpoint): 4 | 6 {
+  return isIP(endpoint.host) === 6 ? 6 : 4;
+}
+
+interface Parsed {
+  readonly type: string;
+  readonly args: readonly string[];
+  readonly kwargs: Readonly<Record<string, string>>;
+}
+
+/**
+ * Twisted's `_tokenize` and `_parse`: after a `=`, only `:` ends the value, so `a=b=c` gives
+ * `a` the value `b=c`.
+ */
+function parseDescription(description: string): Parsed {
+  const args: string[] = [];
+  const kwargs: Record<string, string> = Object.create(null) as Record<string, string>;
+  let parts: string[] = [];
+  let current = '';
+  let operators = ':=';
+  const add = (): void => {
+    parts.push(current);
+    if (parts.length === 1) {
+      args.push(parts[0]!);
+    } else {
+      kwargs[parts[0]!] = parts[1]!;
+    }
+    parts = [];
+    current = '';
+    operators = ':=';
+  };
+  for (let i = 0; i < description.length; i += 1) {
+    const char = description[i]!;
+    if (char === '\\') {
+      i += 1;
+      if (i === description.length) {
+        throw new InvalidEndpointError(description, 'it ends with an unfinished escape');
+      }
+      current += description[i];
+    } else if (char === ':' && operators.includes(':')) {
+      add();
+    } else if (char === '=' && operators.includes('=')) {
+      parts.push(current);
+      current = '';
+      operators = ':';
+    } else {
+      current += char;
+    }
+  }
+  add();
+  const [type = '', ...rest] = args;
+  if (rest.length === 0 && Object.keys(kwargs).length === 0) {
+    throw new InvalidEndpointError(description, 'expected TYPE:ARGUMENTS, such as tcp:8007');
+  }
+  return { type: type.toLowerCase(), args: rest, kwargs };
+}
+
+function positional(args: readonly string[], index: number): string | undefined {
+  return args[index];
+}
+
+function checkArgs(
+  fail: (reason: string) => never,
+  args: readonly string[],
+  maxPositional: number,
+  unknown: Readonly<Record<string, string>>,
+): void {
+  const names = Object.keys(unknown);
+  if (names.length > 0) {
+    fail(`unknown argument ${names.map((name) => JSON.stringify(name)).join(', ')}`);
+  }
+  if (args.length > maxPositional) {
+    fail(`too many positional arguments (${args.length}, at most ${maxPositional})`);
+  }
+}
+
+function toPort(fail: (reason: string) => never, value: string | undefined): number {
+  if (value === undefined) {
+    return fail('a port is required');
+  }
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  return port <= 65535 ? port : fail(`port must be an integer from 0 to 65535, got "${value}"`);
+}
+
+function toInteger(
+  fail: (reason: string) => never,
+  name: string,
+  value: string | undefined,
+  fallback: number,
+): number {
+  if (value === undefined) {
+    return fallback;
+  }
+  return /^\d{1,9}$/.test(value)
+    ? Number(value)
+    : fail(`${name} must be an integer, got "${value}"`);
+}
+
+function toMode(fail: (reason: string) => never, value: string): number {
+  return /^[0-7]{1,4}$/.test(value)
+    ? parseInt(value, 8)
+    : fail(`mode must be octal, such as 660, got "${value}"`);
+}
+
+function toPath(fail: (reason: string) => never, value: string | undefined): string {
+  return value === undefined || value === '' ? fail('a socket path is required') : value;
+}
+
+function escape(value: string): string {
+  return value.replace(/[\\:=]/g, (char) => `\\${char}`);
+}
