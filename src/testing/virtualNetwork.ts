@@ -170,7 +170,9 @@ export class VirtualNetwork {
 
   /**
    * Runs `work` at virtual time `time` (milliseconds since the network's start): the place to
-   * inject a fault or start a client in the middle of a scenario.
+   * inject a fault or start a client in the middle of a scenario. Work due at the same instant runs
+   * in the order it was scheduled, so an `at(t)` made before a connect whose handshake ends at `t`
+   * runs before the connection exists.
    */
   at(time: number, work: () => void): Subscription {
     const delay = time - this.scheduler.now();
@@ -284,15 +286,22 @@ class Link implements VirtualLink {
 }
 
 /**
+ * Bytes a link holds (on the wire plus unread at the receiver) before a writer must wait, like a
+ * kernel's socket buffers.
+ */
+const WIRE_WINDOW_BYTES = 64 * 1024;
+
+/**
  * One end of a link: a Duplex whose writes arrive at its peer through the scheduler. Like a kernel
- * socket, it accepts writes at once until the peer's receive buffer is full, then holds them until
- * the peer reads, so backpressure behaves as on a real socket.
+ * socket, it accepts writes at once until the window is full, then holds them until the peer
+ * reads, so pending output grows and backpressure behaves as on a real socket.
  */
 class VirtualSocket extends Duplex {
   peer!: VirtualSocket;
   /** Virtual time of the last scheduled arrival, so a lowered latency cannot reorder bytes. */
   private lastArrival = 0;
-  private peerFull = false;
+  /** Bytes written but not yet arrived: with the peer's unread bytes, what fills the window. */
+  private inFlight = 0;
   private heldWrite: (() => void) | undefined;
   private finSent = false;
   /** Set when the peer's FIN arrives; a Readable refuses pushes after `push(null)`. */
@@ -312,12 +321,14 @@ class VirtualSocket extends Duplex {
     _encoding: BufferEncoding,
     callback: (error?: Error | null) => void,
   ): void {
+    this.inFlight += chunk.length;
     this.transmit(() => {
-      if (this.peer.accepts() && !this.peer.push(chunk)) {
-        this.peerFull = true;
+      this.inFlight -= chunk.length;
+      if (this.peer.accepts()) {
+        this.peer.push(chunk);
       }
     });
-    if (this.peerFull) {
+    if (this.inFlight + this.peer.readableLength >= WIRE_WINDOW_BYTES) {
       this.heldWrite = () => callback();
     } else {
       callback();
@@ -363,7 +374,6 @@ class VirtualSocket extends Duplex {
   }
 
   private resumeWrites(): void {
-    this.peerFull = false;
     const held = this.heldWrite;
     this.heldWrite = undefined;
     held?.();
