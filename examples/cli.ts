@@ -157,11 +157,16 @@ function exitWithUsage(usage: string, error: unknown): void {
   process.exit(EXIT_USAGE);
 }
 
-/** An error's message with its code, for one line on stderr. */
+/**
+ * An error's message with its code, and its cause's code when the message lacks it, for one line
+ * on stderr: `RXNET_ERR_CONNECT: Could not connect to tcp:localhost:8007: ECONNREFUSED`.
+ */
 export function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return typeof code === 'string' ? `${code}: ${error.message}` : error.message;
-  }
-  return String(error);
+  // Duck-typed rather than `instanceof Error`: Node's own errors come from another realm under jest.
+  if (typeof error !== 'object' || error === null || !('message' in error)) return String(error);
+  const { message, code, cause } = error as { message: unknown; code?: unknown; cause?: unknown };
+  let text = String(message);
+  const causeCode = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
+  if (typeof causeCode === 'string' && !text.includes(causeCode)) text += `: ${causeCode}`;
+  return typeof code === 'string' ? `${code}: ${text}` : text;
 }

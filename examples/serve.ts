@@ -1,0 +1,90 @@
+/**
+ * How the example servers run a behaviour on a real endpoint: `listen` + `serveConnections`,
+ * with the bound address, and a `stop()` that waits for the connections to close.
+ *
+ * @packageDocumentation
+ */
+import { firstValueFrom, type OperatorFunction, tap } from 'rxjs';
+import { listen } from '../src/net/listen'; // PENDING-EXPORT
+import {
+  serveConnections,
+  type Address,
+  type Behaviour,
+  type Connection,
+  type Output,
+  type TcpAddress,
+} from 'rxnet';
+import type { ExampleHandle, Log } from './cli';
+
+/**
+ * How long `stop()` lets connections close gracefully (flush, FIN, the peer's FIN) before it
+ * aborts the rest: a peer such as `nc` with its stdin still open never answers a FIN.
+ */
+export const STOP_GRACE_MS = 1000;
+
+/** A running example server. */
+export interface ServerHandle extends ExampleHandle {
+  readonly address: TcpAddress;
+}
+
+/** Formats an address the way Twisted's `repr(transport.getHost())` does, e.g. `IPv4Address(type='TCP', host='127.0.0.1', port=8888)`. */
+export function twistedRepr(address: Address): string {
+  switch (address._tag) {
+    case 'TcpAddress':
+      return `${address.family}Address(type='TCP', host='${address.hostname}', port=${address.port})`;
+    case 'UnixAddress':
+      return `UNIXAddress('${address.path}')`;
+    default:
+      return `MemoryAddress('${address.name}')`;
+  }
+}
+
+/**
+ * Serves `behaviour` on `endpoint` and resolves once it listens, logging `listening on HOST:PORT`.
+ * Rejects with `InvalidEndpointError` for a bad description and `ListenError` when binding fails.
+ */
+export function serveExample(
+  endpoint: string,
+  behaviour: Behaviour<Buffer | string, Output>,
+  decode: OperatorFunction<Buffer, Buffer | string> | undefined,
+  log: Log,
+): Promise<ServerHandle> {
+  return new Promise<ServerHandle>((resolve, reject) => {
+    const open = new Set<Connection>();
+    let listening = false;
+
+    async function stop(): Promise<void> {
+      subscription.unsubscribe();
+      const closing = [...open];
+      const grace = setTimeout(() => closing.forEach((connection) => connection.abort()), STOP_GRACE_MS);
+      await Promise.all(closing.map((connection) => firstValueFrom(connection.closed$)));
+      clearTimeout(grace);
+    }
+
+    const connections$ = listen(endpoint, {
+      onListening(address) {
+        if (address._tag !== 'TcpAddress') {
+          reject(new TypeError(`the examples serve TCP endpoints, not ${twistedRepr(address)}`));
+          subscription.unsubscribe();
+          return;
+        }
+        listening = true;
+        log(`listening on ${address.family === 'IPv6' ? `[${address.hostname}]` : address.hostname}:${address.port}`);
+        resolve({ address, stop });
+      },
+    }).pipe(
+      tap((connection) => {
+        open.add(connection);
+        connection.closed$.subscribe(() => open.delete(connection));
+      }),
+    );
+    const options = decode === undefined ? {} : { decode };
+    // Declared last, used only from callbacks that run after subscribe() has returned.
+    const subscription = serveConnections(connections$, behaviour, options).subscribe({
+      error(error: unknown) {
+        if (!listening) reject(error);
+        else log(`server failed: ${error instanceof Error ? error.message : String(error)}`);
+      },
+    });
+  });
+}

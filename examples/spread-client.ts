@@ -1,0 +1,221 @@
+/**
+ * The Spread client of the Twisted seed: connects, logs its lifecycle, prints what it receives,
+ * and sends `hello, I'm NAME TIMESTAMP` every 5 seconds while connected.
+ *
+ * The seed's sending thread becomes {@link spreadSender}, a `sendEvery` pipeline whose clock is an
+ * injected scheduler, and `ClientFactory`'s callbacks become rxnet's `connectEvents` lifecycle
+ * stream, optionally piped through `reconnect` (Twisted's `ReconnectingClientFactory` backoff).
+ *
+ * Run: `npx ts-node examples/spread-client.ts [ENDPOINT] [--every SECONDS] [--count N] [--name NAME] [--reconnect]`
+ * (`npm run example:spread-client`); the endpoint defaults to `tcp:localhost:8007`.
+ *
+ * @packageDocumentation
+ */
+import { basename } from 'node:path';
+import {
+  asyncScheduler,
+  EMPTY,
+  ignoreElements,
+  lastValueFrom,
+  merge,
+  type Observable,
+  of,
+  type OperatorFunction,
+  type SchedulerLike,
+  Subject,
+  switchMap,
+  takeUntil,
+  takeWhile,
+  tap,
+  catchError,
+  last,
+  map,
+} from 'rxjs';
+import { sendEvery, type CloseReason, type Connection } from 'rxnet';
+import { connectEvents, type ClientEvent } from '../src/net/connect'; // PENDING-EXPORT
+import { reconnect } from '../src/operators/reconnect'; // PENDING-EXPORT
+import {
+  consoleLog,
+  describe,
+  formatTimestamp,
+  parseCommandLine,
+  positiveNumber,
+  runMain,
+  type ExampleHandle,
+  type Log,
+} from './cli';
+
+/** Where the seed connects: port 8007 on this host. */
+export const DEFAULT_SPREAD_CLIENT_ENDPOINT = 'tcp:localhost:8007';
+/** Seconds between two messages, as the seed's `time.sleep(5)`. */
+export const DEFAULT_SPREAD_EVERY_SECONDS = 5;
+/** The name in the messages when none is given: this program's name, as the seed uses `sys.argv[0]`. */
+export const DEFAULT_SPREAD_CLIENT_NAME = 'spread-client';
+
+/** Options of {@link spreadSender}. */
+export interface SpreadSenderOptions {
+  /** @defaultValue {@link DEFAULT_SPREAD_CLIENT_NAME} */
+  readonly name?: string;
+  /** Seconds between messages. @defaultValue {@link DEFAULT_SPREAD_EVERY_SECONDS} */
+  readonly every?: number;
+  /** Messages per connection; unlimited when absent. */
+  readonly count?: number;
+  /** The clock: where the timer runs and where the timestamps come from. @defaultValue `asyncScheduler` */
+  readonly scheduler?: SchedulerLike;
+}
+
+/** The seed's message: `hello, I'm NAME TIMESTAMP`, the time as `%Y-%m-%d %H:%M:%S` local time. */
+export function helloMessage(name: string, now: number): string {
+  return `hello, I'm ${name} ${formatTimestamp(now)}`;
+}
+
+/**
+ * The seed's sending thread as an operator: for each connection it emits {@link helloMessage}s,
+ * the first at once and then one every `every` seconds, until the next connection (or `count`).
+ * The seed's thread checks `connected` and sleeps; here a connection starts the series and the
+ * connection's end stops it, so nothing is sent while disconnected.
+ */
+export function spreadSender<T>(options: SpreadSenderOptions = {}): OperatorFunction<T, string> {
+  const name = options.name ?? DEFAULT_SPREAD_CLIENT_NAME;
+  const every = options.every ?? DEFAULT_SPREAD_EVERY_SECONDS;
+  return sendEvery(every * 1000, (_index, now) => helloMessage(name, now), {
+    ...(options.count === undefined ? {} : { count: options.count }),
+    scheduler: options.scheduler ?? asyncScheduler,
+  });
+}
+
+/** Options of {@link start}. */
+export interface SpreadClientOptions extends SpreadSenderOptions {
+  /** A Twisted client endpoint description. @defaultValue {@link DEFAULT_SPREAD_CLIENT_ENDPOINT} */
+  readonly endpoint?: string;
+  /** Reconnect with Twisted's backoff when the connection fails or is lost. @defaultValue `false` */
+  readonly reconnect?: boolean;
+  /** Where the lifecycle and the received data are printed. @defaultValue stdout */
+  readonly log?: Log;
+}
+
+/** A close reason in words, like Twisted's `Failure` printout (`Connection was closed cleanly.`). */
+export function describeReason(reason: CloseReason): string {
+  switch (reason.type) {
+    case 'done':
+      return 'Connection was closed cleanly.';
+    case 'lost':
+      return `Connection to the other side was lost in a non-clean fashion: ${describe(reason.error.cause ?? reason.error)}`;
+    case 'aborted':
+      return reason.error === undefined ? 'Connection was aborted.' : `Connection was aborted: ${describe(reason.error)}`;
+    default:
+      return `Connection timed out: ${describe(reason.error)}`;
+  }
+}
+
+/**
+ * One connection's session: prints what arrives, and sends the {@link spreadSender} messages.
+ * Completes when the connection has closed (the lifecycle stream reports why). With a `count`,
+ * the connection is ended once the last message is flushed, and `onFinished` is called first.
+ */
+export function spreadSession(
+  connection: Connection,
+  options: SpreadSenderOptions,
+  log: Log,
+  onFinished: () => void = () => undefined,
+): Observable<never> {
+  const printed = connection.data$.pipe(
+    tap((chunk) => log(withoutLineEnd(chunk.toString('utf8')))),
+    ignoreElements(),
+    // How the connection ended is the lifecycle's `lost` event; here it only stops the printing.
+    catchError(() => EMPTY),
+  );
+  const sent = connection.send(of(connection).pipe(spreadSender(options))).pipe(
+    tap({
+      complete: () => {
+        onFinished();
+        connection.end();
+      },
+    }),
+    catchError(() => EMPTY),
+  );
+  return merge(printed, sent);
+}
+
+function withoutLineEnd(text: string): string {
+  return text.endsWith('\n') ? text.slice(0, text.endsWith('\r\n') ? -2 : -1) : text;
+}
+
+/**
+ * Starts the client. `done` resolves with the exit code: 0 after `count` messages were sent (the
+ * connection is then closed) or when the server closed the connection cleanly; 1 when the
+ * connection failed or was lost uncleanly and `reconnect` is off.
+ */
+export async function start(options: SpreadClientOptions = {}): Promise<ExampleHandle> {
+  const { log = consoleLog } = options;
+  const endpoint = options.endpoint ?? DEFAULT_SPREAD_CLIENT_ENDPOINT;
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const stopped = new Subject<void>();
+  let finished = false;
+
+  const attempts = connectEvents(endpoint);
+  const lifecycle = options.reconnect === true ? attempts.pipe(reconnect<ClientEvent>({ resetWhen: (event) => event.type === 'connected', scheduler })) : attempts;
+  const done = lastValueFrom(
+    lifecycle.pipe(
+      // Once the last message has gone, the end of the connection ends the client: no reconnect.
+      takeWhile((event) => !(finished && (event.type === 'lost' || event.type === 'failed')), true),
+      tap((event) => log(describeEvent(event))),
+      switchMap((event) => {
+        if (event.type !== 'connected') return of(event);
+        return spreadSession(event.connection, { ...options, scheduler }, log, () => {
+          finished = true;
+        });
+      }),
+      takeUntil(stopped),
+      last(undefined, undefined),
+      map((event) => {
+        if (finished || event === undefined) return 0;
+        return event.type === 'lost' && event.reason.type === 'done' ? 0 : 1;
+      }),
+    ),
+  );
+  return {
+    done,
+    stop: async () => {
+      stopped.next();
+      await done;
+    },
+  };
+}
+
+function describeEvent(event: ClientEvent): string {
+  switch (event.type) {
+    case 'connecting':
+      return 'Start to Connect...';
+    case 'connected':
+      return 'Connected...';
+    case 'lost':
+      return `Lost connection. Reason: ${describeReason(event.reason)}`;
+    default:
+      return `Connection is failed, Reason: ${describe(event.error)}`;
+  }
+}
+
+export const USAGE =
+  'usage: spread-client [ENDPOINT (default tcp:localhost:8007)] [--every SECONDS] [--count N] [--name NAME] [--reconnect]';
+
+/** Parses the command line of `spread-client`; throws `UsageError` when it is wrong. */
+export function parseSpreadClientArgs(argv: readonly string[]): SpreadClientOptions {
+  const { endpoint, values } = parseCommandLine(argv, {
+    every: { type: 'string' },
+    count: { type: 'string' },
+    name: { type: 'string' },
+    reconnect: { type: 'boolean' },
+  });
+  const every = positiveNumber('every', values.every);
+  const count = positiveNumber('count', values.count, true);
+  return {
+    endpoint: endpoint ?? DEFAULT_SPREAD_CLIENT_ENDPOINT,
+    name: values.name ?? (process.argv[1] === undefined ? DEFAULT_SPREAD_CLIENT_NAME : basename(process.argv[1])),
+    ...(every === undefined ? {} : { every }),
+    ...(count === undefined ? {} : { count }),
+    ...(values.reconnect === true ? { reconnect: true } : {}),
+  };
+}
+
+if (require.main === module) runMain(USAGE, parseSpreadClientArgs, start);
