@@ -62,7 +62,7 @@ describe('broadcast', () => {
       });
     });
 
-    it('reuses one frozen array of receivers while the sender and the open set stay the same', () => {
+    it('reuses one array of receivers while the sender and the open set stay the same', () => {
       const commands: WriteCommand<string>[] = [];
       const events: Item[] = [made(1), made(2), made(3), data(1, 'a'), data(1, 'b'), data(2, 'c'), data(1, 'd'), lost(3), data(1, 'e')];
       new Observable<Item>((subscriber) => events.forEach((event) => subscriber.next(event)))
@@ -75,7 +75,6 @@ describe('broadcast', () => {
       expect([a, b, c, d, e]).toEqual([[2, 3], [2, 3], [1, 3], [2, 3], [2]]);
       expect(b).toBe(a);
       expect(d).not.toBe(a);
-      expect(Object.isFrozen(a)).toBe(true);
     });
 
     it('completes on an empty source', () => {
