@@ -1,0 +1,289 @@
+/**
+ * Every example's behaviour on the virtual network: the real server code (`serveConnections`,
+ * `fromDuplex`) and the examples' own pipelines, with minutes of virtual time per scenario and
+ * exact expected output.
+ */
+import { map, mergeMap, range, type Subscription, switchMap } from 'rxjs';
+import { askEcho, ECHO_MESSAGE } from '../../examples/echo-client';
+import { echoBehaviour } from '../../examples/echo-server';
+import { helloMessage, spreadSession } from '../../examples/spread-client';
+import {
+  spreadBehaviour,
+  spreadDecoder,
+  spreadGreeting,
+  type SpreadBehaviourOptions,
+} from '../../examples/spread-server';
+import { VirtualNetwork } from '../../src/testing/virtualNetwork';
+import { serveConnections } from '../../src/transport/serveConnections';
+import type { Connection } from '../../src/types';
+
+/** Wall-clock milliseconds each scenario took, reported after the suite. */
+const wallTimes: Record<string, number> = {};
+
+/** A log that stamps each line with the virtual time and who printed it. */
+function stampedLog(net: VirtualNetwork, lines: string[], who: string): (line: string) => void {
+  return (line) => {
+    lines.push(`${net.now()} ${who}: ${line}`);
+  };
+}
+
+describe('examples on the virtual network', () => {
+  let subscriptions: Subscription[];
+  beforeEach(() => {
+    subscriptions = [];
+  });
+  afterEach(() => {
+    for (const subscription of subscriptions) {
+      subscription.unsubscribe();
+    }
+  });
+  afterAll(() => {
+    // Reported rather than asserted: a loaded machine must not fail the suite.
+    console.log(`virtual-network scenarios, wall ms: ${JSON.stringify(wallTimes)}`);
+  });
+
+  async function timed(label: string, net: VirtualNetwork, until: number): Promise<void> {
+    const started = performance.now();
+    await net.run(until);
+    wallTimes[label] = Math.round(performance.now() - started);
+  }
+
+  function serveSpread(
+    net: VirtualNetwork,
+    lines: string[],
+    options: SpreadBehaviourOptions = {},
+  ): void {
+    const behaviour = spreadBehaviour({ ...options, log: stampedLog(net, lines, 'server') });
+    const decode = spreadDecoder(options.framing ?? 'raw');
+    subscriptions.push(
+      serveConnections(
+        net.listen('spread'),
+        behaviour,
+        decode === undefined ? {} : { decode },
+      ).subscribe(),
+    );
+  }
+
+  /** The spread client's session (printing, and `hello` every 5 s) on a virtual connection. */
+  function spreadClient(
+    net: VirtualNetwork,
+    name: string,
+    lines: string[],
+    count?: number,
+  ): { connection?: Connection } {
+    const client: { connection?: Connection } = {};
+    subscriptions.push(
+      net
+        .connect('spread')
+        .pipe(
+          switchMap((connection) => {
+            client.connection = connection;
+            const options = {
+              name,
+              every: 5,
+              scheduler: net.scheduler,
+              ...(count === undefined ? {} : { count }),
+            };
+            return spreadSession(connection, options, stampedLog(net, lines, name));
+          }),
+        )
+        .subscribe({ complete: () => lines.push(`${net.now()} ${name}: (closed)`) }),
+    );
+    return client;
+  }
+
+  /** A client that only prints what it receives, one line per chunk, like `nc`. */
+  function listener(
+    net: VirtualNetwork,
+    name: string,
+    lines: string[],
+  ): { connection?: Connection } {
+    const client: { connection?: Connection } = {};
+    const log = stampedLog(net, lines, name);
+    subscriptions.push(
+      net
+        .connect('spread')
+        .pipe(
+          switchMap((connection) => {
+            client.connection = connection;
+            return connection.data$;
+          }),
+        )
+        .subscribe({
+          next: (chunk) => log(chunk.toString().replace(/\n$/, '')),
+          complete: () => log('(closed)'),
+        }),
+    );
+    return client;
+  }
+
+  describe('spread-server with spread-client sessions', () => {
+    it('relays every hello to the others for 60 s, and closes only the client that sends close', async () => {
+      const net = new VirtualNetwork();
+      const lines: string[] = [];
+      serveSpread(net, lines);
+      const joins = { alice: 0, bob: 1000, carol: 2000 } as const;
+      const clients = { alice: spreadClient(net, 'alice', lines), bob: {}, carol: {} } as Record<
+        string,
+        { connection?: Connection }
+      >;
+      net.at(joins.bob, () => (clients.bob = spreadClient(net, 'bob', lines)));
+      net.at(joins.carol, () => (clients.carol = spreadClient(net, 'carol', lines)));
+      net.at(31_000, () => clients.carol!.connection!.write('close\n'));
+      await timed('spread 60 s, 3 clients', net, 60_000);
+
+      const byWho = (who: string): string[] =>
+        lines.filter((line) => line.split(' ')[1] === `${who}:`);
+      // The greetings, literally; the count goes down when carol leaves.
+      expect(byWho('server').filter((line) => line.includes('connect'))).toEqual([
+        '0 server: new connect: 1',
+        '1000 server: new connect: 2',
+        '2000 server: new connect: 3',
+        '31000 server: lost connect: 2',
+      ]);
+      expect(byWho('carol').slice(0, 2)).toEqual([
+        `2000 carol: ${spreadGreeting(3).trimEnd()}`,
+        `5000 carol: ${helloMessage('alice', 5000)}`,
+      ]);
+      // Everything else follows from the rules: each sends every 5 s from joining (carol until she
+      // leaves at 31 s); the server prints it and every other connected client receives it.
+      const left: Record<string, number> = { alice: Infinity, bob: Infinity, carol: 31_000 };
+      const sends = Object.entries(joins)
+        .flatMap(([name, join]) =>
+          Array.from({ length: 13 }, (_, k) => ({ name, time: join + 5000 * k })),
+        )
+        .filter(({ name, time }) => time <= 60_000 && time < left[name]!)
+        .sort((a, b) => a.time - b.time);
+      const expected: string[] = [];
+      for (const [name, join] of Object.entries(joins)) {
+        expected.push(
+          `${join} ${name}: ${spreadGreeting(Object.keys(joins).indexOf(name) + 1).trimEnd()}`,
+        );
+      }
+      for (const { name, time } of sends) {
+        expected.push(`${time} server: ${helloMessage(name, time)}`);
+        for (const receiver of Object.keys(joins)) {
+          if (
+            receiver !== name &&
+            time >= joins[receiver as keyof typeof joins] &&
+            time < left[receiver]!
+          ) {
+            expected.push(`${time} ${receiver}: ${helloMessage(name, time)}`);
+          }
+        }
+      }
+      expected.push('31000 carol: (closed)');
+      // Same lines (order within one instant is the streams' business), and time never goes back.
+      const withoutCounts = lines.filter((line) => !line.includes(' connect: '));
+      expect([...withoutCounts].sort()).toEqual([...expected].sort());
+      const times = lines.map((line) => Number(line.split(' ')[0]));
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+      expect(lines.filter((line) => line.includes('close') && !line.includes('closed'))).toEqual(
+        [],
+      );
+    });
+
+    it('stops after --count messages and ends its connection', async () => {
+      const net = new VirtualNetwork();
+      const lines: string[] = [];
+      serveSpread(net, lines);
+      spreadClient(net, 'alice', lines, 3);
+      await timed('spread --count 3', net, 60_000);
+      expect(lines).toEqual([
+        '0 server: new connect: 1',
+        `0 alice: ${spreadGreeting(1).trimEnd()}`,
+        `0 server: ${helloMessage('alice', 0)}`,
+        `5000 server: ${helloMessage('alice', 5000)}`,
+        `10000 server: ${helloMessage('alice', 10_000)}`,
+        '10000 server: lost connect: 0',
+        '10000 alice: (closed)',
+      ]);
+    });
+
+    it('with --framing lines, reassembles lines and a close split across chunks', async () => {
+      const net = new VirtualNetwork();
+      const lines: string[] = [];
+      serveSpread(net, lines, { framing: 'lines' });
+      const alice = listener(net, 'alice', lines);
+      const bob = listener(net, 'bob', lines);
+      net.at(1, () => alice.connection!.write('hel'));
+      net.at(2, () => alice.connection!.write('lo\nclo'));
+      net.at(3, () => alice.connection!.write('se\nnot relayed\n'));
+      net.at(4, () => bob.connection!.write('still here\n'));
+      await timed('spread --framing lines', net, 1000);
+      expect(lines).toEqual([
+        '0 server: new connect: 1',
+        '0 server: new connect: 2',
+        `0 alice: ${spreadGreeting(1).trimEnd()}`,
+        `0 bob: ${spreadGreeting(2).trimEnd()}`,
+        '2 server: hello',
+        '2 bob: hello',
+        '3 alice: (closed)',
+        '3 server: lost connect: 1',
+        '4 server: still here',
+      ]);
+    });
+
+    it('with --mode book, forwards an exact close to the others, closes the sender and only prints other data', async () => {
+      const net = new VirtualNetwork();
+      const lines: string[] = [];
+      serveSpread(net, lines, { mode: 'book' });
+      const alice = listener(net, 'alice', lines);
+      listener(net, 'bob', lines);
+      net.at(1, () => alice.connection!.write('just talk'));
+      net.at(2, () => alice.connection!.write('close'));
+      await timed('spread --mode book', net, 1000);
+      expect(lines).toEqual([
+        '0 server: new connect: 1',
+        '0 server: new connect: 2',
+        `0 alice: ${spreadGreeting(1).trimEnd()}`,
+        `0 bob: ${spreadGreeting(2).trimEnd()}`,
+        '1 server: just talk',
+        '2 alice: (closed)',
+        '2 bob: close',
+        '2 server: lost connect: 1',
+      ]);
+    });
+  });
+
+  describe('echo-server with echo-client connections', () => {
+    it('echoes each of ten connections once, then closes it, printing as the seed does', async () => {
+      const net = new VirtualNetwork({ latency: 5 });
+      const lines: string[] = [];
+      subscriptions.push(
+        serveConnections(
+          net.listen('echo'),
+          echoBehaviour({ log: stampedLog(net, lines, 'server') }),
+        ).subscribe(),
+      );
+      const replies: string[] = [];
+      subscriptions.push(
+        range(1, 10)
+          .pipe(
+            mergeMap((index) =>
+              net.connect('echo').pipe(
+                switchMap((connection) => askEcho(connection)),
+                map((text) => `${net.now()} client ${index}: > From Server:${text}`),
+              ),
+            ),
+          )
+          .subscribe((line) => replies.push(line)),
+      );
+      await timed('echo, 10 clients', net, 1000);
+      expect(replies).toEqual(
+        Array.from({ length: 10 }, (_, i) => `20 client ${i + 1}: > From Server:${ECHO_MESSAGE}`),
+      );
+      const made = Array.from({ length: 10 }, (_, i) => [
+        '5 server: > New connection made,from client!',
+        `5 server: > Now conn=${i + 1}`,
+      ]).flat();
+      const echoed = Array.from({ length: 10 }, (_, i) => [
+        `15 server: > Data from client: ${ECHO_MESSAGE}`,
+        `15 server: >Host:  MemoryAddress('echo')`,
+        `15 server: >Peer:  MemoryAddress('client-${i + 1}')`,
+      ]).flat();
+      expect(lines).toEqual([...made, ...echoed]);
+      expect(net.links).toHaveLength(10);
+    });
+  });
+});
