@@ -11,6 +11,7 @@ import {
   type Address,
   type Behaviour,
   type Connection,
+  type ConnectionId,
   type Output,
   type TcpAddress,
 } from 'rxnet';
@@ -21,6 +22,14 @@ import type { ExampleHandle, Log } from './cli';
  * aborts the rest: a peer such as `nc` with its stdin still open never answers a FIN.
  */
 export const STOP_GRACE_MS = 1000;
+
+/**
+ * How long a connection the behaviour closed may wait for the peer's FIN before it is aborted.
+ * rxnet's `end()` half-closes and waits for the peer to close too; Twisted's `loseConnection()`
+ * closes the socket outright. An interactive `nc` never answers a FIN while its stdin is open, so
+ * without this deadline a client that typed `close` would stay half-open (and uncounted) forever.
+ */
+export const CLOSE_GRACE_MS = 1000;
 
 /** A running example server. */
 export interface ServerHandle extends ExampleHandle {
@@ -50,12 +59,25 @@ export function serveExample(
   log: Log,
 ): Promise<ServerHandle> {
   return new Promise<ServerHandle>((resolve, reject) => {
-    const open = new Set<Connection>();
+    const byId = new Map<ConnectionId, Connection>();
     let listening = false;
+
+    function closeWithDeadline(id: ConnectionId): void {
+      const connection = byId.get(id);
+      if (connection === undefined) return;
+      const deadline = setTimeout(() => connection.abort(), CLOSE_GRACE_MS);
+      connection.closed$.subscribe(() => clearTimeout(deadline));
+    }
+    const withDeadline: Behaviour<Buffer | string, Output> = (events) =>
+      behaviour(events).pipe(
+        tap((item) => {
+          if (item.type === 'close') closeWithDeadline(item.id);
+        }),
+      );
 
     async function stop(): Promise<void> {
       subscription.unsubscribe();
-      const closing = [...open];
+      const closing = [...byId.values()];
       const grace = setTimeout(() => closing.forEach((connection) => connection.abort()), STOP_GRACE_MS);
       await Promise.all(closing.map((connection) => firstValueFrom(connection.closed$)));
       clearTimeout(grace);
@@ -74,13 +96,15 @@ export function serveExample(
       },
     }).pipe(
       tap((connection) => {
-        open.add(connection);
-        connection.closed$.subscribe(() => open.delete(connection));
+        byId.set(connection.id, connection);
+        connection.closed$.subscribe(() => {
+          byId.delete(connection.id);
+        });
       }),
     );
     const options = decode === undefined ? {} : { decode };
     // Declared last, used only from callbacks that run after subscribe() has returned.
-    const subscription = serveConnections(connections$, behaviour, options).subscribe({
+    const subscription = serveConnections(connections$, withDeadline, options).subscribe({
       error(error: unknown) {
         if (!listening) reject(error);
         else log(`server failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,0 +1,64 @@
+/**
+ * The echo pair against peers rxnet did not write: the Python 3 ports of the seed's Twisted echo
+ * server and client, `nc` and `socat`, in both directions.
+ */
+import { start as startEchoServer } from '../../examples/echo-server';
+import { start as startEchoClient } from '../../examples/echo-client';
+import { Child, Resources, spawnFixture, startFixtureServer, stopping, within } from '../examples/harness';
+
+const resources = new Resources();
+afterEach(() => resources.disposeAll());
+
+const REPLY = '> From Server:> To Server:Hello server';
+
+async function rxnetEchoServer(): Promise<{ port: number; lines: string[] }> {
+  const lines: string[] = [];
+  const handle = stopping(
+    resources,
+    await startEchoServer({ endpoint: 'tcp:0:interface=127.0.0.1', log: (line) => lines.push(line) }),
+  );
+  return { port: handle.address.port, lines };
+}
+
+describe('echo server (rxnet)', () => {
+  it('answers the Twisted echo client on all 10 connections', async () => {
+    const { port, lines } = await rxnetEchoServer();
+    const client = spawnFixture(resources, 'echo_client.py', [String(port)]);
+    const exit = await within(client.exited, 'the Twisted echo client to finish', 15000);
+    expect({ exit, stderr: client.stderr }).toEqual({ exit: { code: 0, signal: null }, stderr: '' });
+    expect(client.lines).toEqual(Array.from({ length: 10 }, () => REPLY));
+    expect(lines.filter((line) => line === '> Data from client: > To Server:Hello server')).toHaveLength(10);
+  });
+
+  it('echoes what nc sends and closes the connection, so nc exits by itself', async () => {
+    const { port } = await rxnetEchoServer();
+    // Without -N, nc keeps its side open after stdin ends: only the server's close ends it.
+    const nc = resources.add(new Child('nc', ['127.0.0.1', String(port)]));
+    nc.writeStdin('ping from nc\n');
+    const exit = await within(nc.exited, 'nc to exit after the echo');
+    expect(exit.code).toBe(0);
+    expect(nc.stdout).toBe('ping from nc\n');
+  });
+
+  it('echoes what socat sends', async () => {
+    const { port } = await rxnetEchoServer();
+    const socat = resources.add(new Child('socat', ['-', `TCP:127.0.0.1:${port}`]));
+    socat.writeStdin('ping from socat');
+    const exit = await within(socat.exited, 'socat to exit after the echo');
+    expect(exit.code).toBe(0);
+    expect(socat.stdout).toBe('ping from socat');
+  });
+});
+
+describe('echo client (rxnet)', () => {
+  it('gets all 10 replies from the Twisted echo server', async () => {
+    const { child, port } = await startFixtureServer(resources, 'echo_server.py');
+    const lines: string[] = [];
+    const client = stopping(resources, await startEchoClient({ endpoint: `tcp:localhost:${port}`, log: (line) => lines.push(line) }));
+    expect(await within(client.done!, 'the rxnet echo client to finish')).toBe(0);
+    expect(lines).toEqual(Array.from({ length: 10 }, () => REPLY));
+    await child.waitForLines(/^> Data from client: > To Server:Hello server$/, 10);
+    await child.waitForLines(/^> Now conn=\d+$/, 10);
+    expect(child.lines.filter((line) => line.startsWith('>Peer:  IPv4Address(type=\'TCP\', host=\'127.0.0.1\''))).toHaveLength(10);
+  });
+});
