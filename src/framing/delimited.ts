@@ -51,16 +51,18 @@ export function delimited(delimiter: string | Uint8Array, options: DelimitedOpti
   const needle = toDelimiter(delimiter);
   const max = byteCount('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
   const allowTruncation = options.allowTruncation ?? false;
+  const single = needle.length === 1 ? needle[0] : -1;
   return decodeWith(() => {
     const queue = new ChunkQueue();
+    /** No delimiter starts before this position of the queue. */
     let searchFrom = 0;
     return {
       push(chunk, out) {
-        queue.push(chunk);
-        while (!out.closed) {
+        let start = 0;
+        if (queue.length > 0) {
+          queue.push(chunk);
           const at = queue.indexOf(needle, searchFrom);
           if (at < 0) {
-            // No delimiter can start before here, so the frame has at least this many bytes.
             searchFrom = queue.partialMatchStart(needle, searchFrom);
             if (searchFrom > max) throw new FrameTooLongError(max, searchFrom);
             return;
@@ -70,6 +72,22 @@ export function delimited(delimiter: string | Uint8Array, options: DelimitedOpti
           queue.skip(needle.length);
           searchFrom = 0;
           out.next(frame);
+          // The delimiter ended inside this chunk (none ended earlier), so what is left is its tail.
+          start = chunk.length - queue.length;
+          queue.clear();
+        }
+        // Frames inside the chunk are views of it; the loop avoids the queue, the common case per frame.
+        while (!out.closed) {
+          const at = single >= 0 ? chunk.indexOf(single, start) : chunk.indexOf(needle, start);
+          if (at < 0) break;
+          if (at - start > max) throw new FrameTooLongError(max, at - start);
+          out.next(chunk.subarray(start, at));
+          start = at + needle.length;
+        }
+        if (start < chunk.length && !out.closed) {
+          queue.push(start === 0 ? chunk : chunk.subarray(start));
+          searchFrom = queue.partialMatchStart(needle, 0);
+          if (searchFrom > max) throw new FrameTooLongError(max, searchFrom);
         }
       },
       end(out) {

@@ -100,32 +100,45 @@ export function lengthPrefixed(options: LengthPrefixedOptions = {}): OperatorFun
   const includeHeader = options.includeHeader ?? false;
   const allowTruncation = options.allowTruncation ?? false;
   const lengthEnd = lengthOffset + prefixBytes;
+  /** The whole frame's size, from the length field's value; throws if the limits refuse it. */
+  const frameSize = (length: number): number => {
+    if (length > max) throw new FrameTooLongError(max, length);
+    if (length < min) throw new InvalidFrameError(`length ${length} is below the minimum of ${min}`);
+    return lengthIncludesHeader ? length : headerBytes + length;
+  };
   return decodeWith(() => {
     const queue = new ChunkQueue();
-    /** Header plus payload bytes of the current frame, once its length field has been read. */
+    /** Header plus payload bytes of the queued frame, once its length field has been read. */
     let frameBytes = -1;
     return {
       push(chunk, out) {
-        queue.push(chunk);
-        while (!out.closed) {
+        let start = 0;
+        if (queue.length > 0) {
+          queue.push(chunk);
           if (frameBytes < 0) {
             if (queue.length < lengthEnd) return;
-            const length = queue.readUIntBE(lengthOffset, prefixBytes);
-            if (length > max) throw new FrameTooLongError(max, length);
-            if (length < min) throw new InvalidFrameError(`length ${length} is below the minimum of ${min}`);
-            frameBytes = lengthIncludesHeader ? length : headerBytes + length;
+            frameBytes = frameSize(queue.readUIntBE(lengthOffset, prefixBytes));
           }
           if (queue.length < frameBytes) return;
-          let frame: Buffer;
-          if (includeHeader) {
-            frame = queue.consume(frameBytes);
-          } else {
-            queue.skip(headerBytes);
-            frame = queue.consume(frameBytes - headerBytes);
-          }
+          if (!includeHeader) queue.skip(headerBytes);
+          const frame = queue.consume(includeHeader ? frameBytes : frameBytes - headerBytes);
           frameBytes = -1;
           out.next(frame);
+          // The frame ended inside this chunk (it was incomplete before it), so what is left is its tail.
+          start = chunk.length - queue.length;
+          queue.clear();
         }
+        // Frames inside the chunk are views of it; the loop avoids the queue, the common case per frame.
+        while (!out.closed && chunk.length - start >= lengthEnd) {
+          const size = frameSize(chunk.readUIntBE(start + lengthOffset, prefixBytes));
+          if (chunk.length - start < size) {
+            frameBytes = size;
+            break;
+          }
+          out.next(chunk.subarray(includeHeader ? start : start + headerBytes, start + size));
+          start += size;
+        }
+        if (start < chunk.length && !out.closed) queue.push(start === 0 ? chunk : chunk.subarray(start));
       },
       end() {
         if (queue.length > 0 && !allowTruncation) throw new TruncatedFrameError(queue.length);

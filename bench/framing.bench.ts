@@ -1,0 +1,265 @@
+/**
+ * Framing decode throughput: each rxnet decoder beside a hand-written loop over the same bytes,
+ * cut into the same chunks, in one run. Not a test: run it with `npx ts-node bench/framing.bench.ts`,
+ * or through `npm run bench`, which calls {@link run}.
+ *
+ * The hand-written loops are what one would write without rxnet: a leftover buffer joined to the
+ * next chunk with `Buffer.concat`, `indexOf`/`readUInt32BE` over it, and `subarray` per frame. Both
+ * sides hand every frame to the same sink, which reads its length so neither can be optimised away.
+ *
+ * @packageDocumentation
+ */
+import { performance } from 'node:perf_hooks';
+import { from, type OperatorFunction } from 'rxjs';
+import { encodeLengthPrefixedFrame, encodeLine, encodeNetstring, lengthPrefixed, lines, modal, netstrings } from 'rxnet';
+
+/** One decoder at one frame size and chunk size; `raw` and `rxnet` are MB/s of wire bytes. */
+export interface FramingCase {
+  readonly name: string;
+  readonly unit: 'MB/s';
+  /** The hand-written loop's throughput. */
+  readonly raw: number;
+  /** The rxnet operator's throughput. */
+  readonly rxnet: number;
+  /** `rxnet / raw`; the target is at least 0.8. */
+  readonly ratio: number;
+  readonly decoder: string;
+  readonly frameBytes: number;
+  readonly chunkBytes: number;
+  readonly wireBytes: number;
+  readonly frames: number;
+}
+
+/** Options of {@link run}. */
+export interface FramingBenchOptions {
+  /** Fewer bytes and repetitions, for a smoke run. */
+  readonly quick?: boolean;
+}
+
+type HandLoop = (chunks: readonly Buffer[], sink: (frame: Buffer) => void) => void;
+
+interface Codec {
+  readonly name: string;
+  readonly encode: (payload: Buffer) => readonly Buffer[];
+  readonly decoder: () => OperatorFunction<Buffer, unknown>;
+  readonly hand: HandLoop;
+}
+
+const NEWLINE = Buffer.from('\n');
+
+const handLines: HandLoop = (chunks, sink) => {
+  let rest: Buffer | null = null;
+  for (const chunk of chunks) {
+    let start = 0;
+    if (rest !== null) {
+      const at = chunk.indexOf(0x0a);
+      if (at < 0) {
+        rest = Buffer.concat([rest, chunk]);
+        continue;
+      }
+      sink(Buffer.concat([rest, chunk.subarray(0, at)]));
+      rest = null;
+      start = at + 1;
+    }
+    for (let at = chunk.indexOf(0x0a, start); at >= 0; at = chunk.indexOf(0x0a, start)) {
+      sink(chunk.subarray(start, at));
+      start = at + 1;
+    }
+    if (start < chunk.length) rest = chunk.subarray(start);
+  }
+};
+
+const handLengthPrefixed: HandLoop = (chunks, sink) => {
+  let rest: Buffer | null = null;
+  for (const chunk of chunks) {
+    let start = 0;
+    if (rest !== null) {
+      const have = rest.length + chunk.length;
+      if (have < 4) {
+        rest = Buffer.concat([rest, chunk]);
+        continue;
+      }
+      const head = rest.length >= 4 ? rest : Buffer.concat([rest, chunk.subarray(0, 4 - rest.length)]);
+      const end = 4 + head.readUInt32BE(0);
+      if (have < end) {
+        rest = Buffer.concat([rest, chunk]);
+        continue;
+      }
+      start = end - rest.length;
+      sink(Buffer.concat([rest, chunk.subarray(0, start)]).subarray(4));
+      rest = null;
+    }
+    while (chunk.length - start >= 4) {
+      const end = start + 4 + chunk.readUInt32BE(start);
+      if (end > chunk.length) break;
+      sink(chunk.subarray(start + 4, end));
+      start = end;
+    }
+    if (start < chunk.length) rest = chunk.subarray(start);
+  }
+};
+
+const handNetstrings: HandLoop = (chunks, sink) => {
+  let rest: Buffer | null = null;
+  for (const chunk of chunks) {
+    let start = 0;
+    if (rest !== null) {
+      // A length has at most 6 digits here, so the colon is within the first bytes of the chunk if not in `rest`.
+      const head = Buffer.concat([rest, chunk.subarray(0, 8)]);
+      const colon = head.indexOf(0x3a);
+      const comma = colon < 0 ? -1 : colon + 1 + Number(head.toString('latin1', 0, colon));
+      if (colon < 0 || comma >= rest.length + chunk.length) {
+        rest = Buffer.concat([rest, chunk]);
+        continue;
+      }
+      start = comma + 1 - rest.length;
+      const frame = Buffer.concat([rest, chunk.subarray(0, start)]);
+      if (frame[comma] !== 0x2c) throw new Error('missing comma');
+      sink(frame.subarray(colon + 1, comma));
+      rest = null;
+    }
+    for (;;) {
+      const colon = chunk.indexOf(0x3a, start);
+      if (colon < 0) break;
+      const comma = colon + 1 + Number(chunk.toString('latin1', start, colon));
+      if (comma >= chunk.length) break;
+      if (chunk[comma] !== 0x2c) throw new Error('missing comma');
+      sink(chunk.subarray(colon + 1, comma));
+      start = comma + 1;
+    }
+    if (start < chunk.length) rest = chunk.subarray(start);
+  }
+};
+
+const codecs: readonly Codec[] = [
+  { name: 'lines', encode: (p) => encodeLine(p, { delimiter: '\n', maxLineBytes: 65536 }), decoder: () => lines({ delimiter: '\n', maxLineBytes: 65536 }), hand: handLines },
+  { name: 'lengthPrefixed', encode: (p) => encodeLengthPrefixedFrame(p), decoder: () => lengthPrefixed(), hand: handLengthPrefixed },
+  { name: 'netstrings', encode: (p) => encodeNetstring(p), decoder: () => netstrings(), hand: handNetstrings },
+  {
+    name: 'modal (line mode)',
+    encode: (p) => encodeLine(p, { delimiter: '\n', maxLineBytes: 65536 }),
+    decoder: () => modal({ seed: 0, mode: () => 'line', next: (s) => s, delimiter: NEWLINE, maxLineBytes: 65536 }),
+    hand: handLines,
+  },
+];
+
+/** Printable payloads without `\n`, so every codec can carry them. */
+function payload(size: number, seed: number): Buffer {
+  const bytes = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) bytes[i] = 0x20 + ((i * 31 + seed) % 90);
+  return bytes;
+}
+
+function wire(codec: Codec, frameBytes: number, totalBytes: number): { wire: Buffer; frames: number } {
+  const parts: Buffer[] = [];
+  let size = 0;
+  let frames = 0;
+  while (size < totalBytes) {
+    for (const part of codec.encode(payload(frameBytes, frames))) {
+      parts.push(part);
+      size += part.length;
+    }
+    frames++;
+  }
+  return { wire: Buffer.concat(parts), frames };
+}
+
+function cut(bytes: Buffer, chunkBytes: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += chunkBytes) chunks.push(bytes.subarray(at, at + chunkBytes));
+  return chunks;
+}
+
+/** MB/s of one timed run that repeats `pass` until `minMs` have elapsed. */
+function measure(bytes: number, minMs: number, pass: () => void): number {
+  let passes = 0;
+  let elapsed = 0;
+  const start = performance.now();
+  do {
+    pass();
+    passes++;
+    elapsed = performance.now() - start;
+  } while (elapsed < minMs);
+  return (bytes * passes) / 1e6 / (elapsed / 1000);
+}
+
+/**
+ * Runs every case and resolves to one {@link FramingCase} each (the shape `bench/run.ts` reads).
+ *
+ * @param options `quick` for a smoke run.
+ * @returns The cases, in a fixed order.
+ */
+export async function run(options: FramingBenchOptions = {}): Promise<FramingCase[]> {
+  const quick = options.quick ?? false;
+  const totalBytes = quick ? 2 * 1024 * 1024 : 8 * 1024 * 1024;
+  const rounds = quick ? 3 : 10;
+  const minMs = quick ? 30 : 60;
+  const results: FramingCase[] = [];
+  let sinkFrames = 0;
+  let sinkBytes = 0;
+  const sink = (frame: Buffer): void => {
+    sinkFrames++;
+    sinkBytes += frame.length;
+  };
+  const sinkUnknown = (frame: unknown): void => sink(frame instanceof Buffer ? frame : (frame as { data: Buffer }).data);
+  for (const codec of codecs) {
+    for (const frameBytes of [64, 4096]) {
+      const { wire: bytes, frames } = wire(codec, frameBytes, totalBytes);
+      for (const chunkBytes of [65536, 1460]) {
+        const chunks = cut(bytes, chunkBytes);
+        const decoder = codec.decoder();
+        const check = (label: string, pass: () => void): void => {
+          sinkFrames = 0;
+          sinkBytes = 0;
+          pass();
+          if (sinkFrames !== frames || sinkBytes !== frames * frameBytes) {
+            throw new Error(`${codec.name} (${label}) decoded ${sinkFrames} frames, expected ${frames}`);
+          }
+        };
+        const handPass = (): void => codec.hand(chunks, sink);
+        const rxnetPass = (): void => {
+          from(chunks).pipe(decoder).subscribe(sinkUnknown);
+        };
+        check('hand-written', handPass);
+        check('rxnet', rxnetPass);
+        // Alternate short runs and keep each side's best: on a shared machine the best run is the
+        // one least disturbed by other processes, and alternating gives both sides the same chances.
+        let raw = 0;
+        let rxnet = 0;
+        for (let round = 0; round < rounds; round++) {
+          raw = Math.max(raw, measure(bytes.length, minMs, handPass));
+          rxnet = Math.max(rxnet, measure(bytes.length, minMs, rxnetPass));
+        }
+        results.push({
+          name: `${codec.name}, ${frameBytes} B frames, ${chunkBytes} B chunks`,
+          unit: 'MB/s',
+          raw: round1(raw),
+          rxnet: round1(rxnet),
+          ratio: Math.round((rxnet / raw) * 100) / 100,
+          decoder: codec.name,
+          frameBytes,
+          chunkBytes,
+          wireBytes: bytes.length,
+          frames,
+        });
+      }
+    }
+  }
+  return results;
+}
+
+function round1(value: number): number {
+  return Math.round(value * 10) / 10;
+}
+
+if (require.main === module) {
+  run({ quick: process.argv.includes('--quick') }).then(
+    (results) => {
+      console.table(results.map(({ name, raw, rxnet, ratio }) => ({ case: name, 'hand-written MB/s': raw, 'rxnet MB/s': rxnet, ratio })));
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
+}
