@@ -31,6 +31,8 @@ export interface BroadcastOptions {
  * not an array per message; a new sender costs one copy of the array, far less than the writes to
  * every receiver that follow. Do not mutate `to`: later commands share it.
  *
+ * Fails only when the source fails.
+ *
  * ## Example
  * ```ts
  * import { broadcast, closeOn, countConnections, greet, lineEquals, type Behaviour } from 'rxnet';

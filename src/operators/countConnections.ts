@@ -29,7 +29,8 @@ export type Counted<E> = E extends ConnectionMade | ConnectionLost ? E & Connect
  * `data` events and commands pass through as they are: counting costs nothing per message.
  *
  * A `connectionLost` for a connection this subscription never saw made leaves the count as it is,
- * so subscribing in the middle of a server's life cannot drive the count below zero.
+ * so subscribing in the middle of a server's life cannot drive the count below zero. Fails only
+ * when the source fails.
  *
  * ## Example
  * ```ts

@@ -25,7 +25,7 @@ export interface EchoOptions {
  * once and hangs up: the first message of each connection is followed by its `write` and then a
  * `close` command, and the connection's later `data` events are dropped until its `connectionLost`
  * (a closing Twisted transport stops reading, too). The `data` events that are echoed pass through,
- * so a logger after `echo()` still sees what arrived.
+ * so a logger after `echo()` still sees what arrived. Fails only when the source fails.
  *
  * ## Example
  * ```ts
