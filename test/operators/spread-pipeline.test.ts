@@ -1,4 +1,5 @@
-import { tap } from 'rxjs';
+import fc from 'fast-check';
+import { from, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import {
   broadcast,
@@ -7,6 +8,9 @@ import {
   greet,
   lineEquals,
   type Behaviour,
+  type ConnectionId,
+  type ServerCommand,
+  type ServerEvent,
 } from 'rxnet';
 import { close, data, lost, made, observableMatcher, onlyCommands, write } from 'rxnet/testing';
 
@@ -29,6 +33,55 @@ function spread(log: string[]): Behaviour<string, string> {
       broadcast(),
     );
 }
+
+/** The seed's Spreader, written imperatively as Twisted runs it: the reference for the pipeline. */
+function seedModel(events: readonly ServerEvent<string>[]): ServerCommand<string>[] {
+  const commands: ServerCommand<string>[] = [];
+  const clients: ConnectionId[] = [];
+  const closing = new Set<ConnectionId>();
+  for (const event of events) {
+    if (event.type === 'connectionMade') {
+      clients.push(event.id);
+      commands.push(write(event.id, welcome(clients.length + closing.size)));
+    } else if (event.type === 'connectionLost') {
+      if (closing.delete(event.id)) continue;
+      clients.splice(clients.indexOf(event.id), 1);
+    } else if (!closing.has(event.id)) {
+      if (['close', 'close\n', 'close\r\n'].includes(event.data)) {
+        closing.add(event.id);
+        clients.splice(clients.indexOf(event.id), 1);
+        commands.push(close(event.id));
+      } else {
+        const others = clients.filter((id) => id !== event.id);
+        if (others.length > 0) commands.push(write(others, event.data));
+      }
+    }
+  }
+  return commands;
+}
+
+/** Random valid event streams: ids are made before they send, and are lost at most once. */
+const eventStreams = fc
+  .array(fc.tuple(fc.nat(5), fc.constantFrom('made', 'data', 'close', 'lost'), fc.constantFrom('hi', 'close\n', 'close\r\n', 'close\r', 'x')), { maxLength: 60 })
+  .map((steps) => {
+    const events: ServerEvent<string>[] = [];
+    const open = new Set<ConnectionId>();
+    let nextId = 1;
+    for (const [pick, action, text] of steps) {
+      const ids = [...open];
+      const id = ids[pick % Math.max(ids.length, 1)];
+      if (action === 'made' || id === undefined) {
+        open.add(nextId);
+        events.push(made(nextId++));
+      } else if (action === 'lost') {
+        open.delete(id);
+        events.push(lost(id));
+      } else {
+        events.push(data(id, action === 'close' ? 'close' : text));
+      }
+    }
+    return events;
+  });
 
 describe('the Spread server pipeline', () => {
   let testScheduler: TestScheduler;
@@ -133,6 +186,17 @@ describe('the Spread server pipeline', () => {
 
         expectObservable(spread([])(events).pipe(onlyCommands())).toBe(expected, outputs);
       });
+    });
+
+    it('gives the same commands as the seed, run imperatively, for any sequence of events', () => {
+      fc.assert(
+        fc.property(eventStreams, (events) => {
+          const commands: ServerCommand<string>[] = [];
+          spread([])(from(events)).pipe(onlyCommands()).subscribe((command) => commands.push(command));
+          expect(commands).toEqual(seedModel(events));
+        }),
+        { numRuns: 500 },
+      );
     });
   });
 });
