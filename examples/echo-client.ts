@@ -31,8 +31,7 @@ import {
   ignoreElements,
   Subject,
 } from 'rxjs';
-import { type Connection } from 'rxnet';
-import { connect } from '../src/net/connect'; // PENDING-EXPORT
+import { connect, type Connection } from 'rxnet';
 import { consoleLog, describe, parseCommandLine, runMain, type ExampleHandle, type Log } from './cli';
 
 /** The endpoint the seed connects to: `clientFromString(reactor, 'tcp:localhost:8888')`. */

@@ -5,8 +5,8 @@
  * @packageDocumentation
  */
 import { firstValueFrom, type OperatorFunction, tap } from 'rxjs';
-import { listen } from '../src/net/listen'; // PENDING-EXPORT
 import {
+  listen,
   serveConnections,
   type Address,
   type Behaviour,

@@ -31,9 +31,7 @@ import {
   last,
   map,
 } from 'rxjs';
-import { sendEvery, type CloseReason, type Connection } from 'rxnet';
-import { connectEvents, type ClientEvent } from '../src/net/connect'; // PENDING-EXPORT
-import { reconnect } from '../src/operators/reconnect'; // PENDING-EXPORT
+import { connectEvents, reconnect, sendEvery, type ClientEvent, type CloseReason, type Connection } from 'rxnet';
 import {
   consoleLog,
   describe,
