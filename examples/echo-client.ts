@@ -133,6 +133,7 @@ export async function start(options: EchoClientOptions = {}): Promise<ExampleHan
   };
 }
 
+/** The usage line printed, with exit code 2, for bad arguments. */
 export const USAGE = 'usage: echo-client [ENDPOINT (default tcp:localhost:8888)]';
 
 /** Parses the command line of `echo-client`; throws `UsageError` when it is wrong. */

@@ -73,6 +73,7 @@ export function start(options: EchoServerOptions = {}): Promise<ServerHandle> {
   return serveExample(endpoint, echoBehaviour({ log }), undefined, log);
 }
 
+/** The usage line printed, with exit code 2, for bad arguments. */
 export const USAGE = 'usage: echo-server [ENDPOINT (default tcp:8888)]';
 
 /** Parses the command line of `echo-server`; throws `UsageError` when it is wrong. */

@@ -31,7 +31,15 @@ import {
   last,
   map,
 } from 'rxjs';
-import { connectEvents, reconnect, sendEvery, type ClientEvent, type CloseReason, type Connection } from 'rxnet';
+import {
+  connectEvents,
+  reconnect,
+  sendEvery,
+  type ClientEvent,
+  type CloseReason,
+  type Connection,
+  type ReconnectConfig,
+} from 'rxnet';
 import {
   consoleLog,
   describe,
@@ -86,8 +94,11 @@ export function spreadSender<T>(options: SpreadSenderOptions = {}): OperatorFunc
 export interface SpreadClientOptions extends SpreadSenderOptions {
   /** A Twisted client endpoint description. @defaultValue {@link DEFAULT_SPREAD_CLIENT_ENDPOINT} */
   readonly endpoint?: string;
-  /** Reconnect with Twisted's backoff when the connection fails or is lost. @defaultValue `false` */
-  readonly reconnect?: boolean;
+  /**
+   * Reconnect when the connection fails or is lost: `true` for Twisted's `ReconnectingClientFactory`
+   * backoff, or its delays, factor, jitter and retry limit. @defaultValue `false`
+   */
+  readonly reconnect?: boolean | Omit<ReconnectConfig<ClientEvent>, 'resetWhen' | 'scheduler'>;
   /** Where the lifecycle and the received data are printed. @defaultValue stdout */
   readonly log?: Log;
 }
@@ -152,7 +163,11 @@ export async function start(options: SpreadClientOptions = {}): Promise<ExampleH
   let finished = false;
 
   const attempts = connectEvents(endpoint);
-  const lifecycle = options.reconnect === true ? attempts.pipe(reconnect<ClientEvent>({ resetWhen: (event) => event.type === 'connected', scheduler })) : attempts;
+  const backoff = options.reconnect === true ? {} : options.reconnect === false ? undefined : options.reconnect;
+  const lifecycle =
+    backoff === undefined
+      ? attempts
+      : attempts.pipe(reconnect<ClientEvent>({ ...backoff, resetWhen: (event) => event.type === 'connected', scheduler }));
   const done = lastValueFrom(
     lifecycle.pipe(
       // Once the last message has gone, the end of the connection ends the client: no reconnect.
@@ -194,6 +209,7 @@ function describeEvent(event: ClientEvent): string {
   }
 }
 
+/** The usage line printed, with exit code 2, for bad arguments. */
 export const USAGE =
   'usage: spread-client [ENDPOINT (default tcp:localhost:8007)] [--every SECONDS] [--count N] [--name NAME] [--reconnect]';
 

@@ -165,6 +165,7 @@ export async function start(options: SpreadServerOptions = {}): Promise<SpreadSe
   return serveExample(endpoint, spreadBehaviour({ ...options, framing, log }), decode, log);
 }
 
+/** The usage line printed, with exit code 2, for bad arguments. */
 export const USAGE = 'usage: spread-server [ENDPOINT (default tcp:8007)] [--mode broadcast|book] [--framing raw|lines]';
 
 /** Parses the command line of `spread-server`; throws {@link UsageError} when it is wrong. */

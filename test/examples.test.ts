@@ -198,6 +198,40 @@ describe('examples/spread-client', () => {
   });
 });
 
+describe('examples/spread-client --reconnect', () => {
+  it('reconnects with backoff after the server goes away and comes back on the same port', async () => {
+    const first = await startSpreadServer({ endpoint: LOOPBACK, log: () => undefined });
+    const { port } = first.address;
+    const logged = new Logged();
+    stopping(
+      resources,
+      await startSpreadClient({
+        endpoint: `tcp:127.0.0.1:${port}`,
+        every: 60,
+        name: 'r',
+        reconnect: { initialDelay: 20, factor: 1.5, jitter: 0 },
+        log: logged.log,
+      }),
+    );
+    await logged.waitFor(spreadGreeting(1).trimEnd());
+    await first.stop();
+    await logged.waitFor(/^Connection is failed, Reason: RXNET_ERR_CONNECT: .*ECONNREFUSED$/, 2);
+    const second = stopping(resources, await startSpreadServer({ endpoint: `tcp:${port}:interface=127.0.0.1`, log: () => undefined }));
+    expect(second.address.port).toBe(port);
+    await logged.waitFor('Connected...', 2);
+    await logged.waitFor(spreadGreeting(1).trimEnd(), 2);
+    const refusals = logged.lines.filter((line) => line.startsWith('Connection is failed')).length;
+    expect(logged.lines.slice(0, 5)).toEqual([
+      'Start to Connect...',
+      'Connected...',
+      spreadGreeting(1).trimEnd(),
+      'Lost connection. Reason: Connection was closed cleanly.',
+      'Start to Connect...',
+    ]);
+    expect(logged.lines.filter((line) => line === 'Start to Connect...')).toHaveLength(refusals + 2);
+  });
+});
+
 describe('examples/echo-server', () => {
   it('echoes the first chunk, closes, and prints the seed lines with host and peer', async () => {
     const logged = new Logged();
