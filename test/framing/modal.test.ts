@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { Observable, take } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { FrameTooLongError, type FramingMode, modal, type ModalOptions, TruncatedFrameError } from 'rxnet';
-import { chunkings, observableMatcher } from 'rxnet/testing';
-import { bytes, decode } from './helpers';
+import { chunkings, observableMatcher, rechunk } from 'rxnet/testing';
+import { arbitraryFrame, bytes, decode, expectOnlyTypedErrors } from './helpers';
 
 const b = (value: string): Buffer => bytes(value);
 
@@ -133,6 +134,17 @@ describe('modal', () => {
           error: undefined,
         });
       }
+    });
+
+    it('never throws on random input, only fails with a typed error', () => {
+      const alphabet = fc.constantFrom('SIZE 2\r\n', 'SIZE 99\r\n', 'RAW\r\n', 'x', '\r', '\n').map((part) => b(part));
+      const garbage = fc.oneof(arbitraryFrame(200), fc.array(alphabet, { maxLength: 40 }).map((parts) => Buffer.concat(parts)));
+      fc.assert(
+        fc.property(garbage, fc.integer(), fc.constantFrom(sized, rawAfter), (input, seed, options) => {
+          const limited = { ...(options as ModalOptions<unknown>), maxLineBytes: 16, maxFrameBytes: 50 };
+          expectOnlyTypedErrors(decode(rechunk(input, seed, { maxChunkBytes: 6 }), modal(limited)));
+        }),
+      );
     });
 
     it('starts each subscription from the seed', () => {
