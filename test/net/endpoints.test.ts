@@ -1,0 +1,122 @@
+import { InvalidEndpointError } from '../../src/errors';
+import {
+  clientFamily,
+  clientFromString,
+  describeEndpoint,
+  serverFromString,
+  type ClientEndpoint,
+  type ServerEndpoint,
+} from '../../src/net/endpoints';
+
+describe('serverFromString', () => {
+  describe('valid descriptions', () => {
+    it.each<[string, ServerEndpoint]>([
+      ['tcp:8007', { type: 'tcp', port: 8007, interface: '', backlog: 50 }],
+      ['TCP:0', { type: 'tcp', port: 0, interface: '', backlog: 50 }],
+      [
+        'tcp:port=8007:interface=127.0.0.1:backlog=10',
+        { type: 'tcp', port: 8007, interface: '127.0.0.1', backlog: 10 },
+      ],
+      ['tcp:8007:interface=\\:\\:1', { type: 'tcp', port: 8007, interface: '::1', backlog: 50 }],
+      ['tcp:65535:interface=', { type: 'tcp', port: 65535, interface: '', backlog: 50 }],
+      ['unix:/tmp/app.sock', { type: 'unix', path: '/tmp/app.sock', backlog: 50 }],
+      [
+        'unix:address=/tmp/a\\:b.sock:mode=660:backlog=5',
+        { type: 'unix', path: '/tmp/a:b.sock', backlog: 5, mode: 0o660 },
+      ],
+      ['unix:/tmp/x.sock:lockfile=0', { type: 'unix', path: '/tmp/x.sock', backlog: 50 }],
+    ])('parses %s', (description, expected) => {
+      expect(serverFromString(description)).toEqual(expected);
+    });
+  });
+
+  describe('invalid descriptions', () => {
+    it.each<[string, string]>([
+      ['', 'expected TYPE:ARGUMENTS'],
+      ['8007', 'expected TYPE:ARGUMENTS'],
+      ['tcp', 'expected TYPE:ARGUMENTS'],
+      ['ssl:443', 'unknown endpoint type "ssl"'],
+      ['tcp:http', 'port must be an integer'],
+      ['tcp:65536', 'port must be an integer'],
+      ['tcp:-1', 'port must be an integer'],
+      ['tcp:interface=127.0.0.1', 'a port is required'],
+      ['tcp:80:81', 'too many positional arguments'],
+      ['tcp:80:color=blue', 'unknown argument "color"'],
+      ['tcp:80:backlog=many', 'backlog must be an integer'],
+      ['unix:', 'a socket path is required'],
+      ['unix:/tmp/x.sock:mode=999', 'mode must be octal'],
+      ['tcp:80\\', 'unfinished escape'],
+    ])('rejects %j with InvalidEndpointError (%s)', (description, reason) => {
+      let thrown: unknown;
+      try {
+        serverFromString(description);
+      } catch (error: unknown) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(InvalidEndpointError);
+      expect((thrown as InvalidEndpointError).description).toBe(description);
+      expect((thrown as InvalidEndpointError).reason).toContain(reason);
+    });
+  });
+});
+
+describe('clientFromString', () => {
+  describe('valid descriptions', () => {
+    it.each<[string, ClientEndpoint]>([
+      ['tcp:localhost:8888', { type: 'tcp', host: 'localhost', port: 8888, timeout: 30 }],
+      [
+        'tcp:host=example.org:port=80:timeout=5',
+        { type: 'tcp', host: 'example.org', port: 80, timeout: 5 },
+      ],
+      ['tcp:example.org:port=80', { type: 'tcp', host: 'example.org', port: 80, timeout: 30 }],
+      ['tcp:80:host=example.org', { type: 'tcp', host: 'example.org', port: 80, timeout: 30 }],
+      ['tcp:\\:\\:1:80', { type: 'tcp', host: '::1', port: 80, timeout: 30 }],
+      [
+        'tcp:localhost:80:bindAddress=127.0.0.2',
+        { type: 'tcp', host: 'localhost', port: 80, timeout: 30, bindAddress: '127.0.0.2' },
+      ],
+      ['unix:/tmp/app.sock', { type: 'unix', path: '/tmp/app.sock', timeout: 30 }],
+      ['unix:path=/tmp/app.sock:timeout=2', { type: 'unix', path: '/tmp/app.sock', timeout: 2 }],
+    ])('parses %s', (description, expected) => {
+      expect(clientFromString(description)).toEqual(expected);
+    });
+  });
+
+  describe('invalid descriptions', () => {
+    it.each<[string, string]>([
+      ['tcp:localhost', 'a port is required'],
+      ['tcp:port=80', 'a host is required'],
+      ['tcp:localhost:80:81', 'too many positional arguments'],
+      ['tcp:localhost:http', 'port must be an integer'],
+      ['tcp:localhost:80:timeout=soon', 'timeout must be an integer'],
+      ['tcp:localhost:80:retries=3', 'unknown argument "retries"'],
+      ['udp:localhost:80', 'unknown endpoint type "udp"'],
+      ['unix:path=', 'a socket path is required'],
+    ])('rejects %j with InvalidEndpointError (%s)', (description, reason) => {
+      expect(() => clientFromString(description)).toThrow(InvalidEndpointError);
+      expect(() => clientFromString(description)).toThrow(reason);
+    });
+  });
+
+  describe('clientFamily', () => {
+    it.each<[string, 4 | 6]>([
+      ['tcp:localhost:80', 4],
+      ['tcp:127.0.0.1:80', 4],
+      ['tcp:\\:\\:1:80', 6],
+    ])('connects %s over IPv%d', (description, family) => {
+      const endpoint = clientFromString(description);
+      expect(endpoint.type === 'tcp' && clientFamily(endpoint)).toBe(family);
+    });
+  });
+});
+
+describe('describeEndpoint', () => {
+  it.each<[ServerEndpoint | ClientEndpoint, string]>([
+    [serverFromString('tcp:0:interface=127.0.0.1'), 'tcp:port=0:interface=127.0.0.1'],
+    [serverFromString('tcp:8007'), 'tcp:port=8007'],
+    [clientFromString('tcp:\\:\\:1:80'), 'tcp:host=\\:\\:1:port=80'],
+    [serverFromString('unix:/tmp/a\\:b'), 'unix:/tmp/a\\:b'],
+  ])('formats %j as %s', (endpoint, text) => {
+    expect(describeEndpoint(endpoint)).toBe(text);
+  });
+});
