@@ -1,8 +1,10 @@
 import { firstValueFrom, lastValueFrom, of, Subject, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { ConnectionClosedError, ConnectionLostError, InvalidFrameError } from '../../src/errors';
+import { broadcast } from '../../src/operators/broadcast';
 import { memoryConnection } from '../../src/testing/memoryConnection';
 import { observableMatcher } from '../../src/testing/observableMatcher';
+import { serveConnections } from '../../src/transport/serveConnections';
 import type { CloseReason } from '../../src/types';
 
 const text = (chunks: readonly Buffer[]): string[] => chunks.map((chunk) => chunk.toString());
@@ -255,6 +257,24 @@ describe('memoryConnection', () => {
         expectObservable(conn.data$).toBe('-a-#', { a: Buffer.from('x') }, lost);
         expectObservable(conn.closed$).toBe('---(l|)', { l: { type: 'lost', error: lost } });
       });
+    });
+  });
+
+  describe('with serveConnections', () => {
+    it('carries the real server: data in, commands carried out, closes reported', () => {
+      const a = memoryConnection({ id: 1 });
+      const b = memoryConnection({ id: 2 });
+      const seen: string[] = [];
+      const server = serveConnections(of(a, b), (events) => events.pipe(broadcast())).subscribe(
+        (event) => seen.push(`${event.type} ${event.id}`),
+      );
+      a.receive('hi');
+      expect(b.writtenText).toBe('hi');
+      expect(a.writtenText).toBe('');
+      b.closeFromPeer('reset');
+      server.unsubscribe();
+      expect(a.closedBy).toBe('end');
+      expect(seen).toEqual(['connectionMade 1', 'connectionMade 2', 'data 1', 'connectionLost 2']);
     });
   });
 });
