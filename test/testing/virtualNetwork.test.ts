@@ -144,6 +144,27 @@ describe('VirtualNetwork', () => {
       expect(server).toEqual(['0 server made 1', '1 server lost 1 done']);
     });
 
+    it('ends a connection the server accepted when unsubscribed during the handshake', async () => {
+      const net = new VirtualNetwork({ latency: 10 });
+      const server: string[] = [];
+      serve(net, 'echo', echoBehaviour, server);
+      const subscription = net.connect('echo').subscribe(() => server.push('never emitted'));
+      net.at(15, () => subscription.unsubscribe());
+      await net.run(100);
+      expect(server).toEqual(['10 server made 1', '25 server lost 1 done']);
+    });
+
+    it('makes no connection when unsubscribed before the attempt arrives', async () => {
+      const net = new VirtualNetwork({ latency: 10 });
+      const server: string[] = [];
+      serve(net, 'echo', echoBehaviour, server);
+      const subscription = net.connect('echo').subscribe();
+      net.at(5, () => subscription.unsubscribe());
+      await net.run(100);
+      expect(server).toEqual([]);
+      expect(net.links).toEqual([]);
+    });
+
     it('numbers connections from 1 on the server side and names the client addresses', async () => {
       const net = new VirtualNetwork();
       const accepted: Connection[] = [];
