@@ -95,6 +95,7 @@ export function spreadBehaviour(options: SpreadBehaviourOptions = {}): Behaviour
   };
 }
 
+/** Anything on the Spread pipeline after `greet`: an event, or the greeting's `write`. */
 type Item<T> = ServerEvent<T> | { readonly type: 'write'; readonly to: number | readonly number[]; readonly data: Output };
 
 function relay<E extends Item<SpreadData>>(greeted: Observable<E>, framing: SpreadFraming, log: Log) {
@@ -104,21 +105,28 @@ function relay<E extends Item<SpreadData>>(greeted: Observable<E>, framing: Spre
       if (item.type === 'data') log(framing === 'lines' ? String(item.data) : withoutLineEnd(item.data));
     }),
   );
-  // A line lost its delimiter in the decoder; the other clients get it back, as nc would show it.
-  const relayed = framing === 'lines' ? printed.pipe(map((item) => (item.type === 'data' ? { ...item, data: `${String(item.data)}\n` } : item))) : printed;
+  // The decoder took each line's delimiter off; the other clients get the line back with one.
+  const relayed =
+    framing === 'lines' ? printed.pipe(map((item) => (item.type === 'data' ? { ...item, data: `${String(item.data)}\n` } : item))) : printed;
   return relayed.pipe(broadcast());
 }
 
+const CLOSE = Buffer.from('close');
+
+/** The book's test, `data == "close"`: the whole chunk and nothing else, compared without copying. */
+function isExactClose(data: SpreadData): boolean {
+  return typeof data === 'string' ? data === 'close' : CLOSE.equals(data);
+}
+
 function book<E extends Item<SpreadData>>(greeted: Observable<E>, log: Log) {
-  const isClose = (data: SpreadData): boolean => (typeof data === 'string' ? data : data.toString('latin1')) === 'close';
   return greeted.pipe(
     tap((item) => {
-      if (item.type === 'data' && !isClose(item.data)) log(String(item.data));
+      if (item.type === 'data' && !isExactClose(item.data)) log(String(item.data));
     }),
     // The original only prints other data: drop it, so that only an exact `close` reaches broadcast.
-    filter((item) => item.type !== 'data' || isClose(item.data)),
+    filter((item) => item.type !== 'data' || isExactClose(item.data)),
     broadcast(),
-    closeOn(isClose),
+    closeOn(isExactClose),
   );
 }
 
