@@ -55,26 +55,33 @@ const COMMA_BYTE = Buffer.from(',');
 export function netstrings(options: NetstringsOptions = {}): OperatorFunction<Buffer, Buffer> {
   const max = byteCount('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_NETSTRING_BYTES);
   const allowTruncation = options.allowTruncation ?? false;
+  /** The length after one more byte of it, `index` being that byte's place; throws on a bad length. */
+  const nextLength = (length: number, index: number, byte: number): number => {
+    if (byte < ZERO || byte > NINE) {
+      throw new InvalidFrameError(index === 0 ? 'netstring does not start with a length' : 'netstring length is not a number');
+    }
+    if (index === 1 && length === 0) throw new InvalidFrameError('netstring length has a leading zero');
+    const next = length * 10 + byte - ZERO;
+    if (next > max) throw new FrameTooLongError(max, next);
+    return next;
+  };
   return decodeWith(() => {
     const queue = new ChunkQueue();
-    /** Digits of the length read so far; the length is complete when `size >= 0`. */
+    /** Digits of the queued netstring's length read so far, and their value. */
     let digits = 0;
     let length = 0;
+    /** The queued netstring's length once its colon has been consumed, else -1. */
     let size = -1;
     return {
       push(chunk, out) {
-        queue.push(chunk);
-        while (!out.closed) {
+        let start = 0;
+        if (queue.length > 0 || size >= 0) {
+          queue.push(chunk);
           if (size < 0) {
             for (; digits < queue.length; digits++) {
               const byte = queue.byteAt(digits);
               if (byte === COLON) break;
-              if (byte < ZERO || byte > NINE) {
-                throw new InvalidFrameError(digits === 0 ? 'netstring does not start with a length' : 'netstring length is not a number');
-              }
-              if (digits === 1 && length === 0) throw new InvalidFrameError('netstring length has a leading zero');
-              length = length * 10 + byte - ZERO;
-              if (length > max) throw new FrameTooLongError(max, length);
+              length = nextLength(length, digits, byte);
             }
             if (digits === queue.length) return;
             if (digits === 0) throw new InvalidFrameError('netstring does not start with a length');
@@ -89,6 +96,27 @@ export function netstrings(options: NetstringsOptions = {}): OperatorFunction<Bu
           queue.skip(1);
           size = -1;
           out.next(payload);
+          // The netstring ended inside this chunk (it was incomplete before it), so what is left is its tail.
+          start = chunk.length - queue.length;
+          queue.clear();
+        }
+        // Netstrings inside the chunk are views of it; the loop avoids the queue, the common case per frame.
+        while (!out.closed && start < chunk.length) {
+          let colon = start;
+          let value = 0;
+          for (; colon < chunk.length && chunk[colon] !== COLON; colon++) value = nextLength(value, colon - start, chunk[colon]);
+          const comma = colon + 1 + value;
+          if (comma >= chunk.length) {
+            // Resume from what was read: the queue path goes on from `digits`.
+            digits = colon - start;
+            length = value;
+            queue.push(chunk.subarray(start));
+            return;
+          }
+          if (colon === start) throw new InvalidFrameError('netstring does not start with a length');
+          if (chunk[comma] !== COMMA) throw new InvalidFrameError('netstring is not terminated by a comma');
+          out.next(chunk.subarray(colon + 1, comma));
+          start = comma + 1;
         }
       },
       end() {
