@@ -69,8 +69,9 @@ export interface ConnectionInfo {
  *   peer that does not read holds at most one chunk more than the high-water mark;
  * - pending output above `maxPendingWriteBytes` aborts the connection with
  *   {@link WriteBufferFullError}: one slow reader cannot exhaust the process's memory;
- * - the writes of one event-loop turn are corked and flushed together on `process.nextTick`, so a
- *   fan-out of many small messages costs one `writev` per connection rather than one per message;
+ * - the writes of one event-loop turn after the first are corked and flushed together on
+ *   `process.nextTick`, so a fan-out of many small messages costs one `writev` per connection
+ *   rather than one per message, while a lone write (an echo) goes out at once;
  * - `end()` flushes, sends FIN and stops delivering data; the connection closes as `done` when the
  *   peer's FIN arrives (every Twisted-style peer answers a FIN with its own). A peer's FIN is answered
  *   the same way, as Twisted's `connectionLost(ConnectionDone)`;
@@ -145,6 +146,22 @@ const FLUSH_MARKER = Buffer.alloc(0);
 
 type Resettable = Duplex & { resetAndDestroy?: () => unknown };
 
+/**
+ * The connections that wrote in the current event-loop turn. A lone write goes out at once (a cork
+ * would only delay it and cost a buffered request); from the second write on, the connection is
+ * corked, and one `process.nextTick` for all connections uncorks them, so a fan-out of small
+ * messages costs one `writev` per connection and one tick per turn.
+ */
+const writersThisTurn: DuplexConnection[] = [];
+
+function endTurn(): void {
+  // Indexed, not iterated: an uncork can run code that writes and joins the list.
+  for (let i = 0; i < writersThisTurn.length; i += 1) {
+    writersThisTurn[i]!.endTurn();
+  }
+  writersThisTurn.length = 0;
+}
+
 class DuplexConnection implements Connection {
   readonly id: ConnectionId;
   readonly local: Address;
@@ -157,7 +174,8 @@ class DuplexConnection implements Connection {
   private readers = 0;
   private reading = false;
   private writeBlocked = false;
-  private corked = false;
+  /** Writes in this event-loop turn: 0, 1 (sent at once), or 2 for "more, corked until the turn ends". */
+  private turnWrites = 0;
   private ending = false;
   private closed = false;
   /** The first reason decided before Node's `'close'`; later ones lose, as the first cause is the true one. */
@@ -218,10 +236,14 @@ class DuplexConnection implements Connection {
     if (this.ending || this.closed || this.decidedReason !== undefined) {
       return false;
     }
-    if (!this.corked) {
-      this.corked = true;
+    if (this.turnWrites === 0) {
+      this.turnWrites = 1;
+      if (writersThisTurn.push(this) === 1) {
+        process.nextTick(endTurn);
+      }
+    } else if (this.turnWrites === 1) {
+      this.turnWrites = 2;
       this.duplex.cork();
-      process.nextTick(this.uncork);
     }
     this.duplex.write(data);
     const pending = this.duplex.writableLength;
@@ -355,10 +377,13 @@ class DuplexConnection implements Connection {
     this.closeReason.complete();
   };
 
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.duplex.uncork();
-  };
+  /** Called once per turn in which this connection wrote; flushes the corked writes in one writev. */
+  endTurn(): void {
+    if (this.turnWrites === 2) {
+      this.duplex.uncork();
+    }
+    this.turnWrites = 0;
+  }
 
   private readonly onIdleCheck = (): void => {
     if (this.closed) {
