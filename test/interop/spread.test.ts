@@ -41,8 +41,9 @@ async function rxnetServer(mode: SpreadMode): Promise<SpreadServer> {
     await startSpreadServer({
       endpoint: 'tcp:0:interface=127.0.0.1',
       mode,
+      // Split as stdout would show it, so a printed chunk with a newline compares with Twisted's output.
       log: (line) => {
-        lines.push(line);
+        lines.push(...line.split('\n'));
         for (const waiter of [...waiters]) waiter();
       },
     }),
@@ -154,6 +155,48 @@ describe.each([
     second.endStdin();
     await server.waitForLog(/^lost connect: 0$/);
     expect(server.logLines()).toEqual(['new connect: 1', 'new connect: 2', 'lost connect: 1', 'lost connect: 0']);
+  });
+});
+
+/**
+ * One scripted session; returns every client's received bytes and the server's printed lines. Each
+ * step waits for its effect, so TCP cannot merge two steps' bytes into one chunk.
+ */
+async function bookTranscript(server: SpreadServer): Promise<{ received: string[]; printed: string[] }> {
+  const a = await RawClient.connect(resources, server.port);
+  await a.waitForText((text) => text === greeting(1), 'greeting 1');
+  const b = await RawClient.connect(resources, server.port);
+  await b.waitForText((text) => text === greeting(2), 'greeting 2');
+  const c = await RawClient.connect(resources, server.port);
+  await c.waitForText((text) => text === greeting(3), 'greeting 3');
+  await a.write('hello');
+  await server.waitForLog(/^hello$/);
+  await b.write('close');
+  await within(b.closed, 'b to be closed');
+  await server.waitForLog(/^lost connect: 2$/);
+  await c.write('close\n');
+  await server.waitForLog(/^close$/);
+  const d = await RawClient.connect(resources, server.port);
+  await d.waitForText((text) => text === greeting(3), 'greeting 3 again');
+  await a.write('close');
+  await within(a.closed, 'a to be closed');
+  await server.waitForLog(/^lost connect: 2$/, 2);
+  await c.waitForText((text) => text.endsWith('closeclose'), 'two forwarded closes');
+  await d.waitForText((text) => text.endsWith('close'), 'one forwarded close');
+  return { received: [a.text, b.text, c.text, d.text], printed: server.logLines() };
+}
+
+describe('Spread server, book mode: transcripts', () => {
+  it('are identical for the Twisted original and rxnet --mode book', async () => {
+    const twisted = await bookTranscript(await twistedServer());
+    const rxnet = await bookTranscript(await rxnetServer('book'));
+    expect(rxnet).toEqual(twisted);
+    expect(twisted.received).toEqual([
+      greeting(1) + 'close',
+      greeting(2),
+      greeting(3) + 'closeclose',
+      greeting(3) + 'close',
+    ]);
   });
 });
 
