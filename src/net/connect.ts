@@ -153,6 +153,10 @@ export function connectEvents(
  * (flush, then FIN), so `take`/`takeUntil` scope a connection's life. Each subscription makes a new
  * attempt, which is what lets {@link reconnect} retry it.
  *
+ * The peer's FIN is read like any other bytes, so a client notices that the server closed only
+ * while something subscribes to `data$` (unread bytes wait in the socket, by design); a client
+ * that only writes should still subscribe to `data$`, even to ignore it.
+ *
  * ## Example
  * ```ts
  * import { of, switchMap } from 'rxjs';

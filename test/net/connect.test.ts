@@ -109,6 +109,17 @@ describe('connect', () => {
       expect(scheduler.now()).toBe(5000);
     });
 
+    it('fails with ConnectError caused by ENOTFOUND when the host does not resolve', async () => {
+      // .invalid never resolves (RFC 6761), and fails fast on this loopback-only machine.
+      const endpoint = 'tcp:rxnet.invalid:80';
+      const error: unknown = await firstValueFrom(connect(endpoint)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConnectError);
+      expect((error as ConnectError).endpoint).toBe(endpoint);
+      expect(['ENOTFOUND', 'EAI_AGAIN']).toContain(
+        ((error as ConnectError).cause as NodeJS.ErrnoException).code,
+      );
+    });
+
     it('fails with ConnectError for a Unix socket path that does not exist', async () => {
       const error: unknown = await firstValueFrom(connect('unix:/nonexistent/rxnet.sock')).catch(
         (e: unknown) => e,

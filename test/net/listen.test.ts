@@ -6,7 +6,9 @@ import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { ConnectError, ConnectionLostError, ListenError } from '../../src/errors';
 import { connect } from '../../src/net/connect';
 import { listen } from '../../src/net/listen';
+import { fromDuplex } from '../../src/transport/fromDuplex';
 import type { Connection } from '../../src/types';
+import { WATCHED_EVENTS, listenersOf } from '../helpers/duplexConnection';
 import {
   LOOPBACK,
   rawClient,
@@ -108,6 +110,22 @@ describe('listen', () => {
       const [error] = (await once(client, 'error')) as [NodeJS.ErrnoException];
       expect(error.code).toBe('ECONNRESET');
       expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'aborted' });
+    });
+
+    it('removes every listener it added to a net.Socket when the connection closes', async () => {
+      listener = await startListening();
+      const socket = await rawClient(listener.port);
+      const before = listenersOf(socket);
+      const errorListeners = socket.listenerCount('error');
+      const address = { _tag: 'MemoryAddress', name: 'client' } as const;
+      const connection = fromDuplex(socket, { id: 1, local: address, remote: address });
+      const added = listenersOf(socket).filter((listener) => !before.includes(listener));
+      expect(added).toHaveLength(WATCHED_EVENTS.length);
+      connection.data$.subscribe();
+      (await listener.accepted(0)).end();
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'done' });
+      expect(listenersOf(socket).filter((listener) => added.includes(listener))).toEqual([]);
+      expect(socket.listenerCount('error')).toBe(errorListeners);
     });
 
     it('coalesces the writes of one event-loop turn', async () => {
