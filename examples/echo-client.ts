@@ -65,6 +65,8 @@ export function askEcho(connection: Connection, message = ECHO_MESSAGE): Observa
 export interface EchoClientOptions {
   /** A Twisted client endpoint description. @defaultValue {@link DEFAULT_ECHO_CLIENT_ENDPOINT} */
   readonly endpoint?: string;
+  /** Shorthand for `tcp:localhost:PORT`; ignored when `endpoint` is given. */
+  readonly port?: number;
   /** @defaultValue {@link ECHO_CONNECTIONS} */
   readonly connections?: number;
   /** @defaultValue {@link ECHO_TIMEOUT_MS} */
@@ -81,7 +83,7 @@ export interface EchoClientOptions {
  * finished; connections still waiting at the deadline are cut off and emit nothing.
  */
 export function echoClient(options: EchoClientOptions = {}): Observable<EchoOutcome> {
-  const endpoint = options.endpoint ?? DEFAULT_ECHO_CLIENT_ENDPOINT;
+  const endpoint = options.endpoint ?? (options.port === undefined ? DEFAULT_ECHO_CLIENT_ENDPOINT : `tcp:localhost:${options.port}`);
   const total = options.connections ?? ECHO_CONNECTIONS;
   const deadline = timer(options.timeoutMs ?? ECHO_TIMEOUT_MS, options.scheduler ?? asyncScheduler);
   return range(1, total).pipe(

@@ -94,6 +94,8 @@ export function spreadSender<T>(options: SpreadSenderOptions = {}): OperatorFunc
 export interface SpreadClientOptions extends SpreadSenderOptions {
   /** A Twisted client endpoint description. @defaultValue {@link DEFAULT_SPREAD_CLIENT_ENDPOINT} */
   readonly endpoint?: string;
+  /** Shorthand for `tcp:localhost:PORT`; ignored when `endpoint` is given. */
+  readonly port?: number;
   /**
    * Reconnect when the connection fails or is lost: `true` for Twisted's `ReconnectingClientFactory`
    * backoff, or its delays, factor, jitter and retry limit. @defaultValue `false`
@@ -157,7 +159,7 @@ function withoutLineEnd(text: string): string {
  */
 export async function start(options: SpreadClientOptions = {}): Promise<ExampleHandle> {
   const { log = consoleLog } = options;
-  const endpoint = options.endpoint ?? DEFAULT_SPREAD_CLIENT_ENDPOINT;
+  const endpoint = options.endpoint ?? (options.port === undefined ? DEFAULT_SPREAD_CLIENT_ENDPOINT : `tcp:localhost:${options.port}`);
   const scheduler = options.scheduler ?? asyncScheduler;
   const stopped = new Subject<void>();
   let finished = false;

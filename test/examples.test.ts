@@ -256,7 +256,7 @@ describe('examples/echo-client', () => {
     const serverLog = new Logged();
     const server = stopping(resources, await startEchoServer({ endpoint: LOOPBACK, log: serverLog.log }));
     const logged = new Logged();
-    const client = stopping(resources, await startEchoClient({ endpoint: `tcp:localhost:${server.address.port}`, log: logged.log }));
+    const client = stopping(resources, await startEchoClient({ port: server.address.port, log: logged.log }));
     expect(await within(client.done!, 'the echo client to finish')).toBe(0);
     expect(logged.lines).toEqual(Array.from({ length: 10 }, () => '> From Server:> To Server:Hello server'));
     await serverLog.waitFor('> Data from client: > To Server:Hello server', 10);
