@@ -167,6 +167,18 @@ describe('examples/spread-server', () => {
   });
 });
 
+describe('examples/spread-server start()', () => {
+  it('rejects with InvalidEndpointError for a bad description and ListenError for a taken port', async () => {
+    await expect(startSpreadServer({ endpoint: 'tcp:port=nope', log: () => undefined })).rejects.toMatchObject({
+      code: 'RXNET_ERR_INVALID_ENDPOINT',
+    });
+    const { port } = await spreadServer();
+    await expect(startSpreadServer({ endpoint: `tcp:${port}:interface=127.0.0.1`, log: () => undefined })).rejects.toMatchObject({
+      code: 'RXNET_ERR_LISTEN',
+    });
+  });
+});
+
 describe('examples/spread-client', () => {
   it('sends its timed messages through the Spread server to another client, then exits 0', async () => {
     const { port } = await spreadServer();
