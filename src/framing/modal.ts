@@ -1,4 +1,4 @@
-import type { OperatorFunction } from 'rxjs';
+import type { OperatorFunction, Subscriber } from 'rxjs';
 import { FrameTooLongError, TruncatedFrameError } from '../errors';
 import { ChunkQueue } from './ChunkQueue';
 import { decodeWith } from './decoder';
@@ -21,7 +21,7 @@ export interface ModalFrame<S> {
 export interface ModalOptions<S> extends TruncationOptions {
   /** The state of a new subscription (each subscription starts again from it). */
   readonly seed: S;
-  /** The framing to use in a state. Called before each frame; must not throw. */
+  /** The framing to use in a state: a pure function, called before each frame. */
   readonly mode: (state: S) => FramingMode;
   /** The state after a frame, as `scan`'s accumulator; a throw fails the stream at that frame. */
   readonly next: (state: S, frame: Buffer) => S;
@@ -80,19 +80,32 @@ export function modal<S>(options: ModalOptions<S>): OperatorFunction<Buffer, Mod
   const maxLine = byteCount('maxLineBytes', options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
   const maxFrame = byteCount('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
   const allowTruncation = options.allowTruncation ?? false;
+  const single = delimiter.length === 1 ? delimiter[0] : -1;
+  /** The size of a { bytes } frame; throws if it is not a positive integer or is over the limit. */
+  const frameSize = (current: { readonly bytes: number }): number => {
+    const size = byteCount('bytes', current.bytes, 1);
+    if (size > maxFrame) throw new FrameTooLongError(maxFrame, size);
+    return size;
+  };
   return decodeWith(() => {
     const queue = new ChunkQueue();
     let state = seed;
+    /** In line mode, no delimiter starts before this position of the queue. */
     let searchFrom = 0;
+    const emit = (out: Subscriber<ModalFrame<S>>, current: FramingMode, data: Buffer): void => {
+      const before = state;
+      state = next(state, data);
+      out.next({ mode: current, state: before, data });
+    };
     return {
       push(chunk, out) {
-        queue.push(chunk);
-        while (!out.closed && queue.length > 0) {
+        let start = 0;
+        if (queue.length > 0) {
+          // A line or a { bytes } frame is waiting for the rest of its bytes (raw mode never waits).
+          queue.push(chunk);
           const current = mode(state);
           let data: Buffer;
-          if (current === 'raw') {
-            data = queue.shift();
-          } else if (current === 'line') {
+          if (current === 'line') {
             const at = queue.indexOf(delimiter, searchFrom);
             if (at < 0) {
               searchFrom = queue.partialMatchStart(delimiter, searchFrom);
@@ -103,15 +116,47 @@ export function modal<S>(options: ModalOptions<S>): OperatorFunction<Buffer, Mod
             data = queue.consume(at);
             queue.skip(delimiter.length);
             searchFrom = 0;
+          } else if (current === 'raw') {
+            // Only an impure `mode` gets here: raw mode never leaves bytes queued.
+            data = queue.consume(queue.length);
           } else {
-            const size = byteCount('bytes', current.bytes, 1);
-            if (size > maxFrame) throw new FrameTooLongError(maxFrame, size);
+            const size = frameSize(current);
             if (queue.length < size) return;
             data = queue.consume(size);
           }
-          const before = state;
-          state = next(state, data);
-          out.next({ mode: current, state: before, data });
+          emit(out, current, data);
+          // The frame ended inside this chunk (it was incomplete before it), so what is left is its tail.
+          start = chunk.length - queue.length;
+          queue.clear();
+        }
+        // Frames inside the chunk are views of it; the loop avoids the queue, the common case per frame.
+        while (!out.closed && start < chunk.length) {
+          const current = mode(state);
+          let data: Buffer;
+          if (current === 'raw') {
+            data = start === 0 ? chunk : chunk.subarray(start);
+            start = chunk.length;
+          } else if (current === 'line') {
+            const at = single >= 0 ? chunk.indexOf(single, start) : chunk.indexOf(delimiter, start);
+            if (at < 0) {
+              queue.push(chunk.subarray(start));
+              searchFrom = queue.partialMatchStart(delimiter, 0);
+              if (searchFrom > maxLine) throw new FrameTooLongError(maxLine, searchFrom);
+              return;
+            }
+            if (at - start > maxLine) throw new FrameTooLongError(maxLine, at - start);
+            data = chunk.subarray(start, at);
+            start = at + delimiter.length;
+          } else {
+            const size = frameSize(current);
+            if (chunk.length - start < size) {
+              queue.push(chunk.subarray(start));
+              return;
+            }
+            data = chunk.subarray(start, start + size);
+            start += size;
+          }
+          emit(out, current, data);
         }
       },
       end(out) {

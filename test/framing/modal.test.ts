@@ -166,6 +166,17 @@ describe('modal', () => {
     });
   });
 
+  describe("(mode 'raw') at every chunking", () => {
+    it('gives the same lines, then the same raw bytes, however the input is cut', () => {
+      for (const { name, chunks } of chunkings('hi\r\nRAW\r\nraw \r\n bytes')) {
+        const { values, error } = decode(chunks, modal(rawAfter));
+        const lineFrames = values.filter((frame) => frame.mode === 'line').map(({ data }) => data.toString());
+        const raw = Buffer.concat(values.filter((frame) => frame.mode === 'raw').map(({ data }) => data)).toString();
+        expect({ name, lineFrames, raw, error }).toEqual({ name, lineFrames: ['hi', 'RAW'], raw: 'raw \r\n bytes', error: undefined });
+      }
+    });
+  });
+
   describe('{ maxLineBytes, maxFrameBytes }', () => {
     it('fails with FrameTooLongError when a line is too long, before its delimiter arrives', () => {
       const { values, error } = decode(new Observable<Buffer>((s) => s.next(b('ok\r\n123456'))), modal({ ...sized, maxLineBytes: 5 }));
