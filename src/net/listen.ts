@@ -36,7 +36,9 @@ export interface ListenOptions extends ConnectionOptions {
  * ends the connections it accepted gracefully (their pending output is flushed, then FIN). Each
  * connection is a {@link fromDuplex} Connection with ids from 1, so one bad peer stays its own
  * problem: its error ends its `closed$`, never this stream. Reading starts only when something
- * subscribes to the connection's `data$` (sockets are accepted paused).
+ * subscribes to the connection's `data$` (sockets are accepted paused). A Unix socket's file is
+ * removed when listening stops; a stale file left by a crashed process makes the bind fail with
+ * EADDRINUSE (Twisted's `lockfile` handling is not reproduced).
  *
  * ## Example
  * ```ts

@@ -73,8 +73,11 @@ export interface ConnectionInfo {
  *   `process.nextTick`, so a fan-out of many small messages costs one `writev` per connection
  *   rather than one per message, while a lone write (an echo) goes out at once;
  * - `end()` flushes, sends FIN and stops delivering data; the connection closes as `done` when the
- *   peer's FIN arrives (every Twisted-style peer answers a FIN with its own). A peer's FIN is answered
- *   the same way, as Twisted's `connectionLost(ConnectionDone)`;
+ *   peer's FIN arrives (every Twisted-style peer answers a FIN with its own; bound a peer that
+ *   never does with `idleTimeout` or `abort()`). A peer's FIN is answered the same way, as Twisted's
+ *   `connectionLost(ConnectionDone)`;
+ * - `send(output$)` writes each value as `output$` emits it (an Observable cannot be paused), so a
+ *   fast producer is bounded by `maxPendingWriteBytes`, not slowed down;
  * - `abort()` drops pending output and resets: `resetAndDestroy()` where the stream has it, so a
  *   TCP peer sees a RST; `destroy()` otherwise.
  *
