@@ -164,6 +164,18 @@ describe('examples/spread-server', () => {
       expect(b!.text).toBe('one\ntwo\n');
       expect(logged.events).toEqual(['new connect: 1', 'new connect: 2', 'one', 'two', 'lost connect: 1', 'after']);
     });
+
+    it('aborts only a client whose unterminated line outgrows 16 KiB', async () => {
+      const { port, logged } = await spreadServer({ framing: 'lines' });
+      const [a, b] = await greetedClients(port, 2);
+      await a!.write('x'.repeat(16 * 1024 + 1)).catch(() => undefined);
+      await within(a!.closed, 'the server to abort the client with the oversized line');
+      await logged.waitFor('lost connect: 1');
+      await b!.write('fine\n');
+      await logged.waitFor('fine');
+      expect(a!.text).toBe('');
+      expect(b!.isClosed).toBe(false);
+    });
   });
 });
 
