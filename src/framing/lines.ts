@@ -52,6 +52,7 @@ export interface LinesOptions extends TruncationOptions {
  */
 export function lines(options?: LinesOptions & { readonly encoding?: undefined }): OperatorFunction<Buffer, Buffer>;
 export function lines(options: LinesOptions & { readonly encoding: BufferEncoding }): OperatorFunction<Buffer, string>;
+export function lines(options: LinesOptions): OperatorFunction<Buffer, Buffer | string>;
 export function lines(options: LinesOptions = {}): OperatorFunction<Buffer, Buffer | string> {
   const split = delimited(options.delimiter ?? DEFAULT_LINE_DELIMITER, {
     maxFrameBytes: byteCount('maxLineBytes', options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES),

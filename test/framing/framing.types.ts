@@ -3,7 +3,7 @@
  * fails the type check if the line below it starts to compile.
  */
 import type { Observable } from 'rxjs';
-import { encodeLines, lengthPrefixed, lines, modal, type ModalFrame, utf8 } from 'rxnet';
+import { encodeLines, lengthPrefixed, lines, type LinesOptions, modal, type ModalFrame, utf8 } from 'rxnet';
 
 declare const chunks$: Observable<Buffer>;
 declare const text$: Observable<string>;
@@ -12,6 +12,8 @@ export const lineBuffers: Observable<Buffer> = chunks$.pipe(lines());
 export const lineStrings: Observable<string> = chunks$.pipe(lines({ encoding: 'utf8' }));
 // @ts-expect-error lines() emits Buffers unless an encoding is given
 export const notStrings: Observable<string> = chunks$.pipe(lines({ delimiter: '\n' }));
+declare const someOptions: LinesOptions;
+export const either: Observable<Buffer | string> = chunks$.pipe(lines(someOptions));
 export const encoded: Observable<Buffer> = text$.pipe(encodeLines());
 export const decodedText: Observable<string> = chunks$.pipe(utf8());
 export const modes: Observable<ModalFrame<number>> = chunks$.pipe(modal({ seed: 0, mode: () => 'line', next: (n) => n + 1 }));
