@@ -109,6 +109,17 @@ describe('connect', () => {
       expect(scheduler.now()).toBe(5000);
     });
 
+    it('cancels the attempt and its timeout on unsubscribe', async () => {
+      listener = await startListening();
+      const scheduler = new VirtualTimeScheduler();
+      const events: string[] = [];
+      connectEvents(`tcp:127.0.0.1:${listener.port}`, { scheduler })
+        .subscribe((event) => events.push(event.type))
+        .unsubscribe();
+      expect(scheduler.actions).toHaveLength(0);
+      expect(events).toEqual(['connecting']);
+    });
+
     it('fails with ConnectError caused by ENOTFOUND when the host does not resolve', async () => {
       // .invalid never resolves (RFC 6761), and fails fast on this loopback-only machine.
       const endpoint = 'tcp:rxnet.invalid:80';
