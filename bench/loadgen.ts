@@ -366,13 +366,14 @@ let idleSockets: Socket[] = [];
 async function idleOpen(job: IdleOpenJob): Promise<IdleOpenResult> {
   const meter = new CpuMeter();
   const echoed: Promise<void>[] = [];
-  idleSockets = await openMany(job.port, job.connections, (socket) => {
+  const opened = await openMany(job.port, job.connections, (socket) => {
     // One echoed byte proves the server has accepted the connection and is reading it.
     echoed.push(new Promise<void>((resolve) => socket.once('data', () => resolve())));
     socket.write('x');
   });
   await Promise.all(echoed);
-  return { kind: 'idleOpen', opened: idleSockets.length, seconds: meter.stop().seconds };
+  idleSockets = idleSockets.concat(opened);
+  return { kind: 'idleOpen', opened: opened.length, seconds: meter.stop().seconds };
 }
 
 async function idleClose(): Promise<IdleCloseResult> {

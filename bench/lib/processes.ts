@@ -56,7 +56,7 @@ export function startServer(name: string, options: StartServerOptions): Promise<
     [
       ...nodeArgs,
       join(BENCH_DIR, 'servers', `${name}.ts`),
-      'tcp:0:interface=127.0.0.1',
+      'tcp:0:interface=127.0.0.1:backlog=1024',
       `--time-limit=${options.timeLimitSeconds}`,
     ],
     { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'inherit'] },

@@ -42,7 +42,7 @@ export interface FanOutJob {
   readonly batch: number;
 }
 
-/** Opens `connections` connections, each confirmed by one echoed byte, and holds them open. */
+/** Opens `connections` more connections, each confirmed by one echoed byte, and holds them open. */
 export interface IdleOpenJob {
   readonly kind: 'idleOpen';
   readonly port: number;

@@ -3,7 +3,7 @@
  * differ only in the code under test: argument parsing, the time limit, the "listening" line the
  * runner waits for, and the memory report the idle-memory workload asks for.
  *
- * Usage of every server: `npx ts-node bench/servers/<name>.ts tcp:PORT[:interface=HOST] [--time-limit=SECONDS]`.
+ * Usage of every server: `npx ts-node bench/servers/<name>.ts tcp:PORT[:interface=HOST][:backlog=N] [--time-limit=SECONDS]`.
  *
  * @packageDocumentation
  */
@@ -15,9 +15,11 @@ export const DEFAULT_TIME_LIMIT_SECONDS = 120;
 export interface ServerArgs {
   /** The endpoint as given, for rxnet's own endpoint parser. */
   readonly endpoint: string;
-  /** The port and host parsed from `tcp:PORT[:interface=HOST]`, for the raw servers. */
+  /** The port, host and backlog parsed from `tcp:PORT[:interface=HOST][:backlog=N]`, for the raw servers. */
   readonly port: number;
   readonly host: string;
+  /** Node's default (511) unless the endpoint says otherwise. */
+  readonly backlog: number;
   readonly timeLimitSeconds: number;
 }
 
@@ -27,6 +29,7 @@ export type ServerReport =
   | {
       readonly event: 'memory';
       readonly rss: number;
+      readonly heapTotal: number;
       readonly heapUsed: number;
       readonly external: number;
     };
@@ -51,12 +54,29 @@ export function parseServerArgs(argv: readonly string[], name: string): ServerAr
     process.exit(2);
   }
   const host = /:interface=([^:]+)/.exec(match[2] ?? '')?.[1] ?? '127.0.0.1';
-  return { endpoint, port: Number(match[1]), host, timeLimitSeconds };
+  const backlog = Number(/:backlog=(\d+)/.exec(match[2] ?? '')?.[1] ?? 511);
+  return { endpoint, port: Number(match[1]), host, backlog, timeLimitSeconds };
 }
 
 /** Prints one report line; the runner parses stdout line by line. */
 export function report(line: ServerReport): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+/** Reports the bound port: from `server.address()` (raw) or rxnet's `Address`. */
+export function reportListening(address: { readonly port?: number } | string | null): void {
+  const port = typeof address === 'object' && address !== null ? address.port : undefined;
+  report({ event: 'listening', port: port ?? Number.NaN, pid: process.pid });
+}
+
+/** The greeting line of the seed's Spread server, in English, without its newline (for line-framed servers). */
+export function greetingText(count: number): string {
+  return `Welcome to Spread Site, you are client number ${count}!`;
+}
+
+/** The greeting as bytes on the wire: the same in every variant. */
+export function greeting(count: number): string {
+  return `${greetingText(count)}\n`;
 }
 
 /**
@@ -72,8 +92,8 @@ export function startHarness(args: ServerArgs): void {
   process.on('SIGUSR2', function onMemoryProbe() {
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
-    const { rss, heapUsed, external } = process.memoryUsage();
-    report({ event: 'memory', rss, heapUsed, external });
+    const { rss, heapTotal, heapUsed, external } = process.memoryUsage();
+    report({ event: 'memory', rss, heapTotal, heapUsed, external });
   });
   process.on('SIGTERM', function onTerminate() {
     process.exit(0);

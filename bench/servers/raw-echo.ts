@@ -5,7 +5,7 @@
  * Run on its own: `npx ts-node bench/servers/raw-echo.ts tcp:PORT [--time-limit=SECONDS]`.
  */
 import { createServer, type Socket } from 'node:net';
-import { parseServerArgs, report, startHarness } from './harness';
+import { parseServerArgs, reportListening, startHarness } from './harness';
 
 const args = parseServerArgs(process.argv.slice(2), 'raw-echo');
 startHarness(args);
@@ -18,11 +18,6 @@ const server = createServer({ noDelay: true }, function onConnection(socket: Soc
   socket.on('error', ignoreError);
   socket.pipe(socket);
 });
-server.listen(args.port, args.host, function onListening() {
-  const address = server.address();
-  report({
-    event: 'listening',
-    port: typeof address === 'object' && address !== null ? address.port : args.port,
-    pid: process.pid,
-  });
+server.listen({ port: args.port, host: args.host, backlog: args.backlog }, function onListening() {
+  reportListening(server.address());
 });

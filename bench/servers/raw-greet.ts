@@ -5,7 +5,7 @@
  * Run on its own: `npx ts-node bench/servers/raw-greet.ts tcp:PORT [--time-limit=SECONDS]`.
  */
 import { createServer, type Socket } from 'node:net';
-import { parseServerArgs, report, startHarness } from './harness';
+import { greeting, parseServerArgs, reportListening, startHarness } from './harness';
 
 const args = parseServerArgs(process.argv.slice(2), 'raw-greet');
 startHarness(args);
@@ -19,16 +19,11 @@ function ignoreError(): void {
 const server = createServer({ noDelay: true }, function onConnection(socket: Socket) {
   socket.on('error', ignoreError);
   connections += 1;
-  socket.write(`Welcome to Spread Site, you are client number ${connections}!\n`);
+  socket.write(greeting(connections));
   socket.on('close', function onClose() {
     connections -= 1;
   });
 });
-server.listen(args.port, args.host, function onListening() {
-  const address = server.address();
-  report({
-    event: 'listening',
-    port: typeof address === 'object' && address !== null ? address.port : args.port,
-    pid: process.pid,
-  });
+server.listen({ port: args.port, host: args.host, backlog: args.backlog }, function onListening() {
+  reportListening(server.address());
 });

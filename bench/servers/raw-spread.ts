@@ -6,7 +6,7 @@
  * Run on its own: `npx ts-node bench/servers/raw-spread.ts tcp:PORT [--time-limit=SECONDS]`.
  */
 import { createServer, type Socket } from 'node:net';
-import { parseServerArgs, report, startHarness } from './harness';
+import { greeting, parseServerArgs, reportListening, startHarness } from './harness';
 
 const args = parseServerArgs(process.argv.slice(2), 'raw-spread');
 startHarness(args);
@@ -21,7 +21,7 @@ function ignoreError(): void {
 const server = createServer({ noDelay: true }, function onConnection(socket: Socket) {
   socket.on('error', ignoreError);
   clients.add(socket);
-  socket.write(`Welcome to Spread Site, you are client number ${clients.size}!\n`);
+  socket.write(greeting(clients.size));
   let partial: Buffer | undefined;
   socket.on('data', function onData(chunk: Buffer) {
     const buffer = partial === undefined ? chunk : Buffer.concat([partial, chunk]);
@@ -37,11 +37,6 @@ const server = createServer({ noDelay: true }, function onConnection(socket: Soc
     clients.delete(socket);
   });
 });
-server.listen(args.port, args.host, function onListening() {
-  const address = server.address();
-  report({
-    event: 'listening',
-    port: typeof address === 'object' && address !== null ? address.port : args.port,
-    pid: process.pid,
-  });
+server.listen({ port: args.port, host: args.host, backlog: args.backlog }, function onListening() {
+  reportListening(server.address());
 });

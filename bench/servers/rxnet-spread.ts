@@ -1,0 +1,35 @@
+/**
+ * The Spread server with rxnet: lines in, `countConnections()`, `greet(...)` and `broadcast()`,
+ * lines out (the seed's pipeline without its `close` handling). rxnet corks each connection's
+ * writes within an event-loop turn, so a chunk of many small lines costs each receiver one
+ * `writev`, where the naive raw server makes one `write()` per line per receiver.
+ *
+ * Run on its own: `npx ts-node bench/servers/rxnet-spread.ts tcp:PORT [--time-limit=SECONDS]`.
+ */
+import { broadcast, countConnections, greet, lines, serve, type Output } from 'rxnet';
+import { greetingText, parseServerArgs, reportListening, startHarness } from './harness';
+
+const args = parseServerArgs(process.argv.slice(2), 'rxnet-spread');
+startHarness(args);
+
+const NEWLINE = Buffer.from('\n');
+
+serve<Buffer, Output>(
+  args.endpoint,
+  (events) =>
+    events.pipe(
+      countConnections(),
+      greet(({ count }) => greetingText(count)),
+      broadcast(),
+    ),
+  {
+    noDelay: true,
+    decode: lines({ delimiter: '\n' }),
+    // Every write is a line, the greeting included; encode runs once per broadcast, not per receiver.
+    encode: (line) => (typeof line === 'string' ? `${line}\n` : Buffer.concat([line, NEWLINE])),
+  },
+).subscribe(function onNotification(notification) {
+  if (notification.type === 'listening') {
+    reportListening(notification.address._tag === 'TcpAddress' ? notification.address : null);
+  }
+});
