@@ -11,7 +11,15 @@
  */
 import { performance } from 'node:perf_hooks';
 import { from, type OperatorFunction } from 'rxjs';
-import { encodeLengthPrefixedFrame, encodeLine, encodeNetstring, lengthPrefixed, lines, modal, netstrings } from 'rxnet';
+import {
+  encodeLengthPrefixedFrame,
+  encodeLine,
+  encodeNetstring,
+  lengthPrefixed,
+  lines,
+  modal,
+  netstrings,
+} from 'rxnet';
 
 /** One decoder at one frame size and chunk size; `raw` and `rxnet` are MB of wire bytes per CPU second. */
 export interface FramingCase {
@@ -81,7 +89,8 @@ const handLengthPrefixed: HandLoop = (chunks, sink) => {
         rest = Buffer.concat([rest, chunk]);
         continue;
       }
-      const head = rest.length >= 4 ? rest : Buffer.concat([rest, chunk.subarray(0, 4 - rest.length)]);
+      const head =
+        rest.length >= 4 ? rest : Buffer.concat([rest, chunk.subarray(0, 4 - rest.length)]);
       const end = 4 + head.readUInt32BE(0);
       if (have < end) {
         rest = Buffer.concat([rest, chunk]);
@@ -123,7 +132,8 @@ const handNetstrings: HandLoop = (chunks, sink) => {
     for (;;) {
       let colon = start;
       let length = 0;
-      for (; colon < chunk.length && chunk[colon] !== 0x3a; colon++) length = length * 10 + chunk[colon] - 0x30;
+      for (; colon < chunk.length && chunk[colon] !== 0x3a; colon++)
+        length = length * 10 + chunk[colon] - 0x30;
       if (colon === chunk.length) break;
       const comma = colon + 1 + length;
       if (comma >= chunk.length) break;
@@ -136,13 +146,35 @@ const handNetstrings: HandLoop = (chunks, sink) => {
 };
 
 const codecs: readonly Codec[] = [
-  { name: 'lines', encode: (p) => encodeLine(p, { delimiter: '\n', maxLineBytes: 65536 }), decoder: () => lines({ delimiter: '\n', maxLineBytes: 65536 }), hand: handLines },
-  { name: 'lengthPrefixed', encode: (p) => encodeLengthPrefixedFrame(p), decoder: () => lengthPrefixed(), hand: handLengthPrefixed },
-  { name: 'netstrings', encode: (p) => encodeNetstring(p), decoder: () => netstrings(), hand: handNetstrings },
+  {
+    name: 'lines',
+    encode: (p) => encodeLine(p, { delimiter: '\n', maxLineBytes: 65536 }),
+    decoder: () => lines({ delimiter: '\n', maxLineBytes: 65536 }),
+    hand: handLines,
+  },
+  {
+    name: 'lengthPrefixed',
+    encode: (p) => encodeLengthPrefixedFrame(p),
+    decoder: () => lengthPrefixed(),
+    hand: handLengthPrefixed,
+  },
+  {
+    name: 'netstrings',
+    encode: (p) => encodeNetstring(p),
+    decoder: () => netstrings(),
+    hand: handNetstrings,
+  },
   {
     name: 'modal (line mode)',
     encode: (p) => encodeLine(p, { delimiter: '\n', maxLineBytes: 65536 }),
-    decoder: () => modal({ seed: 0, mode: () => 'line', next: (s) => s, delimiter: NEWLINE, maxLineBytes: 65536 }),
+    decoder: () =>
+      modal({
+        seed: 0,
+        mode: () => 'line',
+        next: (s) => s,
+        delimiter: NEWLINE,
+        maxLineBytes: 65536,
+      }),
     hand: handLines,
   },
 ];
@@ -154,7 +186,11 @@ function payload(size: number, seed: number): Buffer {
   return bytes;
 }
 
-function wire(codec: Codec, frameBytes: number, totalBytes: number): { wire: Buffer; frames: number } {
+function wire(
+  codec: Codec,
+  frameBytes: number,
+  totalBytes: number,
+): { wire: Buffer; frames: number } {
   const parts: Buffer[] = [];
   let size = 0;
   let frames = 0;
@@ -170,7 +206,8 @@ function wire(codec: Codec, frameBytes: number, totalBytes: number): { wire: Buf
 
 function cut(bytes: Buffer, chunkBytes: number): Buffer[] {
   const chunks: Buffer[] = [];
-  for (let at = 0; at < bytes.length; at += chunkBytes) chunks.push(bytes.subarray(at, at + chunkBytes));
+  for (let at = 0; at < bytes.length; at += chunkBytes)
+    chunks.push(bytes.subarray(at, at + chunkBytes));
   return chunks;
 }
 
@@ -208,7 +245,8 @@ export async function run(options: FramingBenchOptions = {}): Promise<FramingCas
     sinkFrames++;
     sinkBytes += frame.length;
   };
-  const sinkUnknown = (frame: unknown): void => sink(frame instanceof Buffer ? frame : (frame as { data: Buffer }).data);
+  const sinkUnknown = (frame: unknown): void =>
+    sink(frame instanceof Buffer ? frame : (frame as { data: Buffer }).data);
   for (const codec of codecs.filter((c) => options.only === undefined || c.name === options.only)) {
     for (const frameBytes of [64, 4096]) {
       const { wire: bytes, frames } = wire(codec, frameBytes, totalBytes);
@@ -220,7 +258,9 @@ export async function run(options: FramingBenchOptions = {}): Promise<FramingCas
           sinkBytes = 0;
           pass();
           if (sinkFrames !== frames || sinkBytes !== frames * frameBytes) {
-            throw new Error(`${codec.name} (${label}) decoded ${sinkFrames} frames, expected ${frames}`);
+            throw new Error(
+              `${codec.name} (${label}) decoded ${sinkFrames} frames, expected ${frames}`,
+            );
           }
         };
         const handPass = (): void => codec.hand(chunks, sink);
@@ -263,7 +303,14 @@ if (require.main === module) {
   const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
   run({ quick: process.argv.includes('--quick'), ...(only === undefined ? {} : { only }) }).then(
     (results) => {
-      console.table(results.map(({ name, raw, rxnet, ratio }) => ({ case: name, 'hand-written MB/s': raw, 'rxnet MB/s': rxnet, ratio })));
+      console.table(
+        results.map(({ name, raw, rxnet, ratio }) => ({
+          case: name,
+          'hand-written MB/s': raw,
+          'rxnet MB/s': rxnet,
+          ratio,
+        })),
+      );
     },
     (error: unknown) => {
       console.error(error);

@@ -4,7 +4,13 @@ import type { Output } from '../types';
 import { ChunkQueue } from './ChunkQueue';
 import { decodeWith } from './decoder';
 import { encodeWith } from './encoder';
-import { byteCount, DEFAULT_MAX_FRAME_BYTES, toBuffer, toDelimiter, type TruncationOptions } from './limits';
+import {
+  byteCount,
+  DEFAULT_MAX_FRAME_BYTES,
+  toBuffer,
+  toDelimiter,
+  type TruncationOptions,
+} from './limits';
 
 /** Options of {@link delimited} and its encoders. */
 export interface DelimitedOptions extends TruncationOptions {
@@ -47,7 +53,10 @@ export interface DelimitedOptions extends TruncationOptions {
  * @returns An operator from chunks to frames.
  * @see {@link lines}, {@link encodeDelimited}
  */
-export function delimited(delimiter: string | Uint8Array, options: DelimitedOptions = {}): OperatorFunction<Buffer, Buffer> {
+export function delimited(
+  delimiter: string | Uint8Array,
+  options: DelimitedOptions = {},
+): OperatorFunction<Buffer, Buffer> {
   const needle = toDelimiter(delimiter);
   const max = byteCount('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
   const allowTruncation = options.allowTruncation ?? false;
@@ -111,8 +120,16 @@ export function delimited(delimiter: string | Uint8Array, options: DelimitedOpti
  * {@link InvalidFrameError} when the frame contains the delimiter (or would form one with it),
  * since the decoder would not give it back whole.
  */
-export function encodeDelimitedFrame(frame: Output, delimiter: string | Uint8Array, options: DelimitedOptions = {}): readonly Buffer[] {
-  return frameParts(toBuffer(frame), toDelimiter(delimiter), options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+export function encodeDelimitedFrame(
+  frame: Output,
+  delimiter: string | Uint8Array,
+  options: DelimitedOptions = {},
+): readonly Buffer[] {
+  return frameParts(
+    toBuffer(frame),
+    toDelimiter(delimiter),
+    options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+  );
 }
 
 /**
@@ -139,7 +156,10 @@ export function encodeDelimitedFrame(frame: Output, delimiter: string | Uint8Arr
  * @param options `maxFrameBytes`, as the decoder has it.
  * @returns An operator from frames to the buffers to write.
  */
-export function encodeDelimited(delimiter: string | Uint8Array, options: DelimitedOptions = {}): OperatorFunction<Output, Buffer> {
+export function encodeDelimited(
+  delimiter: string | Uint8Array,
+  options: DelimitedOptions = {},
+): OperatorFunction<Output, Buffer> {
   const needle = toDelimiter(delimiter);
   const max = byteCount('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
   return encodeWith((frame) => frameParts(toBuffer(frame), needle, max));
@@ -156,9 +176,16 @@ export function frameParts(frame: Buffer, delimiter: Buffer, max: number): reado
 
 /** Whether `frame + delimiter` holds the delimiter before its end (only self-overlapping ones can). */
 function endsInsideDelimiter(frame: Buffer, delimiter: Buffer): boolean {
-  for (let start = Math.max(0, frame.length - delimiter.length + 1); start < frame.length; start++) {
+  for (
+    let start = Math.max(0, frame.length - delimiter.length + 1);
+    start < frame.length;
+    start++
+  ) {
     const tail = frame.length - start;
-    if (frame.compare(delimiter, 0, tail, start) === 0 && delimiter.compare(delimiter, 0, delimiter.length - tail, tail) === 0) {
+    if (
+      frame.compare(delimiter, 0, tail, start) === 0 &&
+      delimiter.compare(delimiter, 0, delimiter.length - tail, tail) === 0
+    ) {
       return true;
     }
   }

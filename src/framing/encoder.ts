@@ -9,7 +9,9 @@ import type { Output } from '../types';
  * An encoder that throws (a frame its peer would refuse) fails the output at that frame; the
  * source is chained to `subscriber` as in `decodeWith`, so a synchronous source stops there too.
  */
-export function encodeWith(encode: (frame: Output) => readonly Buffer[]): OperatorFunction<Output, Buffer> {
+export function encodeWith(
+  encode: (frame: Output) => readonly Buffer[],
+): OperatorFunction<Output, Buffer> {
   return (source) =>
     new Observable<Buffer>((subscriber) => {
       source

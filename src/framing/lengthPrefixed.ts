@@ -95,15 +95,19 @@ interface Layout {
  * @returns An operator from chunks to payloads (or whole frames, with `includeHeader`).
  * @see {@link encodeLengthPrefixed}
  */
-export function lengthPrefixed(options: LengthPrefixedOptions = {}): OperatorFunction<Buffer, Buffer> {
-  const { prefixBytes, headerBytes, lengthOffset, lengthIncludesHeader, max, min } = layout(options);
+export function lengthPrefixed(
+  options: LengthPrefixedOptions = {},
+): OperatorFunction<Buffer, Buffer> {
+  const { prefixBytes, headerBytes, lengthOffset, lengthIncludesHeader, max, min } =
+    layout(options);
   const includeHeader = options.includeHeader ?? false;
   const allowTruncation = options.allowTruncation ?? false;
   const lengthEnd = lengthOffset + prefixBytes;
   /** The whole frame's size, from the length field's value; throws if the limits refuse it. */
   const frameSize = (length: number): number => {
     if (length > max) throw new FrameTooLongError(max, length);
-    if (length < min) throw new InvalidFrameError(`length ${length} is below the minimum of ${min}`);
+    if (length < min)
+      throw new InvalidFrameError(`length ${length} is below the minimum of ${min}`);
     return lengthIncludesHeader ? length : headerBytes + length;
   };
   return decodeWith(() => {
@@ -138,7 +142,8 @@ export function lengthPrefixed(options: LengthPrefixedOptions = {}): OperatorFun
           out.next(chunk.subarray(includeHeader ? start : start + headerBytes, start + size));
           start += size;
         }
-        if (start < chunk.length && !out.closed) queue.push(start === 0 ? chunk : chunk.subarray(start));
+        if (start < chunk.length && !out.closed)
+          queue.push(start === 0 ? chunk : chunk.subarray(start));
       },
       end() {
         if (queue.length > 0 && !allowTruncation) throw new TruncatedFrameError(queue.length);
@@ -160,7 +165,11 @@ export function lengthPrefixed(options: LengthPrefixedOptions = {}): OperatorFun
  * field can hold, {@link InvalidFrameError} when it is below `minFrameBytes`, and `TypeError` when
  * `header` has the wrong size.
  */
-export function encodeLengthPrefixedFrame(payload: Output, options: LengthPrefixedOptions = {}, header?: Uint8Array): readonly Buffer[] {
+export function encodeLengthPrefixedFrame(
+  payload: Output,
+  options: LengthPrefixedOptions = {},
+  header?: Uint8Array,
+): readonly Buffer[] {
   return frameParts(toBuffer(payload), layout(options), header);
 }
 
@@ -188,7 +197,9 @@ export function encodeLengthPrefixedFrame(payload: Output, options: LengthPrefix
  * @param options The decoder's layout and limits.
  * @returns An operator from payloads to the buffers to write.
  */
-export function encodeLengthPrefixed(options: LengthPrefixedOptions = {}): OperatorFunction<Output, Buffer> {
+export function encodeLengthPrefixed(
+  options: LengthPrefixedOptions = {},
+): OperatorFunction<Output, Buffer> {
   const checked = layout(options);
   return encodeWith((payload) => frameParts(toBuffer(payload), checked));
 }
@@ -214,11 +225,18 @@ function layout(options: LengthPrefixedOptions): Layout {
     throw new TypeError(`prefixBytes must be 1, 2 or 4, got ${String(prefixBytes)}`);
   }
   const lengthOffset = byteCount('lengthOffset', options.lengthOffset ?? 0);
-  const headerBytes = byteCount('headerBytes', options.headerBytes ?? lengthOffset + prefixBytes, lengthOffset + prefixBytes);
+  const headerBytes = byteCount(
+    'headerBytes',
+    options.headerBytes ?? lengthOffset + prefixBytes,
+    lengthOffset + prefixBytes,
+  );
   const lengthIncludesHeader = options.lengthIncludesHeader ?? false;
   const max = byteCount('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
   // A length that counts the header can never be smaller than the header.
-  const min = Math.max(byteCount('minFrameBytes', options.minFrameBytes ?? 0), lengthIncludesHeader ? headerBytes : 0);
+  const min = Math.max(
+    byteCount('minFrameBytes', options.minFrameBytes ?? 0),
+    lengthIncludesHeader ? headerBytes : 0,
+  );
   if (min > max) throw new TypeError(`minFrameBytes (${min}) exceeds maxFrameBytes (${max})`);
   return { prefixBytes, headerBytes, lengthOffset, lengthIncludesHeader, max, min };
 }

@@ -2,7 +2,14 @@ import { map, type OperatorFunction } from 'rxjs';
 import type { Output } from '../types';
 import { delimited, frameParts } from './delimited';
 import { encodeWith } from './encoder';
-import { byteCount, DEFAULT_LINE_DELIMITER, DEFAULT_MAX_LINE_BYTES, toBuffer, toDelimiter, type TruncationOptions } from './limits';
+import {
+  byteCount,
+  DEFAULT_LINE_DELIMITER,
+  DEFAULT_MAX_LINE_BYTES,
+  toBuffer,
+  toDelimiter,
+  type TruncationOptions,
+} from './limits';
 
 /** Options of {@link lines}, {@link encodeLines} and {@link encodeLine}. */
 export interface LinesOptions extends TruncationOptions {
@@ -50,8 +57,12 @@ export interface LinesOptions extends TruncationOptions {
  * @returns An operator from chunks to lines, usable as a server's per-connection `decode`.
  * @see {@link encodeLines}, {@link delimited}, {@link modal} (line and raw mode)
  */
-export function lines(options?: LinesOptions & { readonly encoding?: undefined }): OperatorFunction<Buffer, Buffer>;
-export function lines(options: LinesOptions & { readonly encoding: BufferEncoding }): OperatorFunction<Buffer, string>;
+export function lines(
+  options?: LinesOptions & { readonly encoding?: undefined },
+): OperatorFunction<Buffer, Buffer>;
+export function lines(
+  options: LinesOptions & { readonly encoding: BufferEncoding },
+): OperatorFunction<Buffer, string>;
 export function lines(options: LinesOptions): OperatorFunction<Buffer, Buffer | string>;
 export function lines(options: LinesOptions = {}): OperatorFunction<Buffer, Buffer | string> {
   const split = delimited(options.delimiter ?? DEFAULT_LINE_DELIMITER, {
@@ -59,7 +70,13 @@ export function lines(options: LinesOptions = {}): OperatorFunction<Buffer, Buff
     allowTruncation: options.allowTruncation ?? false,
   });
   const encoding = options.encoding;
-  return encoding === undefined ? split : (source) => source.pipe(split, map((line) => line.toString(encoding)));
+  return encoding === undefined
+    ? split
+    : (source) =>
+        source.pipe(
+          split,
+          map((line) => line.toString(encoding)),
+        );
 }
 
 /**
@@ -73,7 +90,11 @@ export function lines(options: LinesOptions = {}): OperatorFunction<Buffer, Buff
  * {@link InvalidFrameError} when it contains the delimiter.
  */
 export function encodeLine(line: Output, options: LinesOptions = {}): readonly Buffer[] {
-  return frameParts(toBuffer(line), toDelimiter(options.delimiter ?? DEFAULT_LINE_DELIMITER), options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+  return frameParts(
+    toBuffer(line),
+    toDelimiter(options.delimiter ?? DEFAULT_LINE_DELIMITER),
+    options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+  );
 }
 
 /**

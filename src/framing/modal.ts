@@ -2,7 +2,14 @@ import type { OperatorFunction, Subscriber } from 'rxjs';
 import { FrameTooLongError, TruncatedFrameError } from '../errors';
 import { ChunkQueue } from './ChunkQueue';
 import { decodeWith } from './decoder';
-import { byteCount, DEFAULT_LINE_DELIMITER, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_LINE_BYTES, toDelimiter, type TruncationOptions } from './limits';
+import {
+  byteCount,
+  DEFAULT_LINE_DELIMITER,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_LINE_BYTES,
+  toDelimiter,
+  type TruncationOptions,
+} from './limits';
 
 /**
  * How {@link modal} reads the next frame: a line; raw bytes, as they arrive (Twisted's
@@ -162,7 +169,8 @@ export function modal<S>(options: ModalOptions<S>): OperatorFunction<Buffer, Mod
       end(out) {
         if (queue.length === 0) return;
         if (!allowTruncation) throw new TruncatedFrameError(queue.length);
-        if (mode(state) === 'line') out.next({ mode: 'line', state, data: queue.consume(queue.length) });
+        if (mode(state) === 'line')
+          out.next({ mode: 'line', state, data: queue.consume(queue.length) });
       },
     };
   });

@@ -58,9 +58,12 @@ export function netstrings(options: NetstringsOptions = {}): OperatorFunction<Bu
   /** The length after one more byte of it, `index` being that byte's place; throws on a bad length. */
   const nextLength = (length: number, index: number, byte: number): number => {
     if (byte < ZERO || byte > NINE) {
-      throw new InvalidFrameError(index === 0 ? 'netstring does not start with a length' : 'netstring length is not a number');
+      throw new InvalidFrameError(
+        index === 0 ? 'netstring does not start with a length' : 'netstring length is not a number',
+      );
     }
-    if (index === 1 && length === 0) throw new InvalidFrameError('netstring length has a leading zero');
+    if (index === 1 && length === 0)
+      throw new InvalidFrameError('netstring length has a leading zero');
     const next = length * 10 + byte - ZERO;
     if (next > max) throw new FrameTooLongError(max, next);
     return next;
@@ -91,7 +94,8 @@ export function netstrings(options: NetstringsOptions = {}): OperatorFunction<Bu
             length = 0;
           }
           if (queue.length <= size) return;
-          if (queue.byteAt(size) !== COMMA) throw new InvalidFrameError('netstring is not terminated by a comma');
+          if (queue.byteAt(size) !== COMMA)
+            throw new InvalidFrameError('netstring is not terminated by a comma');
           const payload = queue.consume(size);
           queue.skip(1);
           size = -1;
@@ -104,7 +108,8 @@ export function netstrings(options: NetstringsOptions = {}): OperatorFunction<Bu
         while (!out.closed && start < chunk.length) {
           let colon = start;
           let value = 0;
-          for (; colon < chunk.length && chunk[colon] !== COLON; colon++) value = nextLength(value, colon - start, chunk[colon]);
+          for (; colon < chunk.length && chunk[colon] !== COLON; colon++)
+            value = nextLength(value, colon - start, chunk[colon]);
           const comma = colon + 1 + value;
           if (comma >= chunk.length) {
             // Resume from what was read: the queue path goes on from `digits`.
@@ -113,8 +118,10 @@ export function netstrings(options: NetstringsOptions = {}): OperatorFunction<Bu
             queue.push(chunk.subarray(start));
             return;
           }
-          if (colon === start) throw new InvalidFrameError('netstring does not start with a length');
-          if (chunk[comma] !== COMMA) throw new InvalidFrameError('netstring is not terminated by a comma');
+          if (colon === start)
+            throw new InvalidFrameError('netstring does not start with a length');
+          if (chunk[comma] !== COMMA)
+            throw new InvalidFrameError('netstring is not terminated by a comma');
           out.next(chunk.subarray(colon + 1, comma));
           start = comma + 1;
         }
@@ -138,7 +145,10 @@ export function netstrings(options: NetstringsOptions = {}): OperatorFunction<Bu
  * @returns The parts to write, in order.
  * @throws {@link FrameTooLongError} when the payload is longer than `maxFrameBytes`.
  */
-export function encodeNetstring(payload: Output, options: NetstringsOptions = {}): readonly Buffer[] {
+export function encodeNetstring(
+  payload: Output,
+  options: NetstringsOptions = {},
+): readonly Buffer[] {
   return netstringParts(toBuffer(payload), options.maxFrameBytes ?? DEFAULT_MAX_NETSTRING_BYTES);
 }
 
@@ -164,7 +174,9 @@ export function encodeNetstring(payload: Output, options: NetstringsOptions = {}
  * @param options `maxFrameBytes`, as the decoder has it.
  * @returns An operator from payloads to the buffers to write.
  */
-export function encodeNetstrings(options: NetstringsOptions = {}): OperatorFunction<Output, Buffer> {
+export function encodeNetstrings(
+  options: NetstringsOptions = {},
+): OperatorFunction<Output, Buffer> {
   const max = byteCount('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_NETSTRING_BYTES);
   return encodeWith((payload) => netstringParts(toBuffer(payload), max));
 }

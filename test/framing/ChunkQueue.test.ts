@@ -9,12 +9,21 @@ type Op =
   | { readonly kind: 'partial'; readonly needle: Buffer };
 
 const smallBytes = (min: number, max: number): fc.Arbitrary<Buffer> =>
-  fc.array(fc.constantFrom(0x61, 0x62), { minLength: min, maxLength: max }).map((values) => Buffer.from(values));
+  fc
+    .array(fc.constantFrom(0x61, 0x62), { minLength: min, maxLength: max })
+    .map((values) => Buffer.from(values));
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('push' as const), chunk: smallBytes(0, 12) }),
-  fc.record({ kind: fc.constantFrom('consume' as const, 'skip' as const), fraction: fc.double({ min: 0, max: 1, noNaN: true }) }),
-  fc.record({ kind: fc.constant('indexOf' as const), needle: smallBytes(1, 3), fraction: fc.double({ min: 0, max: 1, noNaN: true }) }),
+  fc.record({
+    kind: fc.constantFrom('consume' as const, 'skip' as const),
+    fraction: fc.double({ min: 0, max: 1, noNaN: true }),
+  }),
+  fc.record({
+    kind: fc.constant('indexOf' as const),
+    needle: smallBytes(1, 3),
+    fraction: fc.double({ min: 0, max: 1, noNaN: true }),
+  }),
   fc.record({ kind: fc.constant('partial' as const), needle: smallBytes(1, 3) }),
 );
 
@@ -30,7 +39,8 @@ describe('ChunkQueue', () => {
             model = Buffer.concat([model, step.chunk]);
           } else if (step.kind === 'consume' || step.kind === 'skip') {
             const size = Math.floor(step.fraction * model.length);
-            if (step.kind === 'consume') expect(queue.consume(size)).toEqual(model.subarray(0, size));
+            if (step.kind === 'consume')
+              expect(queue.consume(size)).toEqual(model.subarray(0, size));
             else queue.skip(size);
             model = model.subarray(size);
           } else if (step.kind === 'indexOf') {
@@ -38,7 +48,11 @@ describe('ChunkQueue', () => {
             expect(queue.indexOf(step.needle, from)).toBe(model.indexOf(step.needle, from));
           } else if (step.kind === 'partial') {
             let expected = model.length;
-            for (let at = Math.max(0, model.length - step.needle.length + 1); at < model.length; at++) {
+            for (
+              let at = Math.max(0, model.length - step.needle.length + 1);
+              at < model.length;
+              at++
+            ) {
               if (step.needle.subarray(0, model.length - at).equals(model.subarray(at))) {
                 expected = at;
                 break;

@@ -1,7 +1,15 @@
 import fc from 'fast-check';
 import { Observable, take } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { DEFAULT_MAX_FRAME_BYTES, delimited, encodeDelimited, encodeDelimitedFrame, FrameTooLongError, InvalidFrameError, TruncatedFrameError } from 'rxnet';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  delimited,
+  encodeDelimited,
+  encodeDelimitedFrame,
+  FrameTooLongError,
+  InvalidFrameError,
+  TruncatedFrameError,
+} from 'rxnet';
 import { chunkings, observableMatcher, rechunk } from 'rxnet/testing';
 import { arbitraryFrame, bytes, decode, expectOnlyTypedErrors, text } from './helpers';
 
@@ -21,7 +29,11 @@ describe('delimited', () => {
         const e1subs = '  ^------------!';
         const expected = '-x------(yz)-|';
 
-        expectObservable(e1.pipe(delimited('|'))).toBe(expected, { x: b('ab'), y: b('c'), z: b('d') });
+        expectObservable(e1.pipe(delimited('|'))).toBe(expected, {
+          x: b('ab'),
+          y: b('c'),
+          z: b('d'),
+        });
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
@@ -87,7 +99,11 @@ describe('delimited', () => {
       const input = b('\x00\xff\x00x\x00\xff\x00\x00\xff\x00\xff\x00');
       for (const { name, chunks } of chunkings(input)) {
         const { values, error } = decode(chunks, delimited(b('\x00\xff\x00')));
-        expect({ name, values: text(values), error }).toEqual({ name, values: ['', 'x', ''], error: new TruncatedFrameError(2) });
+        expect({ name, values: text(values), error }).toEqual({
+          name,
+          values: ['', 'x', ''],
+          error: new TruncatedFrameError(2),
+        });
       }
     });
 
@@ -118,7 +134,12 @@ describe('delimited', () => {
     it('never throws on random input, only fails with a typed error', () => {
       fc.assert(
         fc.property(arbitraryFrame(300), fc.integer(), (input, seed) => {
-          expectOnlyTypedErrors(decode(rechunk(input, seed, { maxChunkBytes: 8 }), delimited(b('\x00\x01'), { maxFrameBytes: 16 })));
+          expectOnlyTypedErrors(
+            decode(
+              rechunk(input, seed, { maxChunkBytes: 8 }),
+              delimited(b('\x00\x01'), { maxFrameBytes: 16 }),
+            ),
+          );
         }),
       );
     });
@@ -134,7 +155,11 @@ describe('delimited', () => {
     it('emits FrameTooLongError and nothing else for a long frame, at every chunking', () => {
       for (const { name, chunks } of chunkings('123456||')) {
         const { values, error } = decode(chunks, delimited('|', { maxFrameBytes: 5 }));
-        expect({ name, values, error }).toEqual({ name, values: [], error: new FrameTooLongError(5, 6) });
+        expect({ name, values, error }).toEqual({
+          name,
+          values: [],
+          error: new FrameTooLongError(5, 6),
+        });
       }
     });
   });
@@ -146,26 +171,38 @@ describe('encodeDelimitedFrame', () => {
   });
 
   it('refuses what the decoder would not give back', () => {
-    expect(() => encodeDelimitedFrame('123456', '|', { maxFrameBytes: 5 })).toThrow(new FrameTooLongError(5, 6));
+    expect(() => encodeDelimitedFrame('123456', '|', { maxFrameBytes: 5 })).toThrow(
+      new FrameTooLongError(5, 6),
+    );
     expect(() => encodeDelimitedFrame('a|b', '|')).toThrow(InvalidFrameError);
     expect(() => encodeDelimitedFrame('xa', 'aa')).toThrow(InvalidFrameError);
   });
 
   it('round-trips through delimited() under random rechunking, with any delimiter', () => {
     fc.assert(
-      fc.property(fc.array(arbitraryFrame(40)), arbitraryFrame(4).filter((d) => d.length > 0), fc.integer(), (candidates, delimiter, seed) => {
-        const sent = candidates.filter((frame) => {
-          try {
-            encodeDelimitedFrame(frame, delimiter);
-            return true;
-          } catch {
-            return false;
-          }
-        });
-        const wire = Buffer.concat(sent.flatMap((frame) => encodeDelimitedFrame(frame, delimiter)));
-        const { values, error } = decode(rechunk(wire, seed, { maxChunkBytes: 7 }), delimited(delimiter));
-        expect({ values, error }).toEqual({ values: sent, error: undefined });
-      }),
+      fc.property(
+        fc.array(arbitraryFrame(40)),
+        arbitraryFrame(4).filter((d) => d.length > 0),
+        fc.integer(),
+        (candidates, delimiter, seed) => {
+          const sent = candidates.filter((frame) => {
+            try {
+              encodeDelimitedFrame(frame, delimiter);
+              return true;
+            } catch {
+              return false;
+            }
+          });
+          const wire = Buffer.concat(
+            sent.flatMap((frame) => encodeDelimitedFrame(frame, delimiter)),
+          );
+          const { values, error } = decode(
+            rechunk(wire, seed, { maxChunkBytes: 7 }),
+            delimited(delimiter),
+          );
+          expect({ values, error }).toEqual({ values: sent, error: undefined });
+        },
+      ),
     );
   });
 });
@@ -177,7 +214,11 @@ describe('encodeDelimited', () => {
       const e1subs = '  ^------------!';
       const expected = '-(xd)----(yd)|';
 
-      expectObservable(e1.pipe(encodeDelimited('|'))).toBe(expected, { x: b('ab'), y: b('c'), d: b('|') });
+      expectObservable(e1.pipe(encodeDelimited('|'))).toBe(expected, {
+        x: b('ab'),
+        y: b('c'),
+        d: b('|'),
+      });
       expectSubscriptions(e1.subscriptions).toBe(e1subs);
     });
   });
@@ -187,7 +228,11 @@ describe('encodeDelimited', () => {
       const e1 = cold(' -a-b-|', { a: 'a|b', b: 'x' });
       const expected = '-#';
 
-      expectObservable(e1.pipe(encodeDelimited('|'))).toBe(expected, {}, new InvalidFrameError('frame contains its delimiter'));
+      expectObservable(e1.pipe(encodeDelimited('|'))).toBe(
+        expected,
+        {},
+        new InvalidFrameError('frame contains its delimiter'),
+      );
     });
   });
 });

@@ -10,7 +10,10 @@ export interface Decoded<T> {
 }
 
 /** Feeds `chunks` through `operator` synchronously and records every notification. */
-export function decode<T>(chunks: readonly Buffer[] | Observable<Buffer>, operator: OperatorFunction<Buffer, T>): Decoded<T> {
+export function decode<T>(
+  chunks: readonly Buffer[] | Observable<Buffer>,
+  operator: OperatorFunction<Buffer, T>,
+): Decoded<T> {
   const values: T[] = [];
   let error: unknown;
   let completed = false;

@@ -18,7 +18,12 @@ const u8 = (...values: number[]): Buffer => Buffer.from(values);
 const b = (value: string): Buffer => bytes(value);
 
 /** The book's IoT gateway frame: a 16-byte header whose first field is the total length. */
-const gateway: LengthPrefixedOptions = { prefixBytes: 4, headerBytes: 16, lengthIncludesHeader: true, includeHeader: true };
+const gateway: LengthPrefixedOptions = {
+  prefixBytes: 4,
+  headerBytes: 16,
+  lengthIncludesHeader: true,
+  includeHeader: true,
+};
 
 describe('lengthPrefixed', () => {
   let testScheduler: TestScheduler;
@@ -34,7 +39,10 @@ describe('lengthPrefixed', () => {
         const e1subs = '  ^--------!';
         const expected = '----(xy)-|';
 
-        expectObservable(e1.pipe(lengthPrefixed({ prefixBytes: 2 }))).toBe(expected, { x: b('hi'), y: b('') });
+        expectObservable(e1.pipe(lengthPrefixed({ prefixBytes: 2 }))).toBe(expected, {
+          x: b('hi'),
+          y: b(''),
+        });
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
@@ -65,7 +73,11 @@ describe('lengthPrefixed', () => {
         const e1subs = '  ^---!';
         const expected = '-x--#';
 
-        expectObservable(e1.pipe(lengthPrefixed({ prefixBytes: 2 }))).toBe(expected, { x: b('x') }, new Error('boom'));
+        expectObservable(e1.pipe(lengthPrefixed({ prefixBytes: 2 }))).toBe(
+          expected,
+          { x: b('x') },
+          new Error('boom'),
+        );
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
@@ -77,7 +89,10 @@ describe('lengthPrefixed', () => {
         const e1subs = '  ^----!     ';
         const expected = '-x--y-     ';
 
-        expectObservable(e1.pipe(lengthPrefixed({ prefixBytes: 2 })), unsub).toBe(expected, { x: b('1'), y: b('2') });
+        expectObservable(e1.pipe(lengthPrefixed({ prefixBytes: 2 })), unsub).toBe(expected, {
+          x: b('1'),
+          y: b('2'),
+        });
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
@@ -98,21 +113,33 @@ describe('lengthPrefixed', () => {
   });
 
   describe('{ prefixBytes }', () => {
-    it.each([1, 2, 4] as const)('decodes the same frames at every chunking with %d-byte lengths', (prefixBytes) => {
-      const sent = ['hello', '', 'x', 'a longer frame'];
-      const wire = Buffer.concat(sent.flatMap((frame) => encodeLengthPrefixedFrame(frame, { prefixBytes })));
-      for (const { name, chunks } of chunkings(wire)) {
-        const { values, error, completed } = decode(chunks, lengthPrefixed({ prefixBytes }));
-        expect({ name, values: text(values), error, completed }).toEqual({ name, values: sent, error: undefined, completed: true });
-      }
-    });
+    it.each([1, 2, 4] as const)(
+      'decodes the same frames at every chunking with %d-byte lengths',
+      (prefixBytes) => {
+        const sent = ['hello', '', 'x', 'a longer frame'];
+        const wire = Buffer.concat(
+          sent.flatMap((frame) => encodeLengthPrefixedFrame(frame, { prefixBytes })),
+        );
+        for (const { name, chunks } of chunkings(wire)) {
+          const { values, error, completed } = decode(chunks, lengthPrefixed({ prefixBytes }));
+          expect({ name, values: text(values), error, completed }).toEqual({
+            name,
+            values: sent,
+            error: undefined,
+            completed: true,
+          });
+        }
+      },
+    );
 
     it('defaults to 4, like Int32StringReceiver', () => {
       expect(text(decode([u8(0, 0, 0, 2, 104, 105)], lengthPrefixed()).values)).toEqual(['hi']);
     });
 
     it('decodes thousands of frames in one chunk, as views of it', () => {
-      const chunk = Buffer.concat(Array.from({ length: 5000 }, (_, i) => encodeLengthPrefixedFrame(`f${i}`)).flat());
+      const chunk = Buffer.concat(
+        Array.from({ length: 5000 }, (_, i) => encodeLengthPrefixedFrame(`f${i}`)).flat(),
+      );
       const { values } = decode([chunk], lengthPrefixed());
 
       expect(values).toHaveLength(5000);
@@ -122,13 +149,18 @@ describe('lengthPrefixed', () => {
 
     it('emits nothing for a partial frame', () => {
       for (const { chunks } of chunkings(u8(0, 0, 0, 5, 1, 2, 3, 4))) {
-        const outcome = decode(new Observable<Buffer>((s) => chunks.forEach((chunk) => s.next(chunk))), lengthPrefixed());
+        const outcome = decode(
+          new Observable<Buffer>((s) => chunks.forEach((chunk) => s.next(chunk))),
+          lengthPrefixed(),
+        );
         expect(outcome).toEqual({ values: [], error: undefined, completed: false });
       }
     });
 
     it('fails with TruncatedFrameError when the source completes inside a frame', () => {
-      expect(decode([u8(0, 0, 0, 5, 1, 2)], lengthPrefixed()).error).toEqual(new TruncatedFrameError(6));
+      expect(decode([u8(0, 0, 0, 5, 1, 2)], lengthPrefixed()).error).toEqual(
+        new TruncatedFrameError(6),
+      );
     });
 
     it('rejects sizes other than 1, 2 and 4 with a TypeError at call time', () => {
@@ -137,16 +169,29 @@ describe('lengthPrefixed', () => {
 
     it('never throws on random input, only fails with a typed error', () => {
       fc.assert(
-        fc.property(arbitraryFrame(200), fc.integer(), fc.constantFrom<LengthPrefixedOptions>({ prefixBytes: 1 }, { prefixBytes: 2, maxFrameBytes: 50 }, { ...gateway, minFrameBytes: 17 }), (input, seed, options) => {
-          expectOnlyTypedErrors(decode(rechunk(input, seed, { maxChunkBytes: 6 }), lengthPrefixed(options)));
-        }),
+        fc.property(
+          arbitraryFrame(200),
+          fc.integer(),
+          fc.constantFrom<LengthPrefixedOptions>(
+            { prefixBytes: 1 },
+            { prefixBytes: 2, maxFrameBytes: 50 },
+            { ...gateway, minFrameBytes: 17 },
+          ),
+          (input, seed, options) => {
+            expectOnlyTypedErrors(
+              decode(rechunk(input, seed, { maxChunkBytes: 6 }), lengthPrefixed(options)),
+            );
+          },
+        ),
       );
     });
   });
 
   describe('{ maxFrameBytes }', () => {
     it(`defaults to ${DEFAULT_MAX_FRAME_BYTES}, like Twisted's IntNStringReceiver.MAX_LENGTH`, () => {
-      expect(decode([u8(0, 1, 0x86, 0xa0)], lengthPrefixed()).error).toEqual(new FrameTooLongError(99999, 100000));
+      expect(decode([u8(0, 1, 0x86, 0xa0)], lengthPrefixed()).error).toEqual(
+        new FrameTooLongError(99999, 100000),
+      );
     });
 
     it('fails on the length field, before any payload arrives', () => {
@@ -155,15 +200,26 @@ describe('lengthPrefixed', () => {
         const e1subs = '  ^---!    ';
         const expected = '-x--#    ';
 
-        expectObservable(e1.pipe(lengthPrefixed({ prefixBytes: 2, maxFrameBytes: 100 }))).toBe(expected, { x: b('x') }, new FrameTooLongError(100, 200));
+        expectObservable(e1.pipe(lengthPrefixed({ prefixBytes: 2, maxFrameBytes: 100 }))).toBe(
+          expected,
+          { x: b('x') },
+          new FrameTooLongError(100, 200),
+        );
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
 
     it('emits FrameTooLongError and nothing else for a long frame, at every chunking', () => {
       for (const { name, chunks } of chunkings(u8(6, 1, 2, 3, 4, 5, 6, 1, 9))) {
-        const { values, error } = decode(chunks, lengthPrefixed({ prefixBytes: 1, maxFrameBytes: 5 }));
-        expect({ name, values, error }).toEqual({ name, values: [], error: new FrameTooLongError(5, 6) });
+        const { values, error } = decode(
+          chunks,
+          lengthPrefixed({ prefixBytes: 1, maxFrameBytes: 5 }),
+        );
+        expect({ name, values, error }).toEqual({
+          name,
+          values: [],
+          error: new FrameTooLongError(5, 6),
+        });
       }
     });
 
@@ -185,16 +241,24 @@ describe('lengthPrefixed', () => {
       const second = header(16, 8);
       for (const { name, chunks } of chunkings(Buffer.concat([first, second]))) {
         const { values, error } = decode(chunks, lengthPrefixed(gateway));
-        expect({ name, values, error }).toEqual({ name, values: [first, second], error: undefined });
+        expect({ name, values, error }).toEqual({
+          name,
+          values: [first, second],
+          error: undefined,
+        });
       }
     });
 
     it('fails with InvalidFrameError when a length that includes the header is shorter than it', () => {
-      expect(decode([header(15, 7)], lengthPrefixed(gateway)).error).toEqual(new InvalidFrameError('length 15 is below the minimum of 16'));
+      expect(decode([header(15, 7)], lengthPrefixed(gateway)).error).toEqual(
+        new InvalidFrameError('length 15 is below the minimum of 16'),
+      );
     });
 
     it('fails with InvalidFrameError when a length is below minFrameBytes', () => {
-      expect(decode([header(16, 7)], lengthPrefixed({ ...gateway, minFrameBytes: 20 })).error).toEqual(new InvalidFrameError('length 16 is below the minimum of 20'));
+      expect(
+        decode([header(16, 7)], lengthPrefixed({ ...gateway, minFrameBytes: 20 })).error,
+      ).toEqual(new InvalidFrameError('length 16 is below the minimum of 20'));
     });
 
     it('reads a length field inside the header, and strips the header by default', () => {
@@ -205,13 +269,17 @@ describe('lengthPrefixed', () => {
     });
 
     it('rejects a header too small for its length field with a TypeError at call time', () => {
-      expect(() => lengthPrefixed({ prefixBytes: 4, headerBytes: 4, lengthOffset: 2 })).toThrow(TypeError);
+      expect(() => lengthPrefixed({ prefixBytes: 4, headerBytes: 4, lengthOffset: 2 })).toThrow(
+        TypeError,
+      );
     });
   });
 
   describe('{ allowTruncation }', () => {
     it('drops a partial frame when the source completes', () => {
-      expect(decode([u8(1, 120, 5, 1)], lengthPrefixed({ prefixBytes: 1, allowTruncation: true }))).toEqual({ values: [b('x')], error: undefined, completed: true });
+      expect(
+        decode([u8(1, 120, 5, 1)], lengthPrefixed({ prefixBytes: 1, allowTruncation: true })),
+      ).toEqual({ values: [b('x')], error: undefined, completed: true });
     });
   });
 });
@@ -235,8 +303,12 @@ describe('encodeLengthPrefixedFrame', () => {
   });
 
   it('refuses what the decoder would refuse', () => {
-    expect(() => encodeLengthPrefixedFrame('123456', { maxFrameBytes: 5 })).toThrow(new FrameTooLongError(5, 6));
-    expect(() => encodeLengthPrefixedFrame('x'.repeat(256), { prefixBytes: 1, maxFrameBytes: 1000 })).toThrow(new FrameTooLongError(255, 256));
+    expect(() => encodeLengthPrefixedFrame('123456', { maxFrameBytes: 5 })).toThrow(
+      new FrameTooLongError(5, 6),
+    );
+    expect(() =>
+      encodeLengthPrefixedFrame('x'.repeat(256), { prefixBytes: 1, maxFrameBytes: 1000 }),
+    ).toThrow(new FrameTooLongError(255, 256));
     expect(() => encodeLengthPrefixedFrame('', { minFrameBytes: 1 })).toThrow(InvalidFrameError);
     expect(() => encodeLengthPrefixedFrame('', gateway, Buffer.alloc(3))).toThrow(TypeError);
   });
@@ -246,15 +318,23 @@ describe('encodeLengthPrefixedFrame', () => {
     ['Int16', { prefixBytes: 2 } as const],
     ['Int32', { prefixBytes: 4 } as const],
     ['IoT gateway', gateway],
-  ])('round-trips %s frames through lengthPrefixed() under random rechunking', (_, options: LengthPrefixedOptions) => {
-    fc.assert(
-      fc.property(fc.array(arbitraryFrame(200)), fc.integer(), (sent, seed) => {
-        const wire = Buffer.concat(sent.flatMap((payload) => encodeLengthPrefixedFrame(payload, { ...options })));
-        const { values, error } = decode(rechunk(wire, seed, { maxChunkBytes: 9 }), lengthPrefixed({ ...options, includeHeader: false }));
-        expect({ values, error }).toEqual({ values: sent, error: undefined });
-      }),
-    );
-  });
+  ])(
+    'round-trips %s frames through lengthPrefixed() under random rechunking',
+    (_, options: LengthPrefixedOptions) => {
+      fc.assert(
+        fc.property(fc.array(arbitraryFrame(200)), fc.integer(), (sent, seed) => {
+          const wire = Buffer.concat(
+            sent.flatMap((payload) => encodeLengthPrefixedFrame(payload, { ...options })),
+          );
+          const { values, error } = decode(
+            rechunk(wire, seed, { maxChunkBytes: 9 }),
+            lengthPrefixed({ ...options, includeHeader: false }),
+          );
+          expect({ values, error }).toEqual({ values: sent, error: undefined });
+        }),
+      );
+    },
+  );
 });
 
 describe('encodeLengthPrefixed', () => {
@@ -264,7 +344,10 @@ describe('encodeLengthPrefixed', () => {
       const e1subs = '  ^---------!';
       const expected = '-(hx)-----|';
 
-      expectObservable(e1.pipe(encodeLengthPrefixed({ prefixBytes: 2 }))).toBe(expected, { h: u8(0, 2), x: b('hi') });
+      expectObservable(e1.pipe(encodeLengthPrefixed({ prefixBytes: 2 }))).toBe(expected, {
+        h: u8(0, 2),
+        x: b('hi'),
+      });
       expectSubscriptions(e1.subscriptions).toBe(e1subs);
     });
   });
@@ -274,7 +357,11 @@ describe('encodeLengthPrefixed', () => {
       const e1 = cold(' -a-b-|', { a: 'x'.repeat(300), b: 'x' });
       const expected = '-#';
 
-      expectObservable(e1.pipe(encodeLengthPrefixed({ prefixBytes: 1, maxFrameBytes: 1000 }))).toBe(expected, {}, new FrameTooLongError(255, 300));
+      expectObservable(e1.pipe(encodeLengthPrefixed({ prefixBytes: 1, maxFrameBytes: 1000 }))).toBe(
+        expected,
+        {},
+        new FrameTooLongError(255, 300),
+      );
     });
   });
 });

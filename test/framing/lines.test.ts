@@ -132,7 +132,10 @@ describe('lines', () => {
 
     it('emits nothing for a partial line', () => {
       for (const { chunks } of chunkings('no delimiter yet\r')) {
-        const outcome = decode(new Observable<Buffer>((s) => chunks.forEach((chunk) => s.next(chunk))), lines());
+        const outcome = decode(
+          new Observable<Buffer>((s) => chunks.forEach((chunk) => s.next(chunk))),
+          lines(),
+        );
         expect(outcome).toEqual({ values: [], error: undefined, completed: false });
       }
     });
@@ -151,7 +154,9 @@ describe('lines', () => {
     it('never throws on random input, only fails with a typed error', () => {
       fc.assert(
         fc.property(arbitraryFrame(300), fc.integer(), (input, seed) => {
-          expectOnlyTypedErrors(decode(rechunk(input, seed, { maxChunkBytes: 8 }), lines({ maxLineBytes: 16 })));
+          expectOnlyTypedErrors(
+            decode(rechunk(input, seed, { maxChunkBytes: 8 }), lines({ maxLineBytes: 16 })),
+          );
         }),
       );
     });
@@ -166,8 +171,15 @@ describe('lines', () => {
 
     it('finds a self-overlapping multi-byte delimiter across chunk boundaries', () => {
       for (const { name, chunks } of chunkings('xABAByABABAz')) {
-        const { values, error } = decode(chunks, lines({ delimiter: 'ABA', allowTruncation: true }));
-        expect({ name, lines: text(values), error }).toEqual({ name, lines: ['x', 'By', 'BAz'], error: undefined });
+        const { values, error } = decode(
+          chunks,
+          lines({ delimiter: 'ABA', allowTruncation: true }),
+        );
+        expect({ name, lines: text(values), error }).toEqual({
+          name,
+          lines: ['x', 'By', 'BAz'],
+          error: undefined,
+        });
       }
     });
   });
@@ -177,7 +189,9 @@ describe('lines', () => {
       const longest = 'x'.repeat(DEFAULT_MAX_LINE_BYTES);
 
       expect(decode([b(`${longest}\r\n`)], lines()).values[0].length).toBe(DEFAULT_MAX_LINE_BYTES);
-      expect(decode([b(`${longest}x\r\n`)], lines()).error).toEqual(new FrameTooLongError(DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_LINE_BYTES + 1));
+      expect(decode([b(`${longest}x\r\n`)], lines()).error).toEqual(
+        new FrameTooLongError(DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_LINE_BYTES + 1),
+      );
     });
 
     it('accepts a line of exactly maxLineBytes at every chunking', () => {
@@ -189,7 +203,11 @@ describe('lines', () => {
     it('emits FrameTooLongError and nothing else when a line exceeds maxLineBytes, at every chunking', () => {
       for (const { name, chunks } of chunkings('123456\r\nok\r\n')) {
         const { values, error } = decode(chunks, lines({ maxLineBytes: 5 }));
-        expect({ name, values, error }).toEqual({ name, values: [], error: new FrameTooLongError(5, 6) });
+        expect({ name, values, error }).toEqual({
+          name,
+          values: [],
+          error: new FrameTooLongError(5, 6),
+        });
       }
     });
 
@@ -199,13 +217,20 @@ describe('lines', () => {
         const e1subs = '  ^------! ';
         const expected = '-x-----# ';
 
-        expectObservable(e1.pipe(lines({ maxLineBytes: 4 }))).toBe(expected, { x: b('ok') }, new FrameTooLongError(4, 6));
+        expectObservable(e1.pipe(lines({ maxLineBytes: 4 }))).toBe(
+          expected,
+          { x: b('ok') },
+          new FrameTooLongError(4, 6),
+        );
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
 
     it('delivers nothing after the long line, not even later lines of the same chunk', () => {
-      const { values, error } = decode([b('ok\r\n123456\r\nlater\r\n')], lines({ maxLineBytes: 5 }));
+      const { values, error } = decode(
+        [b('ok\r\n123456\r\nlater\r\n')],
+        lines({ maxLineBytes: 5 }),
+      );
 
       expect(text(values)).toEqual(['ok']);
       expect(error).toEqual(new FrameTooLongError(5, 6));
@@ -220,7 +245,10 @@ describe('lines', () => {
   describe('{ allowTruncation }', () => {
     it('emits the unterminated rest as a last line when the source completes', () => {
       for (const { chunks } of chunkings('a\r\nrest')) {
-        expect(text(decode(chunks, lines({ allowTruncation: true })).values)).toEqual(['a', 'rest']);
+        expect(text(decode(chunks, lines({ allowTruncation: true })).values)).toEqual([
+          'a',
+          'rest',
+        ]);
       }
     });
   });
@@ -252,12 +280,20 @@ describe('encodeLine', () => {
   it('round-trips through lines() under random rechunking', () => {
     const delimiters = fc.constantFrom('\r\n', '\n', 'ABA', '\0');
     fc.assert(
-      fc.property(fc.array(fc.string({ maxLength: 40 })), delimiters, fc.integer(), (candidates, delimiter, seed) => {
-        const sent = candidates.filter((line) => !line.includes(delimiter[0]));
-        const wire = Buffer.concat(sent.flatMap((line) => encodeLine(line, { delimiter })));
-        const { values, error } = decode(rechunk(wire, seed, { maxChunkBytes: 7 }), lines({ delimiter, encoding: 'utf8' }));
-        expect({ values, error }).toEqual({ values: sent, error: undefined });
-      }),
+      fc.property(
+        fc.array(fc.string({ maxLength: 40 })),
+        delimiters,
+        fc.integer(),
+        (candidates, delimiter, seed) => {
+          const sent = candidates.filter((line) => !line.includes(delimiter[0]));
+          const wire = Buffer.concat(sent.flatMap((line) => encodeLine(line, { delimiter })));
+          const { values, error } = decode(
+            rechunk(wire, seed, { maxChunkBytes: 7 }),
+            lines({ delimiter, encoding: 'utf8' }),
+          );
+          expect({ values, error }).toEqual({ values: sent, error: undefined });
+        },
+      ),
     );
   });
 });
@@ -275,7 +311,11 @@ describe('encodeLines', () => {
       const e1subs = '  ^------------!';
       const expected = '-(xd)----(yd)|';
 
-      expectObservable(e1.pipe(encodeLines())).toBe(expected, { x: b('hi'), y: b('yo'), d: b('\r\n') });
+      expectObservable(e1.pipe(encodeLines())).toBe(expected, {
+        x: b('hi'),
+        y: b('yo'),
+        d: b('\r\n'),
+      });
       expectSubscriptions(e1.subscriptions).toBe(e1subs);
     });
   });
@@ -297,12 +337,19 @@ describe('encodeLines', () => {
 
   it('completes on an empty source', () => {
     const outcome = { values: [] as Buffer[], completed: false };
-    of<string>().pipe(encodeLines()).subscribe({ next: (v) => outcome.values.push(v), complete: () => (outcome.completed = true) });
+    of<string>()
+      .pipe(encodeLines())
+      .subscribe({
+        next: (v) => outcome.values.push(v),
+        complete: () => (outcome.completed = true),
+      });
 
     expect(outcome).toEqual({ values: [], completed: true });
   });
 
   it('spells binary lines byte for byte', () => {
-    expect(decode([Buffer.concat(encodeLine(bytes('\xff\x00')))], lines()).values).toEqual([bytes('\xff\x00')]);
+    expect(decode([Buffer.concat(encodeLine(bytes('\xff\x00')))], lines()).values).toEqual([
+      bytes('\xff\x00'),
+    ]);
   });
 });

@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { Observable, take } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { FrameTooLongError, type FramingMode, modal, type ModalOptions, TruncatedFrameError } from 'rxnet';
+import {
+  FrameTooLongError,
+  type FramingMode,
+  modal,
+  type ModalOptions,
+  TruncatedFrameError,
+} from 'rxnet';
 import { chunkings, observableMatcher, rechunk } from 'rxnet/testing';
 import { arbitraryFrame, bytes, decode, expectOnlyTypedErrors } from './helpers';
 
@@ -11,7 +17,8 @@ const b = (value: string): Buffer => bytes(value);
 const sized: ModalOptions<number> = {
   seed: 0,
   mode: (pending) => (pending > 0 ? { bytes: pending } : 'line'),
-  next: (pending, frame) => (pending > 0 ? 0 : Number(/^SIZE (\d+)$/.exec(frame.toString())?.[1] ?? 0)),
+  next: (pending, frame) =>
+    pending > 0 ? 0 : Number(/^SIZE (\d+)$/.exec(frame.toString())?.[1] ?? 0),
 };
 
 /** LineReceiver's setRawMode: after a `RAW` line, everything else is raw data. */
@@ -22,7 +29,10 @@ const rawAfter: ModalOptions<FramingMode> = {
 };
 
 const describeFrames = (frames: readonly { mode: FramingMode; data: Buffer }[]): string[] =>
-  frames.map(({ mode, data }) => `${typeof mode === 'string' ? mode : `bytes ${mode.bytes}`}: ${data.toString('latin1')}`);
+  frames.map(
+    ({ mode, data }) =>
+      `${typeof mode === 'string' ? mode : `bytes ${mode.bytes}`}: ${data.toString('latin1')}`,
+  );
 
 describe('modal', () => {
   let testScheduler: TestScheduler;
@@ -73,7 +83,11 @@ describe('modal', () => {
         const e1subs = '  ^---!';
         const expected = '-x--#';
 
-        expectObservable(e1.pipe(modal(sized))).toBe(expected, { x: { mode: 'line', state: 0, data: b('x') } }, new Error('boom'));
+        expectObservable(e1.pipe(modal(sized))).toBe(
+          expected,
+          { x: { mode: 'line', state: 0, data: b('x') } },
+          new Error('boom'),
+        );
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
@@ -91,7 +105,11 @@ describe('modal', () => {
           },
         };
 
-        expectObservable(e1.pipe(modal(picky))).toBe(expected, { x: { mode: 'line', state: 0, data: b('ok') } }, new Error('bad line'));
+        expectObservable(e1.pipe(modal(picky))).toBe(
+          expected,
+          { x: { mode: 'line', state: 0, data: b('ok') } },
+          new Error('bad line'),
+        );
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
@@ -130,27 +148,53 @@ describe('modal', () => {
         const { values, error } = decode(chunks, modal(sized));
         expect({ name, frames: describeFrames(values), error }).toEqual({
           name,
-          frames: ['line: SIZE 4', 'bytes 4: \r\n\r\n', 'line: A', 'line: SIZE 1', 'bytes 1: x', 'line: END'],
+          frames: [
+            'line: SIZE 4',
+            'bytes 4: \r\n\r\n',
+            'line: A',
+            'line: SIZE 1',
+            'bytes 1: x',
+            'line: END',
+          ],
           error: undefined,
         });
       }
     });
 
     it('never throws on random input, only fails with a typed error', () => {
-      const alphabet = fc.constantFrom('SIZE 2\r\n', 'SIZE 99\r\n', 'RAW\r\n', 'x', '\r', '\n').map((part) => b(part));
-      const garbage = fc.oneof(arbitraryFrame(200), fc.array(alphabet, { maxLength: 40 }).map((parts) => Buffer.concat(parts)));
+      const alphabet = fc
+        .constantFrom('SIZE 2\r\n', 'SIZE 99\r\n', 'RAW\r\n', 'x', '\r', '\n')
+        .map((part) => b(part));
+      const garbage = fc.oneof(
+        arbitraryFrame(200),
+        fc.array(alphabet, { maxLength: 40 }).map((parts) => Buffer.concat(parts)),
+      );
       fc.assert(
-        fc.property(garbage, fc.integer(), fc.constantFrom(sized, rawAfter), (input, seed, options) => {
-          const limited = { ...(options as ModalOptions<unknown>), maxLineBytes: 16, maxFrameBytes: 50 };
-          expectOnlyTypedErrors(decode(rechunk(input, seed, { maxChunkBytes: 6 }), modal(limited)));
-        }),
+        fc.property(
+          garbage,
+          fc.integer(),
+          fc.constantFrom(sized, rawAfter),
+          (input, seed, options) => {
+            const limited = {
+              ...(options as ModalOptions<unknown>),
+              maxLineBytes: 16,
+              maxFrameBytes: 50,
+            };
+            expectOnlyTypedErrors(
+              decode(rechunk(input, seed, { maxChunkBytes: 6 }), modal(limited)),
+            );
+          },
+        ),
       );
     });
 
     it('starts each subscription from the seed', () => {
       const decoder = modal(rawAfter);
 
-      expect(describeFrames(decode([b('RAW\r\nx')], decoder).values)).toEqual(['line: RAW', 'raw: x']);
+      expect(describeFrames(decode([b('RAW\r\nx')], decoder).values)).toEqual([
+        'line: RAW',
+        'raw: x',
+      ]);
       expect(describeFrames(decode([b('a\r\n')], decoder).values)).toEqual(['line: a']);
     });
   });
@@ -160,7 +204,12 @@ describe('modal', () => {
       const later = b('more\r\n');
       const { values, error, completed } = decode([b('hi\r\nRAW\r\nrest'), later], modal(rawAfter));
 
-      expect(describeFrames(values)).toEqual(['line: hi', 'line: RAW', 'raw: rest', 'raw: more\r\n']);
+      expect(describeFrames(values)).toEqual([
+        'line: hi',
+        'line: RAW',
+        'raw: rest',
+        'raw: more\r\n',
+      ]);
       expect(values[3].data).toBe(later);
       expect({ error, completed }).toEqual({ error: undefined, completed: true });
     });
@@ -170,23 +219,38 @@ describe('modal', () => {
     it('gives the same lines, then the same raw bytes, however the input is cut', () => {
       for (const { name, chunks } of chunkings('hi\r\nRAW\r\nraw \r\n bytes')) {
         const { values, error } = decode(chunks, modal(rawAfter));
-        const lineFrames = values.filter((frame) => frame.mode === 'line').map(({ data }) => data.toString());
-        const raw = Buffer.concat(values.filter((frame) => frame.mode === 'raw').map(({ data }) => data)).toString();
-        expect({ name, lineFrames, raw, error }).toEqual({ name, lineFrames: ['hi', 'RAW'], raw: 'raw \r\n bytes', error: undefined });
+        const lineFrames = values
+          .filter((frame) => frame.mode === 'line')
+          .map(({ data }) => data.toString());
+        const raw = Buffer.concat(
+          values.filter((frame) => frame.mode === 'raw').map(({ data }) => data),
+        ).toString();
+        expect({ name, lineFrames, raw, error }).toEqual({
+          name,
+          lineFrames: ['hi', 'RAW'],
+          raw: 'raw \r\n bytes',
+          error: undefined,
+        });
       }
     });
   });
 
   describe('{ maxLineBytes, maxFrameBytes }', () => {
     it('fails with FrameTooLongError when a line is too long, before its delimiter arrives', () => {
-      const { values, error } = decode(new Observable<Buffer>((s) => s.next(b('ok\r\n123456'))), modal({ ...sized, maxLineBytes: 5 }));
+      const { values, error } = decode(
+        new Observable<Buffer>((s) => s.next(b('ok\r\n123456'))),
+        modal({ ...sized, maxLineBytes: 5 }),
+      );
 
       expect(describeFrames(values)).toEqual(['line: ok']);
       expect(error).toEqual(new FrameTooLongError(5, 6));
     });
 
     it('fails with FrameTooLongError when a { bytes } frame is larger than maxFrameBytes, before buffering it', () => {
-      const { values, error } = decode(new Observable<Buffer>((s) => s.next(b('SIZE 9\r\nx'))), modal({ ...sized, maxFrameBytes: 8 }));
+      const { values, error } = decode(
+        new Observable<Buffer>((s) => s.next(b('SIZE 9\r\nx'))),
+        modal({ ...sized, maxFrameBytes: 8 }),
+      );
 
       expect(describeFrames(values)).toEqual(['line: SIZE 9']);
       expect(error).toEqual(new FrameTooLongError(8, 9));
@@ -200,8 +264,14 @@ describe('modal', () => {
     });
 
     it('emits an unterminated last line, and drops a partial { bytes } frame, when allowed', () => {
-      expect(describeFrames(decode([b('a\r\nbc')], modal({ ...sized, allowTruncation: true })).values)).toEqual(['line: a', 'line: bc']);
-      expect(describeFrames(decode([b('SIZE 3\r\nab')], modal({ ...sized, allowTruncation: true })).values)).toEqual(['line: SIZE 3']);
+      expect(
+        describeFrames(decode([b('a\r\nbc')], modal({ ...sized, allowTruncation: true })).values),
+      ).toEqual(['line: a', 'line: bc']);
+      expect(
+        describeFrames(
+          decode([b('SIZE 3\r\nab')], modal({ ...sized, allowTruncation: true })).values,
+        ),
+      ).toEqual(['line: SIZE 3']);
     });
   });
 });

@@ -104,7 +104,9 @@ describe('netstrings', () => {
     });
 
     it('decodes thousands of netstrings in one chunk, as views of it', () => {
-      const chunk = Buffer.concat(Array.from({ length: 5000 }, (_, i) => Buffer.concat(encodeNetstring(`n${i}`))));
+      const chunk = Buffer.concat(
+        Array.from({ length: 5000 }, (_, i) => Buffer.concat(encodeNetstring(`n${i}`))),
+      );
       const { values } = decode([chunk], netstrings());
 
       expect(values).toHaveLength(5000);
@@ -114,26 +116,56 @@ describe('netstrings', () => {
 
     it('emits nothing for a partial netstring', () => {
       for (const { chunks } of chunkings('5:hell')) {
-        const outcome = decode(new Observable<Buffer>((s) => chunks.forEach((chunk) => s.next(chunk))), netstrings());
+        const outcome = decode(
+          new Observable<Buffer>((s) => chunks.forEach((chunk) => s.next(chunk))),
+          netstrings(),
+        );
         expect(outcome).toEqual({ values: [], error: undefined, completed: false });
       }
     });
 
     const malformed: ReadonlyArray<[string, string, InvalidFrameError]> = [
-      ['a non-digit first', 'x:abc,', new InvalidFrameError('netstring does not start with a length')],
-      ['a missing length', ':abc,', new InvalidFrameError('netstring does not start with a length')],
-      ['a non-digit inside the length', '1x:a,', new InvalidFrameError('netstring length is not a number')],
+      [
+        'a non-digit first',
+        'x:abc,',
+        new InvalidFrameError('netstring does not start with a length'),
+      ],
+      [
+        'a missing length',
+        ':abc,',
+        new InvalidFrameError('netstring does not start with a length'),
+      ],
+      [
+        'a non-digit inside the length',
+        '1x:a,',
+        new InvalidFrameError('netstring length is not a number'),
+      ],
       ['a leading zero', '01:a,', new InvalidFrameError('netstring length has a leading zero')],
-      ['a missing comma', '3:abcd', new InvalidFrameError('netstring is not terminated by a comma')],
-      ['a negative length', '-1:a,', new InvalidFrameError('netstring does not start with a length')],
+      [
+        'a missing comma',
+        '3:abcd',
+        new InvalidFrameError('netstring is not terminated by a comma'),
+      ],
+      [
+        'a negative length',
+        '-1:a,',
+        new InvalidFrameError('netstring does not start with a length'),
+      ],
     ];
 
-    it.each(malformed)('fails with InvalidFrameError on %s, at every chunking, after the good netstrings', (_, bad, expected) => {
-      for (const { name, chunks } of chunkings(`2:ok,${bad}1:z,`)) {
-        const { values, error } = decode(chunks, netstrings());
-        expect({ name, values: text(values), error }).toEqual({ name, values: ['ok'], error: expected });
-      }
-    });
+    it.each(malformed)(
+      'fails with InvalidFrameError on %s, at every chunking, after the good netstrings',
+      (_, bad, expected) => {
+        for (const { name, chunks } of chunkings(`2:ok,${bad}1:z,`)) {
+          const { values, error } = decode(chunks, netstrings());
+          expect({ name, values: text(values), error }).toEqual({
+            name,
+            values: ['ok'],
+            error: expected,
+          });
+        }
+      },
+    );
 
     it('fails with TruncatedFrameError, counting the whole partial netstring, when the source completes inside one', () => {
       expect(decode([b('1:a,3:a')], netstrings()).error).toEqual(new TruncatedFrameError(3));
@@ -143,10 +175,15 @@ describe('netstrings', () => {
 
     it('never throws on random input, only fails with a typed error', () => {
       const alphabet = fc.constantFrom(...'0123456789:,x'.split('')).map((c) => b(c));
-      const garbage = fc.oneof(arbitraryFrame(200), fc.array(alphabet, { maxLength: 100 }).map((parts) => Buffer.concat(parts)));
+      const garbage = fc.oneof(
+        arbitraryFrame(200),
+        fc.array(alphabet, { maxLength: 100 }).map((parts) => Buffer.concat(parts)),
+      );
       fc.assert(
         fc.property(garbage, fc.integer(), (input, seed) => {
-          expectOnlyTypedErrors(decode(rechunk(input, seed, { maxChunkBytes: 5 }), netstrings({ maxFrameBytes: 20 })));
+          expectOnlyTypedErrors(
+            decode(rechunk(input, seed, { maxChunkBytes: 5 }), netstrings({ maxFrameBytes: 20 })),
+          );
         }),
       );
     });
@@ -155,7 +192,9 @@ describe('netstrings', () => {
   describe('{ maxFrameBytes }', () => {
     it(`defaults to ${DEFAULT_MAX_NETSTRING_BYTES}, like Twisted's NetstringReceiver.MAX_LENGTH`, () => {
       expect(decode([b('99999:')], netstrings()).error).toEqual(new TruncatedFrameError(6));
-      expect(decode([b('100000:')], netstrings()).error).toEqual(new FrameTooLongError(99999, 100000));
+      expect(decode([b('100000:')], netstrings()).error).toEqual(
+        new FrameTooLongError(99999, 100000),
+      );
     });
 
     it('fails on the length digits, before any payload or colon arrives', () => {
@@ -164,7 +203,11 @@ describe('netstrings', () => {
         const e1subs = '  ^------! ';
         const expected = '-x-----# ';
 
-        expectObservable(e1.pipe(netstrings({ maxFrameBytes: 99 }))).toBe(expected, { x: b('x') }, new FrameTooLongError(99, 100));
+        expectObservable(e1.pipe(netstrings({ maxFrameBytes: 99 }))).toBe(
+          expected,
+          { x: b('x') },
+          new FrameTooLongError(99, 100),
+        );
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
@@ -178,14 +221,22 @@ describe('netstrings', () => {
     it('emits FrameTooLongError and nothing else for a long netstring, at every chunking', () => {
       for (const { name, chunks } of chunkings('6:123456,1:x,')) {
         const { values, error } = decode(chunks, netstrings({ maxFrameBytes: 5 }));
-        expect({ name, values, error }).toEqual({ name, values: [], error: new FrameTooLongError(5, 6) });
+        expect({ name, values, error }).toEqual({
+          name,
+          values: [],
+          error: new FrameTooLongError(5, 6),
+        });
       }
     });
   });
 
   describe('{ allowTruncation }', () => {
     it('drops a partial netstring when the source completes', () => {
-      expect(decode([b('1:a,3:a')], netstrings({ allowTruncation: true }))).toEqual({ values: [b('a')], error: undefined, completed: true });
+      expect(decode([b('1:a,3:a')], netstrings({ allowTruncation: true }))).toEqual({
+        values: [b('a')],
+        error: undefined,
+        completed: true,
+      });
     });
   });
 });
@@ -196,7 +247,9 @@ describe('encodeNetstring', () => {
   });
 
   it('refuses a payload longer than maxFrameBytes with FrameTooLongError', () => {
-    expect(() => encodeNetstring('123456', { maxFrameBytes: 5 })).toThrow(new FrameTooLongError(5, 6));
+    expect(() => encodeNetstring('123456', { maxFrameBytes: 5 })).toThrow(
+      new FrameTooLongError(5, 6),
+    );
   });
 
   it('round-trips through netstrings() under random rechunking', () => {
@@ -217,7 +270,11 @@ describe('encodeNetstrings', () => {
       const e1subs = '  ^-----------!';
       const expected = '-(lxc)------|';
 
-      expectObservable(e1.pipe(encodeNetstrings())).toBe(expected, { l: b('3:'), x: b('abc'), c: b(',') });
+      expectObservable(e1.pipe(encodeNetstrings())).toBe(expected, {
+        l: b('3:'),
+        x: b('abc'),
+        c: b(','),
+      });
       expectSubscriptions(e1.subscriptions).toBe(e1subs);
     });
   });
@@ -227,7 +284,11 @@ describe('encodeNetstrings', () => {
       const e1 = cold(' -a-b-|', { a: '123456', b: 'x' });
       const expected = '-#';
 
-      expectObservable(e1.pipe(encodeNetstrings({ maxFrameBytes: 5 }))).toBe(expected, {}, new FrameTooLongError(5, 6));
+      expectObservable(e1.pipe(encodeNetstrings({ maxFrameBytes: 5 }))).toBe(
+        expected,
+        {},
+        new FrameTooLongError(5, 6),
+      );
     });
   });
 });

@@ -50,18 +50,44 @@ else:
 `;
 
 function twisted(kind: string, action: 'encode' | 'decode', args: readonly string[]): string[] {
-  return execFileSync(PYTHON, ['-c', SCRIPT, kind, action, ...args], { encoding: 'utf8', timeout: 15000 }).trimEnd().split('\n');
+  return execFileSync(PYTHON, ['-c', SCRIPT, kind, action, ...args], {
+    encoding: 'utf8',
+    timeout: 15000,
+  })
+    .trimEnd()
+    .split('\n');
 }
 
-const frames = [Buffer.from('hello'), Buffer.alloc(0), Buffer.from([0, 255, 13, 44, 58]), Buffer.alloc(300, 0x41)];
+const frames = [
+  Buffer.from('hello'),
+  Buffer.alloc(0),
+  Buffer.from([0, 255, 13, 44, 58]),
+  Buffer.alloc(300, 0x41),
+];
 const hexes = frames.map((frame) => frame.toString('hex'));
 
-const cases: ReadonlyArray<[string, (frame: Buffer) => readonly Buffer[], () => ReturnType<typeof netstrings>]> = [
+const cases: ReadonlyArray<
+  [string, (frame: Buffer) => readonly Buffer[], () => ReturnType<typeof netstrings>]
+> = [
   ['netstring', (frame) => encodeNetstring(frame), () => netstrings()],
-  ...([['int8', 1], ['int16', 2], ['int32', 4]] as const).map(
-    ([kind, prefixBytes]): [string, (frame: Buffer) => readonly Buffer[], () => ReturnType<typeof netstrings>] => {
+  ...(
+    [
+      ['int8', 1],
+      ['int16', 2],
+      ['int32', 4],
+    ] as const
+  ).map(
+    ([kind, prefixBytes]): [
+      string,
+      (frame: Buffer) => readonly Buffer[],
+      () => ReturnType<typeof netstrings>,
+    ] => {
       const options: LengthPrefixedOptions = { prefixBytes };
-      return [kind, (frame) => encodeLengthPrefixedFrame(frame, options), () => lengthPrefixed(options)];
+      return [
+        kind,
+        (frame) => encodeLengthPrefixedFrame(frame, options),
+        () => lengthPrefixed(options),
+      ];
     },
   ),
 ];
@@ -85,25 +111,35 @@ const haveTwisted = existsSync(PYTHON);
     });
 
     it("is understood by Twisted's receiver fed one byte at a time", () => {
-      const [received, state] = twisted(kind, 'decode', [Buffer.concat(sent.flatMap(encode)).toString('hex')]);
+      const [received, state] = twisted(kind, 'decode', [
+        Buffer.concat(sent.flatMap(encode)).toString('hex'),
+      ]);
 
-      expect({ received: received.split(' '), state }).toEqual({ received: sentHex.map((hex) => hex || '-'), state: 'open' });
+      expect({ received: received.split(' '), state }).toEqual({
+        received: sentHex.map((hex) => hex || '-'),
+        state: 'open',
+      });
     });
   });
 
   describe('line', () => {
     const sent = ['hello', '', 'twisted'];
 
-    it("decodes what LineReceiver.sendLine writes, and LineReceiver reads what encodeLine writes", () => {
-      const [wire] = twisted('line', 'encode', sent.map((line) => Buffer.from(line).toString('hex')));
+    it('decodes what LineReceiver.sendLine writes, and LineReceiver reads what encodeLine writes', () => {
+      const [wire] = twisted(
+        'line',
+        'encode',
+        sent.map((line) => Buffer.from(line).toString('hex')),
+      );
       const ours = Buffer.concat(sent.flatMap((line) => encodeLine(line)));
 
       expect(wire).toBe(ours.toString('hex'));
       expect(text(decode([Buffer.from(wire, 'hex')], lines()).values)).toEqual(sent);
       const [received] = twisted('line', 'decode', [ours.toString('hex')]);
-      expect(received.split(' ').map((hex) => (hex === '-' ? '' : Buffer.from(hex, 'hex').toString()))).toEqual(sent);
+      expect(
+        received.split(' ').map((hex) => (hex === '-' ? '' : Buffer.from(hex, 'hex').toString())),
+      ).toEqual(sent);
     });
-
   });
 
   describe('limits', () => {
@@ -112,7 +148,9 @@ const haveTwisted = existsSync(PYTHON);
       const [, state] = twisted('netstring', 'decode', [wire.toString('hex')]);
 
       expect(state).toBe('lost');
-      expect(decode([wire], netstrings()).error).toMatchObject({ code: 'RXNET_ERR_FRAME_TOO_LONG' });
+      expect(decode([wire], netstrings()).error).toMatchObject({
+        code: 'RXNET_ERR_FRAME_TOO_LONG',
+      });
     });
   });
 });

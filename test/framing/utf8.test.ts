@@ -86,7 +86,10 @@ describe('utf8', () => {
     it('decodes the same text at every chunking', () => {
       const input = 'ascii, é, 中文, 🌍!';
       for (const { name, chunks } of chunkings(input)) {
-        expect({ name, text: decode(chunks, utf8()).values.join('') }).toEqual({ name, text: input });
+        expect({ name, text: decode(chunks, utf8()).values.join('') }).toEqual({
+          name,
+          text: input,
+        });
       }
     });
 
@@ -97,7 +100,9 @@ describe('utf8', () => {
     it('decodes any text under random rechunking', () => {
       fc.assert(
         fc.property(fc.string({ unit: 'grapheme', maxLength: 60 }), fc.integer(), (input, seed) => {
-          expect(decode(rechunk(input, seed, { maxChunkBytes: 3 }), utf8()).values.join('')).toBe(input);
+          expect(decode(rechunk(input, seed, { maxChunkBytes: 3 }), utf8()).values.join('')).toBe(
+            input,
+          );
         }),
       );
     });

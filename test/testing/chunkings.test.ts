@@ -27,7 +27,10 @@ describe('chunkings', () => {
     });
 
     it('gives the whole and empty chunkings for an empty input', () => {
-      expect(chunkings('').map(({ name }) => name)).toEqual(['whole', 'whole, between empty chunks']);
+      expect(chunkings('').map(({ name }) => name)).toEqual([
+        'whole',
+        'whole, between empty chunks',
+      ]);
     });
 
     it('encodes a string as UTF-8', () => {
@@ -60,7 +63,11 @@ describe('rechunk', () => {
   describe('{ maxChunkBytes }', () => {
     it('bounds the chunk size', () => {
       expect(rechunk(Buffer.alloc(100), 7, { maxChunkBytes: 1 })).toHaveLength(100);
-      expect(Math.max(...rechunk(Buffer.alloc(1000), 7, { maxChunkBytes: 5 }).map((chunk) => chunk.length))).toBeLessThanOrEqual(5);
+      expect(
+        Math.max(
+          ...rechunk(Buffer.alloc(1000), 7, { maxChunkBytes: 5 }).map((chunk) => chunk.length),
+        ),
+      ).toBeLessThanOrEqual(5);
     });
 
     it('rejects a size below 1 with a TypeError', () => {
