@@ -173,9 +173,13 @@ export class WriteBufferFullError extends RxnetError {
 }
 
 function describeCause(cause: unknown): string {
-  if (cause instanceof Error) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    return code === undefined ? `: ${cause.message}` : `: ${code}`;
+  // Duck-typed: Node's own errors come from another realm under jest's vm, where `instanceof Error` is false.
+  if (typeof cause !== 'object' || cause === null) {
+    return '';
   }
-  return '';
+  const { code, message } = cause as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') {
+    return `: ${code}`;
+  }
+  return typeof message === 'string' ? `: ${message}` : '';
 }

@@ -60,3 +60,14 @@ describe('errors', () => {
     expect(new InvalidEndpointError('x', 'y')).toMatchObject({ description: 'x', reason: 'y' });
   });
 });
+
+describe('ConnectError', () => {
+  it("names the cause's code when the cause comes from another realm", () => {
+    const foreign = { name: 'Error', message: 'connect ECONNREFUSED', code: 'ECONNREFUSED' };
+    expect(new ConnectError('tcp:h:1', { cause: foreign }).message).toBe('Could not connect to tcp:h:1: ECONNREFUSED');
+  });
+
+  it("falls back to the cause's message when it has no code", () => {
+    expect(new ListenError('tcp:1', { cause: new Error('boom') }).message).toBe('Could not listen on tcp:1: boom');
+  });
+});

@@ -31,8 +31,13 @@ export interface ComparableError {
   readonly message: string;
 }
 
+/** Node's own errors come from another realm under jest's vm, where `instanceof Error` is false. */
+function isErrorLike(value: unknown): value is Error {
+  return value instanceof Error || Object.prototype.toString.call(value) === '[object Error]';
+}
+
 function normalizeErrors(value: unknown, seen = new Set<unknown>()): unknown {
-  if (value instanceof Error) {
+  if (isErrorLike(value)) {
     const comparable: ComparableError = {
       name: value.name,
       code: (value as { code?: unknown }).code,
