@@ -8,7 +8,8 @@
  * - `--only=echo,connectionRate,fanOut,idleMemory,framing`: a subset of the workloads;
  * - `--rounds=N`: measure each case N times, alternating which server goes first, and keep each
  *   server's best round (noise on a shared machine only ever slows a run down);
- * - `--profile`: run the rxnet servers under `node --cpu-prof` (profiles in bench/results/profiles);
+ * - `--profile`: run every server under `node --cpu-prof` (profiles in bench/results/profiles; read
+ *   them with `bench/profile-summary.ts`);
  * - `--docs`: also rewrite the results section of docs/benchmarks.md and docs/bench-chart.svg.
  *
  * @packageDocumentation
@@ -210,7 +211,7 @@ interface Context {
 }
 
 async function launch(ctx: Context, name: string): Promise<ServerProcess> {
-  const profiled = ctx.options.profile && name.startsWith('rxnet-');
+  const profiled = ctx.options.profile;
   const server = await startServer(name, {
     timeLimitSeconds: ctx.timeLimitSeconds,
     ...(profiled ? { cpuProfileDir: join(BENCH_DIR, 'results', 'profiles') } : {}),
