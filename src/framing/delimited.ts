@@ -102,6 +102,8 @@ export function delimited(
       end(out) {
         if (queue.length === 0) return;
         if (!allowTruncation) throw new TruncatedFrameError(queue.length);
+        // The rest may end in a partial delimiter, which the limit so far gave the benefit of the doubt.
+        if (queue.length > max) throw new FrameTooLongError(max, queue.length);
         out.next(queue.consume(queue.length));
       },
     };

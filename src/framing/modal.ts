@@ -169,8 +169,10 @@ export function modal<S>(options: ModalOptions<S>): OperatorFunction<Buffer, Mod
       end(out) {
         if (queue.length === 0) return;
         if (!allowTruncation) throw new TruncatedFrameError(queue.length);
-        if (mode(state) === 'line')
-          out.next({ mode: 'line', state, data: queue.consume(queue.length) });
+        if (mode(state) !== 'line') return;
+        // The rest may end in a partial delimiter, which the limit so far gave the benefit of the doubt.
+        if (queue.length > maxLine) throw new FrameTooLongError(maxLine, queue.length);
+        out.next({ mode: 'line', state, data: queue.consume(queue.length) });
       },
     };
   });

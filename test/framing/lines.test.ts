@@ -243,6 +243,18 @@ describe('lines', () => {
   });
 
   describe('{ allowTruncation }', () => {
+    it('fails with FrameTooLongError when the unterminated rest is longer than maxLineBytes', () => {
+      const { values, error } = decode(
+        [b('a\r\n12345\r')],
+        lines({ allowTruncation: true, maxLineBytes: 5 }),
+      );
+
+      expect({ values: text(values), error }).toEqual({
+        values: ['a'],
+        error: new FrameTooLongError(5, 6),
+      });
+    });
+
     it('emits the unterminated rest as a last line when the source completes', () => {
       for (const { chunks } of chunkings('a\r\nrest')) {
         expect(text(decode(chunks, lines({ allowTruncation: true })).values)).toEqual([
