@@ -18,18 +18,11 @@ import {
 import type { ExampleHandle, Log } from './cli';
 
 /**
- * How long `stop()` lets connections close gracefully (flush, FIN, the peer's FIN) before it
- * aborts the rest: a peer such as `nc` with its stdin still open never answers a FIN.
+ * How long `stop()` lets connections close gracefully before it aborts the rest. A peer that does
+ * not answer our FIN is closed by rxnet's own `closeTimeout`; this covers one that stops reading,
+ * so its pending output can never be flushed.
  */
 export const STOP_GRACE_MS = 1000;
-
-/**
- * How long a connection the behaviour closed may wait for the peer's FIN before it is aborted.
- * rxnet's `end()` half-closes and waits for the peer to close too; Twisted's `loseConnection()`
- * closes the socket outright. An interactive `nc` never answers a FIN while its stdin is open, so
- * without this deadline a client that typed `close` would stay half-open (and uncounted) forever.
- */
-export const CLOSE_GRACE_MS = 1000;
 
 /** A running example server. */
 export interface ServerHandle extends ExampleHandle {
@@ -62,19 +55,6 @@ export function serveExample(
     const byId = new Map<ConnectionId, Connection>();
     let listening = false;
 
-    function closeWithDeadline(id: ConnectionId): void {
-      const connection = byId.get(id);
-      if (connection === undefined) return;
-      const deadline = setTimeout(() => connection.abort(), CLOSE_GRACE_MS);
-      connection.closed$.subscribe(() => clearTimeout(deadline));
-    }
-    const withDeadline: Behaviour<Buffer | string, Output> = (events) =>
-      behaviour(events).pipe(
-        tap((item) => {
-          if (item.type === 'close') closeWithDeadline(item.id);
-        }),
-      );
-
     async function stop(): Promise<void> {
       subscription.unsubscribe();
       const closing = [...byId.values()];
@@ -104,7 +84,7 @@ export function serveExample(
     );
     const options = decode === undefined ? {} : { decode };
     // Declared last, used only from callbacks that run after subscribe() has returned.
-    const subscription = serveConnections(connections$, withDeadline, options).subscribe({
+    const subscription = serveConnections(connections$, behaviour, options).subscribe({
       error(error: unknown) {
         if (!listening) reject(error);
         else log(`server failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -62,6 +62,7 @@ export {
   DEFAULT_WRITE_HIGH_WATER_MARK,
   DEFAULT_MAX_PENDING_WRITE_BYTES,
   DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_CLOSE_TIMEOUT,
   type ConnectionOptions,
   type ConnectionInfo,
 } from './transport/fromDuplex';

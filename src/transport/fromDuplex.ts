@@ -37,6 +37,17 @@ export const DEFAULT_MAX_PENDING_WRITE_BYTES = 8 * 1024 * 1024;
  */
 export const DEFAULT_IDLE_TIMEOUT = 0;
 
+/**
+ * Milliseconds that `end()` waits, once its output is flushed, for the peer's FIN before closing
+ * the socket anyway. Waiting lets a well-behaved peer close first, so data it still has in flight
+ * is not answered with a RST; not waiting forever keeps a peer that never answers a FIN (an
+ * interactive `nc`) from holding a half-open connection. Twisted's `loseConnection()` does not
+ * wait at all: `0` does the same.
+ *
+ * @defaultValue 1000
+ */
+export const DEFAULT_CLOSE_TIMEOUT = 1000;
+
 /** Limits and timing of one connection; shared by `fromDuplex`, `listen`, `connect` and `serve`. */
 export interface ConnectionOptions {
   /** @defaultValue {@link DEFAULT_WRITE_HIGH_WATER_MARK} */
@@ -45,7 +56,12 @@ export interface ConnectionOptions {
   readonly maxPendingWriteBytes?: number;
   /** Milliseconds; `0` turns it off. @defaultValue {@link DEFAULT_IDLE_TIMEOUT} */
   readonly idleTimeout?: number;
-  /** Where the idle timeout reads the time and sets its timer. @defaultValue `asyncScheduler` */
+  /**
+   * Milliseconds `end()` waits for the peer's FIN after flushing; `Infinity` waits for as long as
+   * the peer takes. @defaultValue {@link DEFAULT_CLOSE_TIMEOUT}
+   */
+  readonly closeTimeout?: number;
+  /** Where the idle and close timeouts read the time and set their timers. @defaultValue `asyncScheduler` */
   readonly scheduler?: SchedulerLike;
 }
 
@@ -73,9 +89,9 @@ export interface ConnectionInfo {
  *   `process.nextTick`, so a fan-out of many small messages costs one `writev` per connection
  *   rather than one per message, while a lone write (an echo) goes out at once;
  * - `end()` flushes, sends FIN and stops delivering data; the connection closes as `done` when the
- *   peer's FIN arrives (every Twisted-style peer answers a FIN with its own; bound a peer that
- *   never does with `idleTimeout` or `abort()`). A peer's FIN is answered the same way, as Twisted's
- *   `connectionLost(ConnectionDone)`;
+ *   peer's FIN arrives, or `closeTimeout` after the flush for a peer that never answers one (an
+ *   interactive `nc`), as Twisted's `loseConnection()` does not wait for the peer either. A peer's
+ *   FIN is answered the same way, as Twisted's `connectionLost(ConnectionDone)`;
  * - `send(output$)` writes each value as `output$` emits it (an Observable cannot be paused), so a
  *   fast producer is bounded by `maxPendingWriteBytes`, not slowed down;
  * - `abort()` drops pending output and resets: `resetAndDestroy()` where the stream has it, so a
@@ -105,13 +121,10 @@ export function fromDuplex(
   info: ConnectionInfo,
   options: ConnectionOptions = {},
 ): Connection {
-  const { highWaterMark, maxPending, idleTimeout } = checkConnectionOptions(options);
   return new DuplexConnection(
     duplex,
     info,
-    highWaterMark,
-    maxPending,
-    idleTimeout,
+    checkConnectionOptions(options),
     options.scheduler ?? asyncScheduler,
   );
 }
@@ -122,14 +135,11 @@ export function fromDuplex(
  *
  * @internal
  */
-export function checkConnectionOptions(options: ConnectionOptions): {
-  highWaterMark: number;
-  maxPending: number;
-  idleTimeout: number;
-} {
+export function checkConnectionOptions(options: ConnectionOptions): ConnectionLimits {
   const highWaterMark = options.writeHighWaterMark ?? DEFAULT_WRITE_HIGH_WATER_MARK;
   const maxPending = options.maxPendingWriteBytes ?? DEFAULT_MAX_PENDING_WRITE_BYTES;
   const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
+  const closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
   if (!(highWaterMark > 0)) {
     throw new TypeError(`writeHighWaterMark must be positive, got ${highWaterMark}`);
   }
@@ -141,7 +151,18 @@ export function checkConnectionOptions(options: ConnectionOptions): {
   if (!(idleTimeout >= 0)) {
     throw new TypeError(`idleTimeout must be 0 or more, got ${idleTimeout}`);
   }
-  return { highWaterMark, maxPending, idleTimeout };
+  if (!(closeTimeout >= 0)) {
+    throw new TypeError(`closeTimeout must be 0 or more, got ${closeTimeout}`);
+  }
+  return { highWaterMark, maxPending, idleTimeout, closeTimeout };
+}
+
+/** {@link ConnectionOptions} with the defaults applied. @internal */
+interface ConnectionLimits {
+  readonly highWaterMark: number;
+  readonly maxPending: number;
+  readonly idleTimeout: number;
+  readonly closeTimeout: number;
 }
 
 /** Written with a callback to learn when everything queued before it has been flushed. */
@@ -185,17 +206,24 @@ class DuplexConnection implements Connection {
   private decidedReason: CloseReason | undefined;
   private lastActivity = 0;
   private idleTimer: Subscription | undefined;
+  private closeTimer: Subscription | undefined;
+  private readonly highWaterMark: number;
+  private readonly maxPending: number;
+  private readonly idleTimeout: number;
+  private readonly closeTimeout: number;
 
   constructor(
     private readonly duplex: Duplex,
     info: ConnectionInfo,
-    private readonly highWaterMark: number,
-    private readonly maxPending: number,
-    private readonly idleTimeout: number,
+    limits: ConnectionLimits,
     private readonly scheduler: SchedulerLike,
   ) {
     // First and synchronous: an 'error' without a listener would throw out of the event loop.
     duplex.on('error', this.onError);
+    this.highWaterMark = limits.highWaterMark;
+    this.maxPending = limits.maxPending;
+    this.idleTimeout = limits.idleTimeout;
+    this.closeTimeout = limits.closeTimeout;
     this.id = info.id;
     this.local = info.local;
     this.remote = info.remote;
@@ -221,9 +249,9 @@ class DuplexConnection implements Connection {
       };
     });
     this.closed$ = this.closeReason.asObservable();
-    if (idleTimeout > 0) {
+    if (this.idleTimeout > 0) {
       this.lastActivity = scheduler.now();
-      this.idleTimer = scheduler.schedule(this.onIdleCheck, idleTimeout);
+      this.idleTimer = scheduler.schedule(this.onIdleCheck, this.idleTimeout);
     }
     if (duplex.destroyed) {
       this.decide({ type: 'lost', error: new ConnectionLostError('Stream was already destroyed') });
@@ -273,9 +301,9 @@ class DuplexConnection implements Connection {
       return;
     }
     this.ending = true;
-    // Reading goes on, discarding, until the peer's FIN: only then is the close orderly.
+    // Reading goes on, discarding, until the peer's FIN or the close timeout.
     this.updateFlow();
-    this.duplex.end();
+    this.duplex.end(this.onFlushedForClose);
   }
 
   abort(reason?: RxnetError): void {
@@ -364,6 +392,7 @@ class DuplexConnection implements Connection {
     this.closed = true;
     this.updateFlow();
     this.idleTimer?.unsubscribe();
+    this.closeTimer?.unsubscribe();
     const duplex = this.duplex;
     duplex.off('error', this.onError);
     duplex.off('data', this.onData);
@@ -387,6 +416,21 @@ class DuplexConnection implements Connection {
     }
     this.turnWrites = 0;
   }
+
+  /** `end()`'s output is flushed and our FIN sent: the peer now has `closeTimeout` to answer it. */
+  private readonly onFlushedForClose = (error?: Error | null): void => {
+    if (error == null && !this.closed && this.closeTimeout !== Infinity) {
+      this.closeTimer = this.scheduler.schedule(this.onCloseTimeout, this.closeTimeout);
+    }
+  };
+
+  /** The peer never answered our FIN: close anyway. Nothing was lost, so the close is still `done`. */
+  private readonly onCloseTimeout = (): void => {
+    this.closeTimer = undefined;
+    if (!this.closed) {
+      this.duplex.destroy();
+    }
+  };
 
   private readonly onIdleCheck = (): void => {
     if (this.closed) {

@@ -30,11 +30,15 @@ describe('echo server (rxnet)', () => {
     expect(lines.filter((line) => line === '> Data from client: > To Server:Hello server')).toHaveLength(10);
   });
 
-  it('echoes what nc sends and closes the connection, so nc exits by itself', async () => {
+  it('echoes what nc sends and closes the connection, so nc exits once its input ends', async () => {
     const { port } = await rxnetEchoServer();
-    // Without -N, nc keeps its side open after stdin ends: only the server's close ends it.
+    // Without -N, nc never sends a FIN of its own: it exits only because the server closed.
+    // (Like Twisted's loseConnection, rxnet does not reset the peer, so nc also waits for its
+    // stdin to end before exiting, exactly as it does against the Twisted echo server.)
     const nc = resources.add(new Child('nc', ['127.0.0.1', String(port)]));
     nc.writeStdin('ping from nc\n');
+    await nc.waitForLines(/^ping from nc$/, 1);
+    nc.endStdin();
     const exit = await within(nc.exited, 'nc to exit after the echo');
     expect(exit.code).toBe(0);
     expect(nc.stdout).toBe('ping from nc\n');

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { connect as netConnect } from 'node:net';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +88,18 @@ describe('listen', () => {
       client.end('bye');
       expect(Buffer.concat(await data).toString()).toBe('bye');
       expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'done' });
+    });
+
+    it('closes as done after closeTimeout when end() gets no FIN back from a half-open peer', async () => {
+      listener = await startListening(LOOPBACK, { closeTimeout: 50 });
+      const peer = netConnect({ host: '127.0.0.1', port: listener.port, allowHalfOpen: true });
+      const connection = await listener.accepted(0);
+      connection.write('bye\n');
+      connection.end();
+      // The peer reads everything and our FIN, but, like an interactive nc, never sends its own.
+      expect((await receiveAll(peer)).toString()).toBe('bye\n');
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'done' });
+      peer.destroy();
     });
 
     it('closes as lost with ECONNRESET when the peer resets', async () => {

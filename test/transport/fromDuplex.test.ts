@@ -109,6 +109,47 @@ describe('fromDuplex', () => {
     });
   });
 
+  describe('closeTimeout', () => {
+    it('closes as done once the timeout has passed after the flush, when the peer never answers the FIN', async () => {
+      const scheduler = new VirtualTimeScheduler();
+      const { connection, duplex, peer } = wrappedPair({ closeTimeout: 1000, scheduler });
+      connection.write('bye');
+      connection.end();
+      peer.resume();
+      await Promise.all([once(duplex, 'finish'), once(peer, 'end')]);
+      expect(scheduler.actions).toHaveLength(1);
+      scheduler.flush();
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'done' });
+      expect(scheduler.now()).toBe(1000);
+    });
+
+    it("closes at the peer's FIN and drops the timer when the peer answers in time", async () => {
+      const scheduler = new VirtualTimeScheduler();
+      const { connection, duplex, peer } = wrappedPair({ closeTimeout: 1000, scheduler });
+      connection.end();
+      peer.resume();
+      await once(duplex, 'finish');
+      peer.end();
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'done' });
+      expect(scheduler.actions).toHaveLength(0);
+    });
+
+    it('waits for the peer for as long as it takes with Infinity', async () => {
+      const scheduler = new VirtualTimeScheduler();
+      const { connection, duplex, peer } = wrappedPair({ closeTimeout: Infinity, scheduler });
+      connection.end();
+      peer.resume();
+      await once(duplex, 'finish');
+      expect(scheduler.actions).toHaveLength(0);
+      peer.end();
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'done' });
+    });
+
+    it('throws a TypeError when negative', () => {
+      expect(() => wrappedPair({ closeTimeout: -1 })).toThrow(TypeError);
+    });
+  });
+
   describe('abort', () => {
     it('closes as aborted without an error and completes data$', async () => {
       const { connection, duplex } = wrappedPair();
