@@ -80,8 +80,8 @@ const FULL: Settings = {
   pipelineDepth: 16,
   connectConcurrency: 64,
   fanOut: [
-    { receivers: 100, messages: 5_000 },
-    { receivers: 1000, messages: 500 },
+    { receivers: 100, messages: 2_000 },
+    { receivers: 1000, messages: 200 },
   ],
   fanOutSize: 64,
   fanOutBatch: 16,

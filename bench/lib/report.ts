@@ -178,6 +178,9 @@ export function markdownDetails(comparisons: readonly Comparison[]): string {
   return sections.join('\n\n');
 }
 
+/** Where the chart's ratio axis ends; longer bars are cut. */
+const AXIS_MAX = 2;
+
 function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
@@ -193,12 +196,9 @@ export function svgChart(comparisons: readonly Comparison[], title: string): str
   const top = 48;
   const width = labelWidth + plotWidth + 70;
   const height = top + comparisons.length * rowHeight + 40;
-  const maxRatio = Math.max(
-    1.5,
-    ...comparisons.map((c) => (Number.isFinite(c.ratio) ? c.ratio : 0)),
-    ...comparisons.map((c) => c.target.value),
-  );
-  const scale = plotWidth / (Math.ceil(maxRatio * 4) / 4);
+  // Fan-out ratios reach 10× and more; a linear axis to there would flatten every other bar, so
+  // the axis stops at AXIS_MAX and longer bars are cut with a marker and their value printed.
+  const scale = plotWidth / AXIS_MAX;
   const x = (ratio: number): number => labelWidth + ratio * scale;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
@@ -206,7 +206,7 @@ export function svgChart(comparisons: readonly Comparison[], title: string): str
     `<text x="10" y="20" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
     `<text x="10" y="36" fill="#555555">rxnet ÷ raw net, one run. Throughput: higher is better (target ≥ tick). Memory: lower is better (target ≤ tick).</text>`,
   ];
-  for (let r = 0; r <= maxRatio + 1e-9; r += 0.25) {
+  for (let r = 0; r <= AXIS_MAX + 1e-9; r += 0.25) {
     const gx = x(r);
     const strong = Math.abs(r - 1) < 1e-9;
     parts.push(
@@ -218,18 +218,25 @@ export function svgChart(comparisons: readonly Comparison[], title: string): str
   }
   comparisons.forEach((c, i) => {
     const y = top + i * rowHeight;
-    const ratio = Number.isFinite(c.ratio) ? c.ratio : 0;
+    const value = Number.isFinite(c.ratio) ? c.ratio : 0;
+    const ratio = Math.min(value, AXIS_MAX);
     parts.push(
       `<text x="${labelWidth - 8}" y="${y + 15}" text-anchor="end">${escapeXml(`${c.workload}: ${c.case}`)}</text>`,
     );
     parts.push(
       `<rect x="${labelWidth}" y="${y + 4}" width="${Math.max(0, x(ratio) - labelWidth)}" height="${rowHeight - 8}" fill="${c.met ? '#4caf50' : '#e53935'}"/>`,
     );
+    if (value > AXIS_MAX) {
+      // A cut bar: two white chevrons near its end.
+      parts.push(
+        `<path d="M${x(ratio) - 14} ${y + 4} l6 7 l-6 7 M${x(ratio) - 8} ${y + 4} l6 7 l-6 7" stroke="#ffffff" stroke-width="2" fill="none"/>`,
+      );
+    }
     const tx = x(c.target.value);
     parts.push(
       `<line x1="${tx}" y1="${y + 1}" x2="${tx}" y2="${y + rowHeight - 1}" stroke="#000000" stroke-width="2"/>`,
     );
-    parts.push(`<text x="${x(ratio) + 6}" y="${y + 15}">${ratio.toFixed(2)}×</text>`);
+    parts.push(`<text x="${x(ratio) + 6}" y="${y + 15}">${value.toFixed(2)}×</text>`);
   });
   parts.push(
     `<text x="${labelWidth + plotWidth / 2}" y="${height - 6}" text-anchor="middle" fill="#555555">rxnet / raw</text>`,
