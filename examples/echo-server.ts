@@ -1,16 +1,18 @@
 /**
  * The echo server of the Twisted seed: counts connections, prints what each client sends and both
- * ends' addresses, echoes the data, then closes the connection.
+ * ends' addresses, echoes the data, then closes the connection. `--framing lines` makes it a line
+ * echo instead: each line comes back as soon as it is complete, and the connection stays open, so
+ * `nc 127.0.0.1 8888` is an interactive echo however TCP chunks what you type.
  *
- * Run: `npx ts-node examples/echo-server.ts [ENDPOINT]` (`npm run example:echo-server`); the
- * endpoint defaults to `tcp:8888`.
+ * Run: `npx ts-node examples/echo-server.ts [ENDPOINT] [--framing raw|lines]`
+ * (`npm run example:echo-server`); the endpoint defaults to `tcp:8888`.
  *
  * @packageDocumentation
  */
-import { defer, tap } from 'rxjs';
+import { defer, map, tap } from 'rxjs';
 import { countConnections, echo, type Address, type Behaviour, type ConnectionId, type Output } from 'rxnet';
-import { consoleLog, parseCommandLine, runMain, type Log } from './cli';
-import { serveExample, twistedRepr, type ServerHandle } from './serve';
+import { consoleLog, oneOf, parseCommandLine, runMain, type Log } from './cli';
+import { lineDecoder, serveExample, twistedRepr, type ExampleFraming, type ServerHandle } from './serve';
 
 /** The endpoint the seed listens on: `serverFromString(reactor, 'tcp:8888')`. */
 export const DEFAULT_ECHO_ENDPOINT = 'tcp:8888';
@@ -19,6 +21,13 @@ export const DEFAULT_ECHO_ENDPOINT = 'tcp:8888';
 export interface EchoBehaviourOptions {
   /** Where the seed's `print` lines go. @defaultValue stdout */
   readonly log?: Log;
+  /**
+   * `raw`: the seed, one chunk echoed and the connection closed. `lines`: every line echoed (with
+   * `\n`), the connection left open. Pair `'lines'` with {@link lineDecoder} as the server's `decode`.
+   *
+   * @defaultValue `'raw'`
+   */
+  readonly framing?: ExampleFraming;
 }
 
 /**
@@ -29,7 +38,7 @@ export interface EchoBehaviourOptions {
  * client sends after that first chunk is ignored, as the seed's closing transport ignores it.
  */
 export function echoBehaviour(options: EchoBehaviourOptions = {}): Behaviour<Buffer | string, Output> {
-  const { log = consoleLog } = options;
+  const { log = consoleLog, framing = 'raw' } = options;
   return (events) =>
     defer(() => {
       // The data events do not carry addresses; remember them from connectionMade, per server.
@@ -45,7 +54,9 @@ export function echoBehaviour(options: EchoBehaviourOptions = {}): Behaviour<Buf
             ends.delete(event.id);
           }
         }),
-        echo({ thenClose: true }),
+        framing === 'lines'
+          ? (source) => source.pipe(echo(), map((item) => (item.type === 'write' ? { ...item, data: `${String(item.data)}\n` } : item)))
+          : echo({ thenClose: true }),
         tap((item) => {
           if (item.type !== 'data') return;
           log(`> Data from client: ${String(item.data)}`);
@@ -68,18 +79,19 @@ export interface EchoServerOptions extends EchoBehaviourOptions {
 
 /** Starts the echo server and resolves once it listens. */
 export function start(options: EchoServerOptions = {}): Promise<ServerHandle> {
-  const { log = consoleLog } = options;
+  const { log = consoleLog, framing = 'raw' } = options;
   const endpoint = options.endpoint ?? (options.port === undefined ? DEFAULT_ECHO_ENDPOINT : `tcp:${options.port}`);
-  return serveExample(endpoint, echoBehaviour({ log }), undefined, log);
+  return serveExample(endpoint, echoBehaviour({ log, framing }), framing === 'lines' ? lineDecoder() : undefined, log);
 }
 
 /** The usage line printed, with exit code 2, for bad arguments. */
-export const USAGE = 'usage: echo-server [ENDPOINT (default tcp:8888)]';
+export const USAGE = 'usage: echo-server [ENDPOINT (default tcp:8888)] [--framing raw|lines]';
 
 /** Parses the command line of `echo-server`; throws `UsageError` when it is wrong. */
 export function parseEchoServerArgs(argv: readonly string[]): EchoServerOptions {
-  const { endpoint } = parseCommandLine(argv, {});
-  return { endpoint: endpoint ?? DEFAULT_ECHO_ENDPOINT };
+  const { endpoint, values } = parseCommandLine(argv, { framing: { type: 'string' } });
+  const framing = oneOf('framing', values.framing, ['raw', 'lines'] as const);
+  return { endpoint: endpoint ?? DEFAULT_ECHO_ENDPOINT, ...(framing === undefined ? {} : { framing }) };
 }
 
 if (require.main === module) runMain(USAGE, parseEchoServerArgs, start);

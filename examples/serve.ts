@@ -4,8 +4,9 @@
  *
  * @packageDocumentation
  */
-import { firstValueFrom, type OperatorFunction, tap } from 'rxjs';
+import { firstValueFrom, map, type OperatorFunction, tap } from 'rxjs';
 import {
+  lines,
   listen,
   serveConnections,
   type Address,
@@ -23,6 +24,21 @@ import type { ExampleHandle, Log } from './cli';
  * so its pending output can never be flushed.
  */
 export const STOP_GRACE_MS = 1000;
+
+/** How an example server frames what it reads: `raw` chunks as TCP delivers them, or `lines`. */
+export type ExampleFraming = 'raw' | 'lines';
+
+/**
+ * The examples' `--framing lines` decoder: UTF-8 lines split on `\n`, with a trailing `\r` taken
+ * off so `nc -C` and telnet work too; a last line without its `\n` still counts when the peer closes.
+ */
+export function lineDecoder(): OperatorFunction<Buffer, string> {
+  return (chunks) =>
+    chunks.pipe(
+      lines({ delimiter: '\n', encoding: 'utf8', allowTruncation: true }),
+      map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line)),
+    );
+}
 
 /** A running example server. */
 export interface ServerHandle extends ExampleHandle {

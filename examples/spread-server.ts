@@ -20,14 +20,13 @@ import {
   countConnections,
   greet,
   lineEquals,
-  lines,
   type Behaviour,
   type Output,
   type ServerEvent,
   type TcpAddress,
 } from 'rxnet';
 import { consoleLog, oneOf, parseCommandLine, runMain, UsageError, type ExampleHandle, type Log } from './cli';
-import { serveExample } from './serve';
+import { lineDecoder, serveExample, type ExampleFraming } from './serve';
 
 /** The endpoint the seed listens on: `TCP4ServerEndpoint(reactor, 8007)`. */
 export const DEFAULT_SPREAD_ENDPOINT = 'tcp:8007';
@@ -39,7 +38,7 @@ export const DEFAULT_SPREAD_ENDPOINT = 'tcp:8007';
 export type SpreadMode = 'broadcast' | 'book';
 
 /** `raw`: compare and relay chunks as they arrive (the seed). `lines`: frame with `lines()` first. */
-export type SpreadFraming = 'raw' | 'lines';
+export type SpreadFraming = ExampleFraming;
 
 /** What a Spread client receives the moment it connects, `count` being the number of open connections. */
 export function spreadGreeting(count: number): string {
@@ -143,12 +142,7 @@ function withoutLineEnd(data: SpreadData): string {
  * (`printf close | nc -N`).
  */
 export function spreadDecoder(framing: SpreadFraming): OperatorFunction<Buffer, SpreadData> | undefined {
-  if (framing === 'raw') return undefined;
-  return (chunks) =>
-    chunks.pipe(
-      lines({ delimiter: '\n', encoding: 'utf8', allowTruncation: true }),
-      map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line)),
-    );
+  return framing === 'raw' ? undefined : lineDecoder();
 }
 
 /** Options of {@link start}. */

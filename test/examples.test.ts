@@ -275,6 +275,26 @@ describe('examples/echo-server', () => {
   });
 });
 
+describe('examples/echo-server --framing lines', () => {
+  it('echoes every line however it is chunked and keeps the connection open', async () => {
+    const logged = new Logged();
+    const server = stopping(resources, await startEchoServer({ endpoint: LOOPBACK, framing: 'lines', log: logged.log }));
+    const client = await RawClient.connect(resources, server.address.port);
+    for (const chunk of ['he', 'llo\nwor', 'ld\r', '\n']) await client.write(chunk);
+    await client.expectText('hello\nworld\n');
+    expect(client.isClosed).toBe(false);
+    await client.write('again\n');
+    await client.expectText('hello\nworld\nagain\n');
+    client.end();
+    await within(client.closed, 'the echo server to close after the client ends');
+    expect(logged.events.filter((line) => line.startsWith('> Data from client: '))).toEqual([
+      '> Data from client: hello',
+      '> Data from client: world',
+      '> Data from client: again',
+    ]);
+  });
+});
+
 describe('examples/echo-client', () => {
   it('gets all 10 echoes from the echo server and exits 0', async () => {
     const serverLog = new Logged();

@@ -48,6 +48,11 @@ describe('example command lines', () => {
       expect(parseEchoServerArgs([])).toEqual({ endpoint: 'tcp:8888' });
       expect(parseEchoClientArgs([])).toEqual({ endpoint: 'tcp:localhost:8888' });
     });
+
+    it('take --framing lines for the echo server and refuse other framings', () => {
+      expect(parseEchoServerArgs(['tcp:9000', '--framing', 'lines'])).toEqual({ endpoint: 'tcp:9000', framing: 'lines' });
+      expect(() => parseEchoServerArgs(['--framing', 'netstrings'])).toThrow(UsageError);
+    });
   });
 });
 

@@ -44,6 +44,24 @@ describe('echo server (rxnet)', () => {
     expect(nc.stdout).toBe('ping from nc\n');
   });
 
+  it('is a line echo for nc with --framing lines', async () => {
+    const lines: string[] = [];
+    const handle = stopping(
+      resources,
+      await startEchoServer({ endpoint: 'tcp:0:interface=127.0.0.1', framing: 'lines', log: (line) => lines.push(line) }),
+    );
+    // -N: nc sends its FIN once stdin ends; the server answers it and nc exits.
+    const nc = resources.add(new Child('nc', ['-N', '127.0.0.1', String(handle.address.port)]));
+    nc.writeStdin('one\n');
+    await nc.waitForLines(/^one$/, 1);
+    nc.writeStdin('two\n');
+    nc.endStdin();
+    const exit = await within(nc.exited, 'nc to exit after its FIN is answered');
+    expect(exit.code).toBe(0);
+    expect(nc.stdout).toBe('one\ntwo\n');
+    expect(lines).toContain('> Data from client: two');
+  });
+
   it('echoes what socat sends', async () => {
     const { port } = await rxnetEchoServer();
     const socat = resources.add(new Child('socat', ['-', `TCP:127.0.0.1:${port}`]));
