@@ -1,0 +1,90 @@
+import * as api from '../src/index';
+import * as testing from '../src/testing/index';
+
+// The exact lists, so an accidental export fails here as surely as a missing one.
+describe('rxnet', () => {
+  it('exports exactly its public API', () => {
+    expect(Object.keys(api).sort()).toEqual([
+      'ConnectError',
+      'ConnectionClosedError',
+      'ConnectionLostError',
+      'DEFAULT_BACKLOG',
+      'DEFAULT_CLOSE_TIMEOUT',
+      'DEFAULT_CONNECT_TIMEOUT',
+      'DEFAULT_IDLE_TIMEOUT',
+      'DEFAULT_LINE_DELIMITER',
+      'DEFAULT_MAX_FRAME_BYTES',
+      'DEFAULT_MAX_LINE_BYTES',
+      'DEFAULT_MAX_NETSTRING_BYTES',
+      'DEFAULT_MAX_PENDING_WRITE_BYTES',
+      'DEFAULT_RECONNECT_FACTOR',
+      'DEFAULT_RECONNECT_INITIAL_DELAY',
+      'DEFAULT_RECONNECT_JITTER',
+      'DEFAULT_RECONNECT_MAX_DELAY',
+      'DEFAULT_WRITE_HIGH_WATER_MARK',
+      'FrameTooLongError',
+      'IdleTimeoutError',
+      'InvalidEndpointError',
+      'InvalidFrameError',
+      'ListenError',
+      'RxnetError',
+      'TruncatedFrameError',
+      'WriteBufferFullError',
+      'broadcast',
+      'clientFromString',
+      'closeOn',
+      'connect',
+      'connectEvents',
+      'countConnections',
+      'delimited',
+      'echo',
+      'encodeDelimited',
+      'encodeDelimitedFrame',
+      'encodeLengthPrefixed',
+      'encodeLengthPrefixedFrame',
+      'encodeLine',
+      'encodeLines',
+      'encodeNetstring',
+      'encodeNetstrings',
+      'fromDuplex',
+      'greet',
+      'lengthPrefixed',
+      'lineEquals',
+      'lines',
+      'listen',
+      'modal',
+      'netstrings',
+      'reconnect',
+      'sendEvery',
+      'serve',
+      'serveConnections',
+      'serverFromString',
+      'utf8',
+    ]);
+  });
+});
+
+describe('rxnet/testing', () => {
+  it('exports exactly the testing kit', () => {
+    expect(Object.keys(testing).sort()).toEqual([
+      'DEFAULT_MAX_STEPS',
+      'DEFAULT_MEMORY_HIGH_WATER_MARK',
+      'DEFAULT_RECORD_FRAME_MS',
+      'VirtualNetwork',
+      'abort',
+      'chunkings',
+      'close',
+      'data',
+      'isServerCommand',
+      'lost',
+      'made',
+      'memoryConnection',
+      'observableMatcher',
+      'onlyCommands',
+      'rechunk',
+      'record',
+      'testBehaviour',
+      'write',
+    ]);
+  });
+});
