@@ -1,0 +1,21 @@
+import { broadcast, closeOn, countConnections, greet, lines, serve, type Behaviour } from 'rxnet';
+
+/** The seeds' Spread server, line by line: number each client, relay to the others, close on `close`. */
+export const spread: Behaviour<string, string> = (events) =>
+  events.pipe(
+    countConnections(),
+    greet(({ count }) => `欢迎来到Spread Site, 你是第${count}个客户端用户!`),
+    closeOn((line) => line === 'close'),
+    broadcast(),
+  );
+
+/** Serves it; nothing happens until you subscribe, and unsubscribing closes everything. */
+export const start = (endpoint = 'tcp:8007') =>
+  serve(endpoint, spread, {
+    decode: lines({ delimiter: '\n', encoding: 'utf8' }),
+    encode: (line) => `${line}\n`,
+  });
+
+if (require.main === module) {
+  start().subscribe((event) => console.log(event.type, 'id' in event ? event.id : event.address));
+}
