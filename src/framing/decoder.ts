@@ -1,4 +1,5 @@
-import { ignoreElements, Observable, type OperatorFunction, type Subscriber, tap } from 'rxjs';
+import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
+import { relay } from '../internal/relay';
 
 /**
  * One subscription's framing state. Internal: the public decoders are built from it by
@@ -17,25 +18,20 @@ export interface FrameDecoder<T> {
 /**
  * Turns a decoder factory into an operator over chunks, with a fresh decoder per subscription.
  *
- * The source is subscribed with `subscriber` itself at the end of the chain (through `tap` and
- * `ignoreElements`), not with an observer object: an observer's subscription can only be
- * unsubscribed once `subscribe()` returns, so a synchronous source would run to its end after the
- * consumer had gone. `tap` also turns a decoder's throw into `subscriber.error` and unsubscribes
- * from the source, so nothing after the bad frame is delivered.
+ * {@link relay} subscribes the source with `subscriber` itself, so a synchronous source stops as
+ * soon as the consumer goes, and a decoder's throw fails the stream and unsubscribes from the
+ * source: nothing after the bad frame is delivered.
  */
 export function decodeWith<T>(create: () => FrameDecoder<T>): OperatorFunction<Buffer, T> {
   return (source) =>
     new Observable<T>((subscriber) => {
       let decoder: FrameDecoder<T> | null = create();
-      source
-        .pipe(
-          tap({
-            next: (chunk) => decoder?.push(chunk, subscriber),
-            complete: () => decoder?.end(subscriber),
-          }),
-          ignoreElements(),
-        )
-        .subscribe(subscriber);
+      relay(
+        source,
+        subscriber,
+        (chunk) => decoder?.push(chunk, subscriber),
+        () => decoder?.end(subscriber),
+      );
       return () => {
         // Drops the buffered bytes with the decoder, even if a caller still holds this subscription.
         decoder = null;
