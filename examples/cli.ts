@@ -44,7 +44,10 @@ export const EXIT_USAGE = 2;
 export function parseCommandLine<O extends NonNullable<ParseArgsConfig['options']>>(
   argv: readonly string[],
   options: O,
-): { endpoint: string | undefined; values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true }>>['values'] } {
+): {
+  endpoint: string | undefined;
+  values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true }>>['values'];
+} {
   let parsed;
   try {
     parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
@@ -58,20 +61,32 @@ export function parseCommandLine<O extends NonNullable<ParseArgsConfig['options'
 }
 
 /** Parses a positive number of seconds or a count, or throws a {@link UsageError} naming the option. */
-export function positiveNumber(option: string, text: string | undefined, integer = false): number | undefined {
+export function positiveNumber(
+  option: string,
+  text: string | undefined,
+  integer = false,
+): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
   if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-    throw new UsageError(`--${option} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(text)}`);
+    throw new UsageError(
+      `--${option} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(text)}`,
+    );
   }
   return value;
 }
 
 /** Checks that `text` is one of `choices`, or throws a {@link UsageError} naming the option. */
-export function oneOf<C extends string>(option: string, text: string | undefined, choices: readonly C[]): C | undefined {
+export function oneOf<C extends string>(
+  option: string,
+  text: string | undefined,
+  choices: readonly C[],
+): C | undefined {
   if (text === undefined) return undefined;
   if (!(choices as readonly string[]).includes(text)) {
-    throw new UsageError(`--${option} must be one of ${choices.join(', ')}, got ${JSON.stringify(text)}`);
+    throw new UsageError(
+      `--${option} must be one of ${choices.join(', ')}, got ${JSON.stringify(text)}`,
+    );
   }
   return text as C;
 }
@@ -166,7 +181,8 @@ export function describe(error: unknown): string {
   if (typeof error !== 'object' || error === null || !('message' in error)) return String(error);
   const { message, code, cause } = error as { message: unknown; code?: unknown; cause?: unknown };
   let text = String(message);
-  const causeCode = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
+  const causeCode =
+    typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
   if (typeof causeCode === 'string' && !text.includes(causeCode)) text += `: ${causeCode}`;
   return typeof code === 'string' ? `${code}: ${text}` : text;
 }

@@ -32,7 +32,14 @@ import {
   Subject,
 } from 'rxjs';
 import { connect, type Connection } from 'rxnet';
-import { consoleLog, describe, parseCommandLine, runMain, type ExampleHandle, type Log } from './cli';
+import {
+  consoleLog,
+  describe,
+  parseCommandLine,
+  runMain,
+  type ExampleHandle,
+  type Log,
+} from './cli';
 
 /** The endpoint the seed connects to: `clientFromString(reactor, 'tcp:localhost:8888')`. */
 export const DEFAULT_ECHO_CLIENT_ENDPOINT = 'tcp:localhost:8888';
@@ -55,7 +62,10 @@ export type EchoOutcome =
  */
 export function askEcho(connection: Connection, message = ECHO_MESSAGE): Observable<string> {
   return merge(
-    connection.data$.pipe(take(1), map((chunk) => chunk.toString('utf8'))),
+    connection.data$.pipe(
+      take(1),
+      map((chunk) => chunk.toString('utf8')),
+    ),
     // Subscribed after data$, so the reply cannot arrive before anything is reading.
     connection.send(of(message)).pipe(ignoreElements()),
   ).pipe(take(1));
@@ -83,7 +93,9 @@ export interface EchoClientOptions {
  * finished; connections still waiting at the deadline are cut off and emit nothing.
  */
 export function echoClient(options: EchoClientOptions = {}): Observable<EchoOutcome> {
-  const endpoint = options.endpoint ?? (options.port === undefined ? DEFAULT_ECHO_CLIENT_ENDPOINT : `tcp:localhost:${options.port}`);
+  const endpoint =
+    options.endpoint ??
+    (options.port === undefined ? DEFAULT_ECHO_CLIENT_ENDPOINT : `tcp:localhost:${options.port}`);
   const total = options.connections ?? ECHO_CONNECTIONS;
   const deadline = timer(options.timeoutMs ?? ECHO_TIMEOUT_MS, options.scheduler ?? asyncScheduler);
   return range(1, total).pipe(
@@ -120,7 +132,9 @@ export async function start(options: EchoClientOptions = {}): Promise<ExampleHan
         const waiting = total - outcomes.length;
         log(
           `> ${replies} of ${total} connections replied` +
-            (waiting > 0 ? `; ${waiting} still waiting after ${(options.timeoutMs ?? ECHO_TIMEOUT_MS) / 1000} s` : ''),
+            (waiting > 0
+              ? `; ${waiting} still waiting after ${(options.timeoutMs ?? ECHO_TIMEOUT_MS) / 1000} s`
+              : ''),
         );
         return 1;
       }),

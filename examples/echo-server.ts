@@ -10,9 +10,22 @@
  * @packageDocumentation
  */
 import { defer, map, tap } from 'rxjs';
-import { countConnections, echo, type Address, type Behaviour, type ConnectionId, type Output } from 'rxnet';
+import {
+  countConnections,
+  echo,
+  type Address,
+  type Behaviour,
+  type ConnectionId,
+  type Output,
+} from 'rxnet';
 import { consoleLog, oneOf, parseCommandLine, runMain, type Log } from './cli';
-import { lineDecoder, serveExample, twistedRepr, type ExampleFraming, type ServerHandle } from './serve';
+import {
+  lineDecoder,
+  serveExample,
+  twistedRepr,
+  type ExampleFraming,
+  type ServerHandle,
+} from './serve';
 
 /** The endpoint the seed listens on: `serverFromString(reactor, 'tcp:8888')`. */
 export const DEFAULT_ECHO_ENDPOINT = 'tcp:8888';
@@ -37,7 +50,9 @@ export interface EchoBehaviourOptions {
  * (Twisted's `repr` of `getHost()` and `getPeer()`), and closes the connection. Anything the
  * client sends after that first chunk is ignored, as the seed's closing transport ignores it.
  */
-export function echoBehaviour(options: EchoBehaviourOptions = {}): Behaviour<Buffer | string, Output> {
+export function echoBehaviour(
+  options: EchoBehaviourOptions = {},
+): Behaviour<Buffer | string, Output> {
   const { log = consoleLog, framing = 'raw' } = options;
   return (events) =>
     defer(() => {
@@ -55,7 +70,13 @@ export function echoBehaviour(options: EchoBehaviourOptions = {}): Behaviour<Buf
           }
         }),
         framing === 'lines'
-          ? (source) => source.pipe(echo(), map((item) => (item.type === 'write' ? { ...item, data: `${String(item.data)}\n` } : item)))
+          ? (source) =>
+              source.pipe(
+                echo(),
+                map((item) =>
+                  item.type === 'write' ? { ...item, data: `${String(item.data)}\n` } : item,
+                ),
+              )
           : echo({ thenClose: true }),
         tap((item) => {
           if (item.type !== 'data') return;
@@ -80,8 +101,15 @@ export interface EchoServerOptions extends EchoBehaviourOptions {
 /** Starts the echo server and resolves once it listens. */
 export function start(options: EchoServerOptions = {}): Promise<ServerHandle> {
   const { log = consoleLog, framing = 'raw' } = options;
-  const endpoint = options.endpoint ?? (options.port === undefined ? DEFAULT_ECHO_ENDPOINT : `tcp:${options.port}`);
-  return serveExample(endpoint, echoBehaviour({ log, framing }), framing === 'lines' ? lineDecoder() : undefined, log);
+  const endpoint =
+    options.endpoint ??
+    (options.port === undefined ? DEFAULT_ECHO_ENDPOINT : `tcp:${options.port}`);
+  return serveExample(
+    endpoint,
+    echoBehaviour({ log, framing }),
+    framing === 'lines' ? lineDecoder() : undefined,
+    log,
+  );
 }
 
 /** The usage line printed, with exit code 2, for bad arguments. */
@@ -91,7 +119,10 @@ export const USAGE = 'usage: echo-server [ENDPOINT (default tcp:8888)] [--framin
 export function parseEchoServerArgs(argv: readonly string[]): EchoServerOptions {
   const { endpoint, values } = parseCommandLine(argv, { framing: { type: 'string' } });
   const framing = oneOf('framing', values.framing, ['raw', 'lines'] as const);
-  return { endpoint: endpoint ?? DEFAULT_ECHO_ENDPOINT, ...(framing === undefined ? {} : { framing }) };
+  return {
+    endpoint: endpoint ?? DEFAULT_ECHO_ENDPOINT,
+    ...(framing === undefined ? {} : { framing }),
+  };
 }
 
 if (require.main === module) runMain(USAGE, parseEchoServerArgs, start);

@@ -74,7 +74,10 @@ export function serveExample(
     async function stop(): Promise<void> {
       subscription.unsubscribe();
       const closing = [...byId.values()];
-      const grace = setTimeout(() => closing.forEach((connection) => connection.abort()), STOP_GRACE_MS);
+      const grace = setTimeout(
+        () => closing.forEach((connection) => connection.abort()),
+        STOP_GRACE_MS,
+      );
       await Promise.all(closing.map((connection) => firstValueFrom(connection.closed$)));
       clearTimeout(grace);
     }
@@ -87,7 +90,9 @@ export function serveExample(
           return;
         }
         listening = true;
-        log(`listening on ${address.family === 'IPv6' ? `[${address.hostname}]` : address.hostname}:${address.port}`);
+        log(
+          `listening on ${address.family === 'IPv6' ? `[${address.hostname}]` : address.hostname}:${address.port}`,
+        );
         resolve({ address, stop });
       },
     }).pipe(

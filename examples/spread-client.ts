@@ -113,7 +113,9 @@ export function describeReason(reason: CloseReason): string {
     case 'lost':
       return `Connection to the other side was lost in a non-clean fashion: ${describe(reason.error.cause ?? reason.error)}`;
     case 'aborted':
-      return reason.error === undefined ? 'Connection was aborted.' : `Connection was aborted: ${describe(reason.error)}`;
+      return reason.error === undefined
+        ? 'Connection was aborted.'
+        : `Connection was aborted: ${describe(reason.error)}`;
     default:
       return `Connection timed out: ${describe(reason.error)}`;
   }
@@ -159,17 +161,26 @@ function withoutLineEnd(text: string): string {
  */
 export async function start(options: SpreadClientOptions = {}): Promise<ExampleHandle> {
   const { log = consoleLog } = options;
-  const endpoint = options.endpoint ?? (options.port === undefined ? DEFAULT_SPREAD_CLIENT_ENDPOINT : `tcp:localhost:${options.port}`);
+  const endpoint =
+    options.endpoint ??
+    (options.port === undefined ? DEFAULT_SPREAD_CLIENT_ENDPOINT : `tcp:localhost:${options.port}`);
   const scheduler = options.scheduler ?? asyncScheduler;
   const stopped = new Subject<void>();
   let finished = false;
 
   const attempts = connectEvents(endpoint);
-  const backoff = options.reconnect === true ? {} : options.reconnect === false ? undefined : options.reconnect;
+  const backoff =
+    options.reconnect === true ? {} : options.reconnect === false ? undefined : options.reconnect;
   const lifecycle =
     backoff === undefined
       ? attempts
-      : attempts.pipe(reconnect<ClientEvent>({ ...backoff, resetWhen: (event) => event.type === 'connected', scheduler }));
+      : attempts.pipe(
+          reconnect<ClientEvent>({
+            ...backoff,
+            resetWhen: (event) => event.type === 'connected',
+            scheduler,
+          }),
+        );
   const done = lastValueFrom(
     lifecycle.pipe(
       // Once the last message has gone, the end of the connection ends the client: no reconnect.
@@ -227,7 +238,9 @@ export function parseSpreadClientArgs(argv: readonly string[]): SpreadClientOpti
   const count = positiveNumber('count', values.count, true);
   return {
     endpoint: endpoint ?? DEFAULT_SPREAD_CLIENT_ENDPOINT,
-    name: values.name ?? (process.argv[1] === undefined ? DEFAULT_SPREAD_CLIENT_NAME : basename(process.argv[1])),
+    name:
+      values.name ??
+      (process.argv[1] === undefined ? DEFAULT_SPREAD_CLIENT_NAME : basename(process.argv[1])),
     ...(every === undefined ? {} : { every }),
     ...(count === undefined ? {} : { count }),
     ...(values.reconnect === true ? { reconnect: true } : {}),

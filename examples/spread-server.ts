@@ -25,7 +25,15 @@ import {
   type ServerEvent,
   type TcpAddress,
 } from 'rxnet';
-import { consoleLog, oneOf, parseCommandLine, runMain, UsageError, type ExampleHandle, type Log } from './cli';
+import {
+  consoleLog,
+  oneOf,
+  parseCommandLine,
+  runMain,
+  UsageError,
+  type ExampleHandle,
+  type Log,
+} from './cli';
 import { lineDecoder, serveExample, type ExampleFraming } from './serve';
 
 /** The endpoint the seed listens on: `TCP4ServerEndpoint(reactor, 8007)`. */
@@ -79,7 +87,9 @@ export type SpreadData = Buffer | string;
  * `close` to every other client: each connection's bytes are the original's, which writes first and
  * closes after (the order of commands to different connections is not visible on any wire).
  */
-export function spreadBehaviour(options: SpreadBehaviourOptions = {}): Behaviour<SpreadData, Output> {
+export function spreadBehaviour(
+  options: SpreadBehaviourOptions = {},
+): Behaviour<SpreadData, Output> {
   const { mode = 'broadcast', framing = 'raw', log = consoleLog } = options;
   return (events) => {
     const greeted = events.pipe(
@@ -95,18 +105,31 @@ export function spreadBehaviour(options: SpreadBehaviourOptions = {}): Behaviour
 }
 
 /** Anything on the Spread pipeline after `greet`: an event, or the greeting's `write`. */
-type Item<T> = ServerEvent<T> | { readonly type: 'write'; readonly to: number | readonly number[]; readonly data: Output };
+type Item<T> =
+  | ServerEvent<T>
+  | { readonly type: 'write'; readonly to: number | readonly number[]; readonly data: Output };
 
-function relay<E extends Item<SpreadData>>(greeted: Observable<E>, framing: SpreadFraming, log: Log) {
+function relay<E extends Item<SpreadData>>(
+  greeted: Observable<E>,
+  framing: SpreadFraming,
+  log: Log,
+) {
   const printed = greeted.pipe(
     closeOn(lineEquals('close')),
     tap((item) => {
-      if (item.type === 'data') log(framing === 'lines' ? String(item.data) : withoutLineEnd(item.data));
+      if (item.type === 'data')
+        log(framing === 'lines' ? String(item.data) : withoutLineEnd(item.data));
     }),
   );
   // The decoder took each line's delimiter off; the other clients get the line back with one.
   const relayed =
-    framing === 'lines' ? printed.pipe(map((item) => (item.type === 'data' ? { ...item, data: `${String(item.data)}\n` } : item))) : printed;
+    framing === 'lines'
+      ? printed.pipe(
+          map((item) =>
+            item.type === 'data' ? { ...item, data: `${String(item.data)}\n` } : item,
+          ),
+        )
+      : printed;
   return relayed.pipe(broadcast());
 }
 
@@ -141,7 +164,9 @@ function withoutLineEnd(data: SpreadData): string {
  * `\n`, with a `\r` before it dropped (telnet), and an unterminated last line delivered at EOF
  * (`printf close | nc -N`).
  */
-export function spreadDecoder(framing: SpreadFraming): OperatorFunction<Buffer, SpreadData> | undefined {
+export function spreadDecoder(
+  framing: SpreadFraming,
+): OperatorFunction<Buffer, SpreadData> | undefined {
   return framing === 'raw' ? undefined : lineDecoder();
 }
 
@@ -162,13 +187,16 @@ export interface SpreadServerHandle extends ExampleHandle {
 /** Starts a Spread server and resolves once it listens. */
 export async function start(options: SpreadServerOptions = {}): Promise<SpreadServerHandle> {
   const { framing = 'raw', log = consoleLog } = options;
-  const endpoint = options.endpoint ?? (options.port === undefined ? DEFAULT_SPREAD_ENDPOINT : `tcp:${options.port}`);
+  const endpoint =
+    options.endpoint ??
+    (options.port === undefined ? DEFAULT_SPREAD_ENDPOINT : `tcp:${options.port}`);
   const decode = spreadDecoder(framing);
   return serveExample(endpoint, spreadBehaviour({ ...options, framing, log }), decode, log);
 }
 
 /** The usage line printed, with exit code 2, for bad arguments. */
-export const USAGE = 'usage: spread-server [ENDPOINT (default tcp:8007)] [--mode broadcast|book] [--framing raw|lines]';
+export const USAGE =
+  'usage: spread-server [ENDPOINT (default tcp:8007)] [--mode broadcast|book] [--framing raw|lines]';
 
 /** Parses the command line of `spread-server`; throws {@link UsageError} when it is wrong. */
 export function parseSpreadServerArgs(argv: readonly string[]): SpreadServerOptions {
@@ -178,7 +206,10 @@ export function parseSpreadServerArgs(argv: readonly string[]): SpreadServerOpti
   });
   const mode = oneOf('mode', values.mode, ['broadcast', 'book'] as const);
   const framing = oneOf('framing', values.framing, ['raw', 'lines'] as const);
-  if (mode === 'book' && framing === 'lines') throw new UsageError('--mode book compares raw chunks; it cannot be combined with --framing lines');
+  if (mode === 'book' && framing === 'lines')
+    throw new UsageError(
+      '--mode book compares raw chunks; it cannot be combined with --framing lines',
+    );
   return {
     endpoint: endpoint ?? DEFAULT_SPREAD_ENDPOINT,
     ...(mode === undefined ? {} : { mode }),

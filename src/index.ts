@@ -7,8 +7,18 @@ export {
   type TruncationOptions,
 } from './framing/limits';
 export { lines, encodeLines, encodeLine, type LinesOptions } from './framing/lines';
-export { delimited, encodeDelimited, encodeDelimitedFrame, type DelimitedOptions } from './framing/delimited';
-export { netstrings, encodeNetstrings, encodeNetstring, type NetstringsOptions } from './framing/netstrings';
+export {
+  delimited,
+  encodeDelimited,
+  encodeDelimitedFrame,
+  type DelimitedOptions,
+} from './framing/delimited';
+export {
+  netstrings,
+  encodeNetstrings,
+  encodeNetstring,
+  type NetstringsOptions,
+} from './framing/netstrings';
 export {
   lengthPrefixed,
   encodeLengthPrefixed,

@@ -12,20 +12,67 @@ import {
   WriteBufferFullError,
 } from '../src/index';
 
-const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), {
+  code: 'ECONNREFUSED',
+});
 
 describe('errors', () => {
   const table: ReadonlyArray<[RxnetError, string, string, string]> = [
-    [new FrameTooLongError(16, 17), 'FrameTooLongError', 'RXNET_ERR_FRAME_TOO_LONG', 'Frame of 17 bytes exceeds the limit of 16 bytes'],
-    [new InvalidFrameError('missing comma'), 'InvalidFrameError', 'RXNET_ERR_INVALID_FRAME', 'Invalid frame: missing comma'],
-    [new TruncatedFrameError(3), 'TruncatedFrameError', 'RXNET_ERR_TRUNCATED_FRAME', 'Stream ended inside a frame, with 3 bytes buffered'],
-    [new ConnectionLostError(), 'ConnectionLostError', 'RXNET_ERR_CONNECTION_LOST', 'Connection lost'],
-    [new ConnectionClosedError(), 'ConnectionClosedError', 'RXNET_ERR_CONNECTION_CLOSED', 'Connection is closed'],
-    [new ConnectError('tcp:127.0.0.1:1', { cause: refused }), 'ConnectError', 'RXNET_ERR_CONNECT', 'Could not connect to tcp:127.0.0.1:1: ECONNREFUSED'],
+    [
+      new FrameTooLongError(16, 17),
+      'FrameTooLongError',
+      'RXNET_ERR_FRAME_TOO_LONG',
+      'Frame of 17 bytes exceeds the limit of 16 bytes',
+    ],
+    [
+      new InvalidFrameError('missing comma'),
+      'InvalidFrameError',
+      'RXNET_ERR_INVALID_FRAME',
+      'Invalid frame: missing comma',
+    ],
+    [
+      new TruncatedFrameError(3),
+      'TruncatedFrameError',
+      'RXNET_ERR_TRUNCATED_FRAME',
+      'Stream ended inside a frame, with 3 bytes buffered',
+    ],
+    [
+      new ConnectionLostError(),
+      'ConnectionLostError',
+      'RXNET_ERR_CONNECTION_LOST',
+      'Connection lost',
+    ],
+    [
+      new ConnectionClosedError(),
+      'ConnectionClosedError',
+      'RXNET_ERR_CONNECTION_CLOSED',
+      'Connection is closed',
+    ],
+    [
+      new ConnectError('tcp:127.0.0.1:1', { cause: refused }),
+      'ConnectError',
+      'RXNET_ERR_CONNECT',
+      'Could not connect to tcp:127.0.0.1:1: ECONNREFUSED',
+    ],
     [new ListenError('tcp:80'), 'ListenError', 'RXNET_ERR_LISTEN', 'Could not listen on tcp:80'],
-    [new InvalidEndpointError('tcp:x', 'port is not a number'), 'InvalidEndpointError', 'RXNET_ERR_INVALID_ENDPOINT', 'Invalid endpoint "tcp:x": port is not a number'],
-    [new IdleTimeoutError(30000), 'IdleTimeoutError', 'RXNET_ERR_IDLE_TIMEOUT', 'No activity for 30000 ms'],
-    [new WriteBufferFullError(1024, 2048), 'WriteBufferFullError', 'RXNET_ERR_WRITE_BUFFER_FULL', 'Pending output of 2048 bytes exceeds the limit of 1024 bytes'],
+    [
+      new InvalidEndpointError('tcp:x', 'port is not a number'),
+      'InvalidEndpointError',
+      'RXNET_ERR_INVALID_ENDPOINT',
+      'Invalid endpoint "tcp:x": port is not a number',
+    ],
+    [
+      new IdleTimeoutError(30000),
+      'IdleTimeoutError',
+      'RXNET_ERR_IDLE_TIMEOUT',
+      'No activity for 30000 ms',
+    ],
+    [
+      new WriteBufferFullError(1024, 2048),
+      'WriteBufferFullError',
+      'RXNET_ERR_WRITE_BUFFER_FULL',
+      'Pending output of 2048 bytes exceeds the limit of 1024 bytes',
+    ],
   ];
 
   describe.each(table)('%p', (error, name, code, message) => {
@@ -64,10 +111,14 @@ describe('errors', () => {
 describe('ConnectError', () => {
   it("names the cause's code when the cause comes from another realm", () => {
     const foreign = { name: 'Error', message: 'connect ECONNREFUSED', code: 'ECONNREFUSED' };
-    expect(new ConnectError('tcp:h:1', { cause: foreign }).message).toBe('Could not connect to tcp:h:1: ECONNREFUSED');
+    expect(new ConnectError('tcp:h:1', { cause: foreign }).message).toBe(
+      'Could not connect to tcp:h:1: ECONNREFUSED',
+    );
   });
 
   it("falls back to the cause's message when it has no code", () => {
-    expect(new ListenError('tcp:1', { cause: new Error('boom') }).message).toBe('Could not listen on tcp:1: boom');
+    expect(new ListenError('tcp:1', { cause: new Error('boom') }).message).toBe(
+      'Could not listen on tcp:1: boom',
+    );
   });
 });

@@ -4,7 +4,11 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { start as startSpreadServer, spreadGreeting, type SpreadServerOptions } from '../examples/spread-server';
+import {
+  start as startSpreadServer,
+  spreadGreeting,
+  type SpreadServerOptions,
+} from '../examples/spread-server';
 import { start as startSpreadClient } from '../examples/spread-client';
 import { start as startEchoServer } from '../examples/echo-server';
 import { start as startEchoClient } from '../examples/echo-client';
@@ -25,7 +29,8 @@ class Logged {
 
   /** Resolves once some line equals `line` (or matches it), counting from the start. */
   waitFor(line: string | RegExp, count = 1): Promise<void> {
-    const matches = (candidate: string): boolean => (typeof line === 'string' ? candidate === line : line.test(candidate));
+    const matches = (candidate: string): boolean =>
+      typeof line === 'string' ? candidate === line : line.test(candidate);
     return within(
       new Promise<void>((resolve) => {
         const check = (): void => {
@@ -47,10 +52,19 @@ class Logged {
   }
 }
 
-async function spreadServer(options: Omit<SpreadServerOptions, 'log' | 'endpoint'> = {}): Promise<{ port: number; logged: Logged }> {
+async function spreadServer(
+  options: Omit<SpreadServerOptions, 'log' | 'endpoint'> = {},
+): Promise<{ port: number; logged: Logged }> {
   const logged = new Logged();
-  const handle = stopping(resources, await startSpreadServer({ endpoint: LOOPBACK, ...options, log: logged.log }));
-  expect(handle.address).toMatchObject({ _tag: 'TcpAddress', hostname: '127.0.0.1', family: 'IPv4' });
+  const handle = stopping(
+    resources,
+    await startSpreadServer({ endpoint: LOOPBACK, ...options, log: logged.log }),
+  );
+  expect(handle.address).toMatchObject({
+    _tag: 'TcpAddress',
+    hostname: '127.0.0.1',
+    family: 'IPv4',
+  });
   return { port: handle.address.port, logged };
 }
 
@@ -72,7 +86,9 @@ describe('examples/spread-server', () => {
       const { port, logged } = await spreadServer();
       const first = await RawClient.connect(resources, port);
       await first.expectText('欢迎来到Spread Site, 你是第1个客户端用户!\n');
-      expect(first.received).toEqual(Buffer.from('欢迎来到Spread Site, 你是第1个客户端用户!\n', 'utf8'));
+      expect(first.received).toEqual(
+        Buffer.from('欢迎来到Spread Site, 你是第1个客户端用户!\n', 'utf8'),
+      );
       await greetedClients(port, 2, 2);
       expect(logged.events).toEqual(['new connect: 1', 'new connect: 2', 'new connect: 3']);
     });
@@ -135,7 +151,13 @@ describe('examples/spread-server', () => {
       await b!.expectText('close');
       expect(c!.text).toBe('');
       await logged.waitFor('lost connect: 2');
-      expect(logged.events).toEqual(['new connect: 1', 'new connect: 2', 'new connect: 3', 'hi', 'lost connect: 2']);
+      expect(logged.events).toEqual([
+        'new connect: 1',
+        'new connect: 2',
+        'new connect: 3',
+        'hi',
+        'lost connect: 2',
+      ]);
     });
 
     it('does not treat close with a newline as close', async () => {
@@ -162,7 +184,14 @@ describe('examples/spread-server', () => {
       await b!.write('after\n');
       await logged.waitFor('after');
       expect(b!.text).toBe('one\ntwo\n');
-      expect(logged.events).toEqual(['new connect: 1', 'new connect: 2', 'one', 'two', 'lost connect: 1', 'after']);
+      expect(logged.events).toEqual([
+        'new connect: 1',
+        'new connect: 2',
+        'one',
+        'two',
+        'lost connect: 1',
+        'after',
+      ]);
     });
 
     it('aborts only a client whose unterminated line outgrows 16 KiB', async () => {
@@ -181,11 +210,15 @@ describe('examples/spread-server', () => {
 
 describe('examples/spread-server start()', () => {
   it('rejects with InvalidEndpointError for a bad description and ListenError for a taken port', async () => {
-    await expect(startSpreadServer({ endpoint: 'tcp:port=nope', log: () => undefined })).rejects.toMatchObject({
+    await expect(
+      startSpreadServer({ endpoint: 'tcp:port=nope', log: () => undefined }),
+    ).rejects.toMatchObject({
       code: 'RXNET_ERR_INVALID_ENDPOINT',
     });
     const { port } = await spreadServer();
-    await expect(startSpreadServer({ endpoint: `tcp:${port}:interface=127.0.0.1`, log: () => undefined })).rejects.toMatchObject({
+    await expect(
+      startSpreadServer({ endpoint: `tcp:${port}:interface=127.0.0.1`, log: () => undefined }),
+    ).rejects.toMatchObject({
       code: 'RXNET_ERR_LISTEN',
     });
   });
@@ -198,7 +231,13 @@ describe('examples/spread-client', () => {
     const logged = new Logged();
     const client = stopping(
       resources,
-      await startSpreadClient({ endpoint: `tcp:localhost:${port}`, every: 0.05, count: 3, name: 'tester', log: logged.log }),
+      await startSpreadClient({
+        endpoint: `tcp:localhost:${port}`,
+        every: 0.05,
+        count: 3,
+        name: 'tester',
+        log: logged.log,
+      }),
     );
     const message = /hello, I'm tester \d{4}-\d\d-\d\d \d\d:\d\d:\d\d/g;
     await reader!.waitForText((text) => (text.match(message) ?? []).length === 3, 'three messages');
@@ -215,10 +254,15 @@ describe('examples/spread-client', () => {
   it('reports a refused connection and exits 1', async () => {
     const port = await closedPort();
     const logged = new Logged();
-    const client = stopping(resources, await startSpreadClient({ endpoint: `tcp:127.0.0.1:${port}`, log: logged.log }));
+    const client = stopping(
+      resources,
+      await startSpreadClient({ endpoint: `tcp:127.0.0.1:${port}`, log: logged.log }),
+    );
     expect(await within(client.done!, 'the client to exit')).toBe(1);
     expect(logged.lines[0]).toBe('Start to Connect...');
-    expect(logged.lines[1]).toMatch(/^Connection is failed, Reason: RXNET_ERR_CONNECT: .*ECONNREFUSED/);
+    expect(logged.lines[1]).toMatch(
+      /^Connection is failed, Reason: RXNET_ERR_CONNECT: .*ECONNREFUSED/,
+    );
   });
 });
 
@@ -240,7 +284,13 @@ describe('examples/spread-client --reconnect', () => {
     await logged.waitFor(spreadGreeting(1).trimEnd());
     await first.stop();
     await logged.waitFor(/^Connection is failed, Reason: RXNET_ERR_CONNECT: .*ECONNREFUSED$/, 2);
-    const second = stopping(resources, await startSpreadServer({ endpoint: `tcp:${port}:interface=127.0.0.1`, log: () => undefined }));
+    const second = stopping(
+      resources,
+      await startSpreadServer({
+        endpoint: `tcp:${port}:interface=127.0.0.1`,
+        log: () => undefined,
+      }),
+    );
     expect(second.address.port).toBe(port);
     await logged.waitFor('Connected...', 2);
     await logged.waitFor(spreadGreeting(1).trimEnd(), 2);
@@ -252,14 +302,19 @@ describe('examples/spread-client --reconnect', () => {
       'Lost connection. Reason: Connection was closed cleanly.',
       'Start to Connect...',
     ]);
-    expect(logged.lines.filter((line) => line === 'Start to Connect...')).toHaveLength(refusals + 2);
+    expect(logged.lines.filter((line) => line === 'Start to Connect...')).toHaveLength(
+      refusals + 2,
+    );
   });
 });
 
 describe('examples/echo-server', () => {
   it('echoes the first chunk, closes, and prints the seed lines with host and peer', async () => {
     const logged = new Logged();
-    const server = stopping(resources, await startEchoServer({ endpoint: LOOPBACK, log: logged.log }));
+    const server = stopping(
+      resources,
+      await startEchoServer({ endpoint: LOOPBACK, log: logged.log }),
+    );
     const client = await RawClient.connect(resources, server.address.port);
     const { localPort } = client.socket;
     await client.write('> To Server:Hello server');
@@ -278,7 +333,10 @@ describe('examples/echo-server', () => {
 describe('examples/echo-server --framing lines', () => {
   it('echoes every line however it is chunked and keeps the connection open', async () => {
     const logged = new Logged();
-    const server = stopping(resources, await startEchoServer({ endpoint: LOOPBACK, framing: 'lines', log: logged.log }));
+    const server = stopping(
+      resources,
+      await startEchoServer({ endpoint: LOOPBACK, framing: 'lines', log: logged.log }),
+    );
     const client = await RawClient.connect(resources, server.address.port);
     for (const chunk of ['he', 'llo\nwor', 'ld\r', '\n']) await client.write(chunk);
     await client.expectText('hello\nworld\n');
@@ -298,11 +356,19 @@ describe('examples/echo-server --framing lines', () => {
 describe('examples/echo-client', () => {
   it('gets all 10 echoes from the echo server and exits 0', async () => {
     const serverLog = new Logged();
-    const server = stopping(resources, await startEchoServer({ endpoint: LOOPBACK, log: serverLog.log }));
+    const server = stopping(
+      resources,
+      await startEchoServer({ endpoint: LOOPBACK, log: serverLog.log }),
+    );
     const logged = new Logged();
-    const client = stopping(resources, await startEchoClient({ port: server.address.port, log: logged.log }));
+    const client = stopping(
+      resources,
+      await startEchoClient({ port: server.address.port, log: logged.log }),
+    );
     expect(await within(client.done!, 'the echo client to finish')).toBe(0);
-    expect(logged.lines).toEqual(Array.from({ length: 10 }, () => '> From Server:> To Server:Hello server'));
+    expect(logged.lines).toEqual(
+      Array.from({ length: 10 }, () => '> From Server:> To Server:Hello server'),
+    );
     await serverLog.waitFor('> Data from client: > To Server:Hello server', 10);
     expect(serverLog.events.filter((line) => line.startsWith('> Now conn=')).length).toBe(10);
   });
@@ -310,9 +376,14 @@ describe('examples/echo-client', () => {
   it('exits 1 and says so when the connections are refused', async () => {
     const port = await closedPort();
     const logged = new Logged();
-    const client = stopping(resources, await startEchoClient({ endpoint: `tcp:127.0.0.1:${port}`, log: logged.log }));
+    const client = stopping(
+      resources,
+      await startEchoClient({ endpoint: `tcp:127.0.0.1:${port}`, log: logged.log }),
+    );
     expect(await within(client.done!, 'the echo client to finish')).toBe(1);
-    expect(logged.lines.filter((line) => /^> Connection \d+ failed: RXNET_ERR_CONNECT/.test(line))).toHaveLength(10);
+    expect(
+      logged.lines.filter((line) => /^> Connection \d+ failed: RXNET_ERR_CONNECT/.test(line)),
+    ).toHaveLength(10);
     expect(logged.lines.at(-1)).toBe('> 0 of 10 connections replied');
   });
 
@@ -321,7 +392,11 @@ describe('examples/echo-client', () => {
     const logged = new Logged();
     const client = stopping(
       resources,
-      await startEchoClient({ endpoint: `tcp:127.0.0.1:${silent}`, timeoutMs: 200, log: logged.log }),
+      await startEchoClient({
+        endpoint: `tcp:127.0.0.1:${silent}`,
+        timeoutMs: 200,
+        log: logged.log,
+      }),
     );
     expect(await within(client.done!, 'the echo client to give up')).toBe(1);
     expect(logged.lines).toEqual(['> 0 of 10 connections replied; 10 still waiting after 0.2 s']);

@@ -18,7 +18,11 @@ async function node(script: string): Promise<string> {
 
 describe('the built package', () => {
   beforeAll(async () => {
-    await run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root });
+    await run(
+      process.execPath,
+      [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      { cwd: root },
+    );
   }, 120_000);
 
   it("offers the same API at 'rxnet' as src/index.ts", async () => {
@@ -27,12 +31,16 @@ describe('the built package', () => {
   });
 
   it("offers the testing kit at 'rxnet/testing'", async () => {
-    const keys = await node("console.log(JSON.stringify(Object.keys(require('rxnet/testing')).sort()))");
+    const keys = await node(
+      "console.log(JSON.stringify(Object.keys(require('rxnet/testing')).sort()))",
+    );
     expect(JSON.parse(keys)).toEqual(Object.keys(testing).sort());
   });
 
   it('refuses deep imports of internals', async () => {
-    const code = await node("try { require('rxnet/dist/framing/ChunkQueue.js'); console.log('loaded') } catch (e) { console.log(e.code) }");
+    const code = await node(
+      "try { require('rxnet/dist/framing/ChunkQueue.js'); console.log('loaded') } catch (e) { console.log(e.code) }",
+    );
     expect(code).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
   });
 

@@ -26,7 +26,9 @@ describe('README', () => {
     it('greets each client with its number, relays lines to the others and closes on close', async () => {
       const notifications = new ReplaySubject<ServerNotification>();
       server = start('tcp:0:interface=127.0.0.1').subscribe(notifications);
-      const listening = await firstValueFrom(notifications.pipe(filter((n) => n.type === 'listening')));
+      const listening = await firstValueFrom(
+        notifications.pipe(filter((n) => n.type === 'listening')),
+      );
       const port = listening.address._tag === 'TcpAddress' ? listening.address.port : 0;
 
       const alice = await RawClient.connect(resources, port);

@@ -44,7 +44,8 @@ export function greet<E extends ServerItem, O extends Output = Output>(
         const item: ServerItem = value;
         if (item.type === 'connectionMade') {
           // `item` is `value`, which is an `E`; TypeScript cannot carry that through the narrowing.
-          const data = typeof message === 'function' ? message(value as Extract<E, ConnectionMade>) : message;
+          const data =
+            typeof message === 'function' ? message(value as Extract<E, ConnectionMade>) : message;
           subscriber.next({ type: 'write', to: item.id, data });
         }
       });

@@ -1,4 +1,12 @@
-import { asyncScheduler, map, type OperatorFunction, type SchedulerLike, switchMap, take, timer } from 'rxjs';
+import {
+  asyncScheduler,
+  map,
+  type OperatorFunction,
+  type SchedulerLike,
+  switchMap,
+  take,
+  timer,
+} from 'rxjs';
 
 /** Options of {@link sendEvery}. */
 export interface SendEveryConfig {
@@ -61,10 +69,14 @@ export function sendEvery<T, O>(
 ): OperatorFunction<T, O> {
   const { count = Infinity, delay = 0, scheduler = asyncScheduler } = config;
   if (!(period > 0) || !Number.isFinite(period)) {
-    throw new TypeError(`sendEvery: period must be a positive number of milliseconds, got ${period}`);
+    throw new TypeError(
+      `sendEvery: period must be a positive number of milliseconds, got ${period}`,
+    );
   }
   if (!(delay >= 0) || !Number.isFinite(delay)) {
-    throw new TypeError(`sendEvery: delay must be a number of milliseconds of at least 0, got ${delay}`);
+    throw new TypeError(
+      `sendEvery: delay must be a number of milliseconds of at least 0, got ${delay}`,
+    );
   }
   if (!(count >= 0) || (count !== Infinity && !Number.isInteger(count))) {
     throw new TypeError(`sendEvery: count must be a whole number of at least 0, got ${count}`);

@@ -9,8 +9,14 @@ describe('example command lines', () => {
   describe('spread-server', () => {
     it('defaults to tcp:8007 and takes an endpoint, a mode and a framing', () => {
       expect(parseSpreadServerArgs([])).toEqual({ endpoint: 'tcp:8007' });
-      expect(parseSpreadServerArgs(['tcp:9000', '--mode', 'book'])).toEqual({ endpoint: 'tcp:9000', mode: 'book' });
-      expect(parseSpreadServerArgs(['--framing=lines'])).toEqual({ endpoint: 'tcp:8007', framing: 'lines' });
+      expect(parseSpreadServerArgs(['tcp:9000', '--mode', 'book'])).toEqual({
+        endpoint: 'tcp:9000',
+        mode: 'book',
+      });
+      expect(parseSpreadServerArgs(['--framing=lines'])).toEqual({
+        endpoint: 'tcp:8007',
+        framing: 'lines',
+      });
     });
 
     it.each([
@@ -26,7 +32,9 @@ describe('example command lines', () => {
 
   describe('spread-client', () => {
     it('defaults to tcp:localhost:8007 and reads every, count, name and reconnect', () => {
-      expect(parseSpreadClientArgs(['--every', '0.5', '--count', '3', '--name', 'alice', '--reconnect'])).toEqual({
+      expect(
+        parseSpreadClientArgs(['--every', '0.5', '--count', '3', '--name', 'alice', '--reconnect']),
+      ).toEqual({
         endpoint: 'tcp:localhost:8007',
         every: 0.5,
         count: 3,
@@ -50,7 +58,10 @@ describe('example command lines', () => {
     });
 
     it('take --framing lines for the echo server and refuse other framings', () => {
-      expect(parseEchoServerArgs(['tcp:9000', '--framing', 'lines'])).toEqual({ endpoint: 'tcp:9000', framing: 'lines' });
+      expect(parseEchoServerArgs(['tcp:9000', '--framing', 'lines'])).toEqual({
+        endpoint: 'tcp:9000',
+        framing: 'lines',
+      });
       expect(() => parseEchoServerArgs(['--framing', 'netstrings'])).toThrow(UsageError);
     });
   });
@@ -58,15 +69,21 @@ describe('example command lines', () => {
 
 describe('formatTimestamp', () => {
   it('formats local time as %Y-%m-%d %H:%M:%S', () => {
-    expect(formatTimestamp(new Date(2026, 10, 3, 7, 5, 9, 999).getTime())).toBe('2026-11-03 07:05:09');
+    expect(formatTimestamp(new Date(2026, 10, 3, 7, 5, 9, 999).getTime())).toBe(
+      '2026-11-03 07:05:09',
+    );
   });
 });
 
 describe('describe (error lines)', () => {
   it('adds the code, and the cause code when the message lacks it', () => {
-    const cause = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    const cause = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), {
+      code: 'ECONNREFUSED',
+    });
     const text = describeError(new ConnectError('tcp:127.0.0.1:1', { cause }));
-    expect(text).toMatch(/^RXNET_ERR_CONNECT: Could not connect to tcp:127\.0\.0\.1:1: ECONNREFUSED$/);
+    expect(text).toMatch(
+      /^RXNET_ERR_CONNECT: Could not connect to tcp:127\.0\.0\.1:1: ECONNREFUSED$/,
+    );
     expect(describeError('plain')).toBe('plain');
   });
 });

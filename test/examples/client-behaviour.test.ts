@@ -7,7 +7,8 @@ import { echoBehaviour } from '../../examples/echo-server';
 import { helloMessage, spreadSender } from '../../examples/spread-client';
 
 type Item = ServerCommand | ServerEvent<unknown>;
-const isCommand = (item: Item): item is ServerCommand => item.type === 'write' || item.type === 'close' || item.type === 'abort';
+const isCommand = (item: Item): item is ServerCommand =>
+  item.type === 'write' || item.type === 'close' || item.type === 'abort';
 
 let testScheduler: TestScheduler;
 beforeEach(() => {
@@ -19,26 +20,39 @@ describe('spreadSender', () => {
     it('sends at once, then every `every` seconds in virtual time, with timestamps from the scheduler', () => {
       testScheduler.run(({ cold, expectObservable }) => {
         const connections = cold('c|');
-        expectObservable(connections.pipe(spreadSender({ name: 'tester', every: 5, count: 3, scheduler: testScheduler }))).toBe(
-          'a 4999ms b 4999ms (c|)',
-          { a: helloMessage('tester', 0), b: helloMessage('tester', 5000), c: helloMessage('tester', 10000) },
-        );
+        expectObservable(
+          connections.pipe(
+            spreadSender({ name: 'tester', every: 5, count: 3, scheduler: testScheduler }),
+          ),
+        ).toBe('a 4999ms b 4999ms (c|)', {
+          a: helloMessage('tester', 0),
+          b: helloMessage('tester', 5000),
+          c: helloMessage('tester', 10000),
+        });
       });
     });
 
     it('starts a new series for each new connection, dropping the old one', () => {
       testScheduler.run(({ hot, expectObservable }) => {
         const connections = hot('a 1500ms b');
-        expectObservable(connections.pipe(spreadSender({ name: 'n', every: 1, scheduler: testScheduler })), '^ 3000ms !').toBe(
-          'x 999ms y 500ms z 999ms w',
-          { x: helloMessage('n', 0), y: helloMessage('n', 1000), z: helloMessage('n', 1501), w: helloMessage('n', 2501) },
-        );
+        expectObservable(
+          connections.pipe(spreadSender({ name: 'n', every: 1, scheduler: testScheduler })),
+          '^ 3000ms !',
+        ).toBe('x 999ms y 500ms z 999ms w', {
+          x: helloMessage('n', 0),
+          y: helloMessage('n', 1000),
+          z: helloMessage('n', 1501),
+          w: helloMessage('n', 2501),
+        });
       });
     });
 
     it('defaults to a message every 5 seconds', () => {
       testScheduler.run(({ cold, expectObservable }) => {
-        expectObservable(cold('c').pipe(spreadSender({ name: 'n', scheduler: testScheduler })), '^ 10s !').toBe('a 4999ms b 4999ms c', {
+        expectObservable(
+          cold('c').pipe(spreadSender({ name: 'n', scheduler: testScheduler })),
+          '^ 10s !',
+        ).toBe('a 4999ms b 4999ms c', {
           a: helloMessage('n', 0),
           b: helloMessage('n', 5000),
           c: helloMessage('n', 10000),
@@ -60,8 +74,15 @@ describe('echoBehaviour', () => {
   it('echoes the first chunk, then closes, and logs like the seed', () => {
     const logged: string[] = [];
     testScheduler.run(({ hot, expectObservable }) => {
-      const events = hot<ServerEvent<string>>('a-b-c-d-', { a: made(1), b: data(1, 'hi'), c: data(1, 'late'), d: lost(1) });
-      expectObservable(echoBehaviour({ log: (line) => logged.push(line) })(events).pipe(filter(isCommand))).toBe('--(wx)--', {
+      const events = hot<ServerEvent<string>>('a-b-c-d-', {
+        a: made(1),
+        b: data(1, 'hi'),
+        c: data(1, 'late'),
+        d: lost(1),
+      });
+      expectObservable(
+        echoBehaviour({ log: (line) => logged.push(line) })(events).pipe(filter(isCommand)),
+      ).toBe('--(wx)--', {
         w: write(1, 'hi'),
         x: close(1),
       });
@@ -78,9 +99,20 @@ describe('echoBehaviour', () => {
   it('counts connections as they come and go', () => {
     const logged: string[] = [];
     testScheduler.run(({ hot, expectObservable }) => {
-      const events = hot<ServerEvent<string>>('abcd', { a: made(1), b: made(2), c: lost(1), d: made(3) });
-      expectObservable(echoBehaviour({ log: (line) => logged.push(line) })(events).pipe(filter(isCommand))).toBe('----');
+      const events = hot<ServerEvent<string>>('abcd', {
+        a: made(1),
+        b: made(2),
+        c: lost(1),
+        d: made(3),
+      });
+      expectObservable(
+        echoBehaviour({ log: (line) => logged.push(line) })(events).pipe(filter(isCommand)),
+      ).toBe('----');
     });
-    expect(logged.filter((line) => line.startsWith('> Now'))).toEqual(['> Now conn=1', '> Now conn=2', '> Now conn=2']);
+    expect(logged.filter((line) => line.startsWith('> Now'))).toEqual([
+      '> Now conn=1',
+      '> Now conn=2',
+      '> Now conn=2',
+    ]);
   });
 });

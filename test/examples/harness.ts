@@ -61,7 +61,11 @@ export class Child implements Resource {
   private readonly waiters = new Set<() => void>();
 
   constructor(command: string, args: readonly string[], cwd = REPO_ROOT) {
-    this.process = spawn(command, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+    this.process = spawn(command, args, {
+      cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, FORCE_COLOR: '0' },
+    });
     this.process.stdout!.setEncoding('utf8');
     this.process.stderr!.setEncoding('utf8');
     this.process.stdout!.on('data', (text: string) => {
@@ -97,21 +101,29 @@ export class Child implements Resource {
 
   /** Resolves with the first stdout line matching `pattern` (already printed or yet to come). */
   waitForLine(pattern: RegExp, ms = EVENT_TIMEOUT_MS): Promise<RegExpMatchArray> {
-    return this.waitFor(() => {
-      for (const line of this.lines) {
-        const match = pattern.exec(line);
-        if (match !== null) return match;
-      }
-      return undefined;
-    }, `a line matching ${pattern} from ${this.describe()}`, ms);
+    return this.waitFor(
+      () => {
+        for (const line of this.lines) {
+          const match = pattern.exec(line);
+          if (match !== null) return match;
+        }
+        return undefined;
+      },
+      `a line matching ${pattern} from ${this.describe()}`,
+      ms,
+    );
   }
 
   /** Resolves once `count` stdout lines match `pattern`. */
   waitForLines(pattern: RegExp, count: number, ms = EVENT_TIMEOUT_MS): Promise<string[]> {
-    return this.waitFor(() => {
-      const found = this.lines.filter((line) => pattern.test(line));
-      return found.length >= count ? found : undefined;
-    }, `${count} lines matching ${pattern} from ${this.describe()}`, ms);
+    return this.waitFor(
+      () => {
+        const found = this.lines.filter((line) => pattern.test(line));
+        return found.length >= count ? found : undefined;
+      },
+      `${count} lines matching ${pattern} from ${this.describe()}`,
+      ms,
+    );
   }
 
   writeStdin(text: string): void {
@@ -124,7 +136,8 @@ export class Child implements Resource {
 
   /** Sends `signal` and waits for the exit. */
   async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> {
-    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill(signal);
+    if (this.process.exitCode === null && this.process.signalCode === null)
+      this.process.kill(signal);
     return this.exited;
   }
 
@@ -175,7 +188,10 @@ export function spawnFixture(resources: Resources, script: string, args: readonl
 }
 
 /** Starts a Twisted fixture server on an ephemeral port and resolves with that port. */
-export async function startFixtureServer(resources: Resources, script: string): Promise<{ child: Child; port: number }> {
+export async function startFixtureServer(
+  resources: Resources,
+  script: string,
+): Promise<{ child: Child; port: number }> {
   const child = spawnFixture(resources, script, ['0']);
   const match = await child.waitForLine(/^listening on (\d+)$/, 15000);
   return { child, port: Number(match[1]) };
@@ -223,7 +239,11 @@ export class RawClient implements Resource {
   }
 
   /** Resolves once the received text satisfies `done` (for example, contains a string). */
-  waitForText(done: (text: string) => boolean, what: string, ms = EVENT_TIMEOUT_MS): Promise<string> {
+  waitForText(
+    done: (text: string) => boolean,
+    what: string,
+    ms = EVENT_TIMEOUT_MS,
+  ): Promise<string> {
     return within(
       new Promise<string>((resolvePromise, reject) => {
         const poll = (): void => {
@@ -246,8 +266,15 @@ export class RawClient implements Resource {
 
   /** Resolves once `expected` has been received, exactly, as the start of the stream. */
   async expectText(expected: string, ms = EVENT_TIMEOUT_MS): Promise<void> {
-    await this.waitForText((text) => text.length >= expected.length || !expected.startsWith(text), JSON.stringify(expected), ms);
-    if (this.text !== expected) throw new Error(`expected ${JSON.stringify(expected)}, received ${JSON.stringify(this.text)}`);
+    await this.waitForText(
+      (text) => text.length >= expected.length || !expected.startsWith(text),
+      JSON.stringify(expected),
+      ms,
+    );
+    if (this.text !== expected)
+      throw new Error(
+        `expected ${JSON.stringify(expected)}, received ${JSON.stringify(this.text)}`,
+      );
   }
 
   /** Forgets what was received so far, so the next expectation starts from here. */

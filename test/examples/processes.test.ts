@@ -33,12 +33,23 @@ describe('example programs', () => {
 
   describe('signals', () => {
     it.each(['SIGTERM'] as const)('spread-server stops cleanly on %s', async (signal) => {
-      const child = spawnExample(resources, 'spread-server', ['tcp:0:interface=127.0.0.1', '--framing', 'lines']);
-      const [, port] = await child.waitForLine(/^listening on 127\.0\.0\.1:(\d+)$/, PROCESS_TIMEOUT_MS);
+      const child = spawnExample(resources, 'spread-server', [
+        'tcp:0:interface=127.0.0.1',
+        '--framing',
+        'lines',
+      ]);
+      const [, port] = await child.waitForLine(
+        /^listening on 127\.0\.0\.1:(\d+)$/,
+        PROCESS_TIMEOUT_MS,
+      );
       const client = await RawClient.connect(resources, Number(port));
       await client.expectText(spreadGreeting(1));
       await child.waitForLine(/^new connect: 1$/);
-      const exit = await within(child.kill(signal), `spread-server to exit on ${signal}`, PROCESS_TIMEOUT_MS);
+      const exit = await within(
+        child.kill(signal),
+        `spread-server to exit on ${signal}`,
+        PROCESS_TIMEOUT_MS,
+      );
       expect(exit).toEqual({ code: 0, signal: null });
       expect(child.stderr).toBe(`${signal}: stopping\n`);
       // Stopping ends the open connections: the client sees its connection close.
@@ -48,11 +59,21 @@ describe('example programs', () => {
 
   describe('a client run', () => {
     it('echo-client exits 0 after its 10 replies', async () => {
-      const server = stopping(resources, await startEchoServer({ endpoint: 'tcp:0:interface=127.0.0.1', log: () => undefined }));
-      const child = spawnExample(resources, 'echo-client', [`tcp:localhost:${server.address.port}`]);
+      const server = stopping(
+        resources,
+        await startEchoServer({ endpoint: 'tcp:0:interface=127.0.0.1', log: () => undefined }),
+      );
+      const child = spawnExample(resources, 'echo-client', [
+        `tcp:localhost:${server.address.port}`,
+      ]);
       const exit = await within(child.exited, 'echo-client to exit', PROCESS_TIMEOUT_MS);
-      expect({ exit, stderr: child.stderr }).toEqual({ exit: { code: 0, signal: null }, stderr: '' });
-      expect(child.lines).toEqual(Array.from({ length: 10 }, () => '> From Server:> To Server:Hello server'));
+      expect({ exit, stderr: child.stderr }).toEqual({
+        exit: { code: 0, signal: null },
+        stderr: '',
+      });
+      expect(child.lines).toEqual(
+        Array.from({ length: 10 }, () => '> From Server:> To Server:Hello server'),
+      );
     });
   });
 });

@@ -2,10 +2,16 @@ import { filter, from, lastValueFrom, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import type { ServerCommand, ServerEvent } from 'rxnet';
 import { close, data, lost, made, observableMatcher, write } from 'rxnet/testing';
-import { spreadBehaviour, spreadDecoder, spreadGreeting, type SpreadBehaviourOptions } from '../../examples/spread-server';
+import {
+  spreadBehaviour,
+  spreadDecoder,
+  spreadGreeting,
+  type SpreadBehaviourOptions,
+} from '../../examples/spread-server';
 
 type Item = ServerCommand | ServerEvent<unknown>;
-const isCommand = (item: Item): item is ServerCommand => item.type === 'write' || item.type === 'close' || item.type === 'abort';
+const isCommand = (item: Item): item is ServerCommand =>
+  item.type === 'write' || item.type === 'close' || item.type === 'abort';
 
 let testScheduler: TestScheduler;
 beforeEach(() => {
@@ -23,7 +29,10 @@ function expectCommands(
   const logged: string[] = [];
   testScheduler.run(({ hot, expectObservable }) => {
     const behaviour = spreadBehaviour({ ...options, log: (line) => logged.push(line) });
-    expectObservable(behaviour(hot(events, eventValues)).pipe(filter(isCommand))).toBe(commands, commandValues);
+    expectObservable(behaviour(hot(events, eventValues)).pipe(filter(isCommand))).toBe(
+      commands,
+      commandValues,
+    );
   });
   return logged;
 }
@@ -36,9 +45,18 @@ describe('spreadBehaviour', () => {
         '-a-b-c-d-',
         { a: made(1), b: made(2), c: lost(1), d: made(3) },
         '-x-y---z-',
-        { x: write(1, spreadGreeting(1)), y: write(2, spreadGreeting(2)), z: write(3, spreadGreeting(2)) },
+        {
+          x: write(1, spreadGreeting(1)),
+          y: write(2, spreadGreeting(2)),
+          z: write(3, spreadGreeting(2)),
+        },
       );
-      expect(logged).toEqual(['new connect: 1', 'new connect: 2', 'lost connect: 1', 'new connect: 2']);
+      expect(logged).toEqual([
+        'new connect: 1',
+        'new connect: 2',
+        'lost connect: 1',
+        'new connect: 2',
+      ]);
       expect(spreadGreeting(1)).toBe('欢迎来到Spread Site, 你是第1个客户端用户!\n');
     });
 
@@ -63,7 +81,14 @@ describe('spreadBehaviour', () => {
       const logged = expectCommands(
         {},
         'ab-c-d-e-f-',
-        { a: made(1), b: made(2), c: data(1, 'close\n'), d: data(1, 'late'), e: lost(1), f: data(2, 'still here') },
+        {
+          a: made(1),
+          b: made(2),
+          c: data(1, 'close\n'),
+          d: data(1, 'late'),
+          e: lost(1),
+          f: data(2, 'still here'),
+        },
         'xy-c-------',
         { x: write(1, spreadGreeting(1)), y: write(2, spreadGreeting(2)), c: close(1) },
       );
@@ -76,7 +101,12 @@ describe('spreadBehaviour', () => {
         'ab-c-d-',
         { a: made(1), b: made(2), c: data(1, 'clo'), d: data(1, 'se') },
         'xy-c-d-',
-        { x: write(1, spreadGreeting(1)), y: write(2, spreadGreeting(2)), c: write([2], 'clo'), d: write([2], 'se') },
+        {
+          x: write(1, spreadGreeting(1)),
+          y: write(2, spreadGreeting(2)),
+          c: write([2], 'clo'),
+          d: write([2], 'se'),
+        },
       );
     });
   });
@@ -96,7 +126,12 @@ describe('spreadBehaviour', () => {
           w: write([1, 3], 'close'),
         },
       );
-      expect(logged).toEqual(['new connect: 1', 'new connect: 2', 'new connect: 3', 'lost connect: 2']);
+      expect(logged).toEqual([
+        'new connect: 1',
+        'new connect: 2',
+        'new connect: 3',
+        'lost connect: 2',
+      ]);
     });
 
     it('prints other data, close with a newline included, without relaying or closing', () => {
@@ -113,11 +148,21 @@ describe('spreadBehaviour', () => {
     it('recognises close in a Buffer chunk', () => {
       const logged: string[] = [];
       testScheduler.run(({ hot, expectObservable }) => {
-        const events = hot<ServerEvent<Buffer>>('ab-c-', { a: made(1), b: made(2), c: data(1, Buffer.from('close')) });
-        expectObservable(spreadBehaviour({ mode: 'book', log: (line) => logged.push(line) })(events).pipe(filter(isCommand))).toBe(
-          'xy-(cw)-',
-          { x: write(1, spreadGreeting(1)), y: write(2, spreadGreeting(2)), c: close(1), w: write([2], Buffer.from('close')) },
-        );
+        const events = hot<ServerEvent<Buffer>>('ab-c-', {
+          a: made(1),
+          b: made(2),
+          c: data(1, Buffer.from('close')),
+        });
+        expectObservable(
+          spreadBehaviour({ mode: 'book', log: (line) => logged.push(line) })(events).pipe(
+            filter(isCommand),
+          ),
+        ).toBe('xy-(cw)-', {
+          x: write(1, spreadGreeting(1)),
+          y: write(2, spreadGreeting(2)),
+          c: close(1),
+          w: write([2], Buffer.from('close')),
+        });
       });
     });
   });
@@ -129,7 +174,12 @@ describe('spreadBehaviour', () => {
         'ab-c-d-e-',
         { a: made(1), b: made(2), c: data(1, 'one'), d: data(2, 'close'), e: data(2, 'after') },
         'xy-c-d---',
-        { x: write(1, spreadGreeting(1)), y: write(2, spreadGreeting(2)), c: write([2], 'one\n'), d: close(2) },
+        {
+          x: write(1, spreadGreeting(1)),
+          y: write(2, spreadGreeting(2)),
+          c: write([2], 'one\n'),
+          d: close(2),
+        },
       );
       expect(logged.slice(2)).toEqual(['one']);
     });
@@ -142,7 +192,11 @@ describe('spreadDecoder', () => {
       const decode = spreadDecoder('lines')!;
       const input = 'hello\r\nclo';
       const chunks = [Buffer.from(input), Buffer.from('se\nlast')];
-      await expect(lastValueFrom(from(chunks).pipe(decode, toArray()))).resolves.toEqual(['hello', 'close', 'last']);
+      await expect(lastValueFrom(from(chunks).pipe(decode, toArray()))).resolves.toEqual([
+        'hello',
+        'close',
+        'last',
+      ]);
     });
   });
 

@@ -11,9 +11,19 @@ const subscription = listen(endpoint, {
     setImmediate(() => subscription.unsubscribe());
   },
 }).subscribe({
-  error: (error: { name?: unknown; code?: unknown; endpoint?: unknown; cause?: { code?: unknown } }) => {
+  error: (error: {
+    name?: unknown;
+    code?: unknown;
+    endpoint?: unknown;
+    cause?: { code?: unknown };
+  }) => {
     console.log(
-      JSON.stringify({ name: error.name, code: error.code, endpoint: error.endpoint, cause: error.cause?.code }),
+      JSON.stringify({
+        name: error.name,
+        code: error.code,
+        endpoint: error.endpoint,
+        cause: error.cause?.code,
+      }),
     );
   },
 });

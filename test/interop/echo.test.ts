@@ -4,7 +4,15 @@
  */
 import { start as startEchoServer } from '../../examples/echo-server';
 import { start as startEchoClient } from '../../examples/echo-client';
-import { Child, RawClient, Resources, spawnFixture, startFixtureServer, stopping, within } from '../examples/harness';
+import {
+  Child,
+  RawClient,
+  Resources,
+  spawnFixture,
+  startFixtureServer,
+  stopping,
+  within,
+} from '../examples/harness';
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
@@ -15,7 +23,10 @@ async function rxnetEchoServer(): Promise<{ port: number; lines: string[] }> {
   const lines: string[] = [];
   const handle = stopping(
     resources,
-    await startEchoServer({ endpoint: 'tcp:0:interface=127.0.0.1', log: (line) => lines.push(line) }),
+    await startEchoServer({
+      endpoint: 'tcp:0:interface=127.0.0.1',
+      log: (line) => lines.push(line),
+    }),
   );
   return { port: handle.address.port, lines };
 }
@@ -25,9 +36,14 @@ describe('echo server (rxnet)', () => {
     const { port, lines } = await rxnetEchoServer();
     const client = spawnFixture(resources, 'echo_client.py', [String(port)]);
     const exit = await within(client.exited, 'the Twisted echo client to finish', 15000);
-    expect({ exit, stderr: client.stderr }).toEqual({ exit: { code: 0, signal: null }, stderr: '' });
+    expect({ exit, stderr: client.stderr }).toEqual({
+      exit: { code: 0, signal: null },
+      stderr: '',
+    });
     expect(client.lines).toEqual(Array.from({ length: 10 }, () => REPLY));
-    expect(lines.filter((line) => line === '> Data from client: > To Server:Hello server')).toHaveLength(10);
+    expect(
+      lines.filter((line) => line === '> Data from client: > To Server:Hello server'),
+    ).toHaveLength(10);
   });
 
   it('echoes what nc sends and closes the connection, so nc exits once its input ends', async () => {
@@ -48,7 +64,11 @@ describe('echo server (rxnet)', () => {
     const lines: string[] = [];
     const handle = stopping(
       resources,
-      await startEchoServer({ endpoint: 'tcp:0:interface=127.0.0.1', framing: 'lines', log: (line) => lines.push(line) }),
+      await startEchoServer({
+        endpoint: 'tcp:0:interface=127.0.0.1',
+        framing: 'lines',
+        log: (line) => lines.push(line),
+      }),
     );
     // -N: nc sends its FIN once stdin ends; the server answers it and nc exits.
     const nc = resources.add(new Child('nc', ['-N', '127.0.0.1', String(handle.address.port)]));
@@ -76,12 +96,19 @@ describe('echo client (rxnet)', () => {
   it('gets all 10 replies from the Twisted echo server', async () => {
     const { child, port } = await startFixtureServer(resources, 'echo_server.py');
     const lines: string[] = [];
-    const client = stopping(resources, await startEchoClient({ endpoint: `tcp:localhost:${port}`, log: (line) => lines.push(line) }));
+    const client = stopping(
+      resources,
+      await startEchoClient({ endpoint: `tcp:localhost:${port}`, log: (line) => lines.push(line) }),
+    );
     expect(await within(client.done!, 'the rxnet echo client to finish')).toBe(0);
     expect(lines).toEqual(Array.from({ length: 10 }, () => REPLY));
     await child.waitForLines(/^> Data from client: > To Server:Hello server$/, 10);
     await child.waitForLines(/^> Now conn=\d+$/, 10);
-    expect(child.lines.filter((line) => line.startsWith('>Peer:  IPv4Address(type=\'TCP\', host=\'127.0.0.1\''))).toHaveLength(10);
+    expect(
+      child.lines.filter((line) =>
+        line.startsWith(">Peer:  IPv4Address(type='TCP', host='127.0.0.1'"),
+      ),
+    ).toHaveLength(10);
   });
 });
 
@@ -105,25 +132,51 @@ describe('echo server transcripts', () => {
       received.push(client.text);
     }
     await settled();
-    const names: Array<[number, string]> = [[port, 'SERVER'], [ports[0]!, 'C1'], [ports[1]!, 'C2']];
+    const names: Array<[number, string]> = [
+      [port, 'SERVER'],
+      [ports[0]!, 'C1'],
+      [ports[1]!, 'C2'],
+    ];
     const normalised = printed()
       .filter((line) => !line.startsWith('listening on'))
-      .map((line) => names.reduce((text, [number, name]) => text.replace(`port=${number})`, `port=${name})`), line));
+      .map((line) =>
+        names.reduce(
+          (text, [number, name]) => text.replace(`port=${number})`, `port=${name})`),
+          line,
+        ),
+      );
     return { received, printed: normalised };
   }
 
   it('are identical for the Twisted original and rxnet, printed lines included', async () => {
     const { child, port: twistedPort } = await startFixtureServer(resources, 'echo_server.py');
-    const twisted = await transcript(twistedPort, () => child.lines, () => child.waitForLines(/^>Peer: /, 2));
+    const twisted = await transcript(
+      twistedPort,
+      () => child.lines,
+      () => child.waitForLines(/^>Peer: /, 2),
+    );
     const { port, lines } = await rxnetEchoServer();
-    const rxnet = await transcript(port, () => lines, async () => undefined);
+    const rxnet = await transcript(
+      port,
+      () => lines,
+      async () => undefined,
+    );
     // rxnet counts a connection as lost when the peer's FIN answers its own, Twisted as soon as it
     // closes: the second client may connect before rxnet has seen the first one go, so the count
     // it prints then is 1 or 2. Everything else is compared exactly.
-    const withoutCounts = (t: typeof rxnet): typeof rxnet => ({ ...t, printed: t.printed.filter((line) => !line.startsWith('> Now conn=')) });
+    const withoutCounts = (t: typeof rxnet): typeof rxnet => ({
+      ...t,
+      printed: t.printed.filter((line) => !line.startsWith('> Now conn=')),
+    });
     expect(withoutCounts(rxnet)).toEqual(withoutCounts(twisted));
-    expect(twisted.printed.filter((line) => line.startsWith('> Now conn='))).toEqual(['> Now conn=1', '> Now conn=1']);
-    expect(rxnet.printed.filter((line) => line.startsWith('> Now conn='))).toEqual(['> Now conn=1', expect.stringMatching(/^> Now conn=[12]$/)]);
+    expect(twisted.printed.filter((line) => line.startsWith('> Now conn='))).toEqual([
+      '> Now conn=1',
+      '> Now conn=1',
+    ]);
+    expect(rxnet.printed.filter((line) => line.startsWith('> Now conn='))).toEqual([
+      '> Now conn=1',
+      expect.stringMatching(/^> Now conn=[12]$/),
+    ]);
     expect(rxnet.received).toEqual(['> To Server:Hello server', 'second, ünïcödé']);
     expect(withoutCounts(rxnet).printed).toEqual([
       '> New connection made,from client!',

@@ -7,7 +7,15 @@
  */
 import { start as startSpreadServer, type SpreadMode } from '../../examples/spread-server';
 import { start as startSpreadClient } from '../../examples/spread-client';
-import { Child, Resources, RawClient, startFixtureServer, spawnFixture, stopping, within } from '../examples/harness';
+import {
+  Child,
+  Resources,
+  RawClient,
+  startFixtureServer,
+  spawnFixture,
+  stopping,
+  within,
+} from '../examples/harness';
 
 const greeting = (n: number): string => `欢迎来到Spread Site, 你是第${n}个客户端用户!\n`;
 
@@ -85,7 +93,12 @@ async function waitForStdout(child: Child, expected: string): Promise<void> {
         if (child.stdout.length >= expected.length) {
           child.process.stdout!.off('data', check);
           if (child.stdout === expected) resolve();
-          else reject(new Error(`expected ${JSON.stringify(expected)}, got ${JSON.stringify(child.stdout)}`));
+          else
+            reject(
+              new Error(
+                `expected ${JSON.stringify(expected)}, got ${JSON.stringify(child.stdout)}`,
+              ),
+            );
         }
       };
       child.process.stdout!.on('data', check);
@@ -154,7 +167,12 @@ describe.each([
     await server.waitForLog(/^lost connect: 1$/);
     second.endStdin();
     await server.waitForLog(/^lost connect: 0$/);
-    expect(server.logLines()).toEqual(['new connect: 1', 'new connect: 2', 'lost connect: 1', 'lost connect: 0']);
+    expect(server.logLines()).toEqual([
+      'new connect: 1',
+      'new connect: 2',
+      'lost connect: 1',
+      'lost connect: 0',
+    ]);
   });
 });
 
@@ -162,7 +180,9 @@ describe.each([
  * One scripted session; returns every client's received bytes and the server's printed lines. Each
  * step waits for its effect, so TCP cannot merge two steps' bytes into one chunk.
  */
-async function bookTranscript(server: SpreadServer): Promise<{ received: string[]; printed: string[] }> {
+async function bookTranscript(
+  server: SpreadServer,
+): Promise<{ received: string[]; printed: string[] }> {
   const a = await RawClient.connect(resources, server.port);
   await a.waitForText((text) => text === greeting(1), 'greeting 1');
   const b = await RawClient.connect(resources, server.port);
@@ -225,12 +245,22 @@ describe('Spread server (rxnet, default mode)', () => {
     const server = await rxnetServer('broadcast');
     const reader = nc(server.port);
     await waitForStdout(reader, greeting(1));
-    const client = spawnFixture(resources, 'spread_client.py', [String(server.port), '0.2', 'twisted-client']);
+    const client = spawnFixture(resources, 'spread_client.py', [
+      String(server.port),
+      '0.2',
+      'twisted-client',
+    ]);
     await client.waitForLine(/^欢迎来到Spread Site, 你是第2个客户端用户!$/);
     await within(
       new Promise<void>((resolve) => {
         const check = (): void => {
-          if ((reader.stdout.match(/hello, I'm twisted-client \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+/g) ?? []).length >= 2) {
+          if (
+            (
+              reader.stdout.match(
+                /hello, I'm twisted-client \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+/g,
+              ) ?? []
+            ).length >= 2
+          ) {
             reader.process.stdout!.off('data', check);
             resolve();
           }
@@ -263,6 +293,10 @@ describe('Spread client (rxnet) against the Twisted server', () => {
     );
     await server.waitForLog(/^hello, I'm rxnet-client \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/, 2);
     expect(await within(client.done!, 'the client to finish')).toBe(0);
-    expect(lines.slice(0, 3)).toEqual(['Start to Connect...', 'Connected...', greeting(2).trimEnd()]);
+    expect(lines.slice(0, 3)).toEqual([
+      'Start to Connect...',
+      'Connected...',
+      greeting(2).trimEnd(),
+    ]);
   });
 });

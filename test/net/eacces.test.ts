@@ -12,7 +12,13 @@ const root = join(__dirname, '..', '..');
  * privilege before it looks at whether the port is free, so the outcome does not depend on it.
  */
 async function listenWithoutBindPrivilege(endpoint: string): Promise<unknown> {
-  const node = [process.execPath, '-r', 'ts-node/register/transpile-only', 'test/helpers/listenOnce.ts', endpoint];
+  const node = [
+    process.execPath,
+    '-r',
+    'ts-node/register/transpile-only',
+    'test/helpers/listenOnce.ts',
+    endpoint,
+  ];
   const [file, ...args] =
     process.getuid?.() === 0
       ? ['setpriv', '--bounding-set=-net_bind_service', '--inh-caps=-net_bind_service', ...node]
@@ -33,7 +39,9 @@ describe('listen', () => {
     }, 40_000);
 
     it('still binds an unprivileged port 0 in the same setting', async () => {
-      const outcome = (await listenWithoutBindPrivilege('tcp:0:interface=127.0.0.1')) as { listening?: { port?: number } };
+      const outcome = (await listenWithoutBindPrivilege('tcp:0:interface=127.0.0.1')) as {
+        listening?: { port?: number };
+      };
       expect(outcome.listening?.port).toBeGreaterThan(1023);
     }, 40_000);
   });

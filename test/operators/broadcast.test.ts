@@ -15,7 +15,14 @@ describe('broadcast', () => {
   describe('()', () => {
     it('relays each message to every other open connection in one write command', () => {
       testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
-        const values = { a: made(1), b: made(2), c: data(1, 'hi'), d: lost(2), e: data(1, 'yo'), w: write([2], 'hi') };
+        const values = {
+          a: made(1),
+          b: made(2),
+          c: data(1, 'hi'),
+          d: lost(2),
+          e: data(1, 'yo'),
+          w: write([2], 'hi'),
+        };
         const e1 = cold(' -a-b-c----d-e----|', values);
         const e1subs = '  ^----------------!';
         const expected = '-a-b-(cw)-d-e----|';
@@ -36,7 +43,10 @@ describe('broadcast', () => {
           w: write([1, 3], 'x'),
           v: write([1, 2], 'y'),
         };
-        expectObservable(cold('abcd---e---|', values).pipe(broadcast())).toBe('abc(dw)(ev)|', values);
+        expectObservable(cold('abcd---e---|', values).pipe(broadcast())).toBe(
+          'abc(dw)(ev)|',
+          values,
+        );
       });
     });
 
@@ -64,7 +74,17 @@ describe('broadcast', () => {
 
     it('reuses one array of receivers while the sender and the open set stay the same', () => {
       const commands: WriteCommand<string>[] = [];
-      const events: Item[] = [made(1), made(2), made(3), data(1, 'a'), data(1, 'b'), data(2, 'c'), data(1, 'd'), lost(3), data(1, 'e')];
+      const events: Item[] = [
+        made(1),
+        made(2),
+        made(3),
+        data(1, 'a'),
+        data(1, 'b'),
+        data(2, 'c'),
+        data(1, 'd'),
+        lost(3),
+        data(1, 'e'),
+      ];
       new Observable<Item>((subscriber) => events.forEach((event) => subscriber.next(event)))
         .pipe(broadcast())
         .subscribe((item) => {
@@ -144,7 +164,15 @@ describe('broadcast', () => {
   describe('({ includeSender })', () => {
     it('relays each message to every open connection, the sender included', () => {
       testScheduler.run(({ cold, expectObservable }) => {
-        const values = { a: made(1), b: made(2), c: data(1, 'hi'), d: lost(2), e: data(1, 'yo'), w: write([1, 2], 'hi'), v: write([1], 'yo') };
+        const values = {
+          a: made(1),
+          b: made(2),
+          c: data(1, 'hi'),
+          d: lost(2),
+          e: data(1, 'yo'),
+          w: write([1, 2], 'hi'),
+          v: write([1], 'yo'),
+        };
         const e1 = cold(' -a-b-c----d-e----|', values);
         const expected = '-a-b-(cw)-d-(ev)-|';
 
@@ -161,7 +189,10 @@ describe('broadcast', () => {
           if (item.type === 'write') receivers.push(item.to);
         });
 
-      expect(receivers).toEqual([[1, 2], [1, 2]]);
+      expect(receivers).toEqual([
+        [1, 2],
+        [1, 2],
+      ]);
       expect(receivers[1]).toBe(receivers[0]);
     });
   });

@@ -15,7 +15,14 @@ describe('closeOn', () => {
   describe('(predicate)', () => {
     it('replaces the matching message with a close command and drops what its connection sends after', () => {
       testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
-        const values = { a: made(1), b: data(1, 'hi'), c: data(1, 'close'), d: data(1, 'more'), e: lost(1), x: close(1) };
+        const values = {
+          a: made(1),
+          b: data(1, 'hi'),
+          c: data(1, 'close'),
+          d: data(1, 'more'),
+          e: lost(1),
+          x: close(1),
+        };
         const e1 = cold(' -a-b-c-d-e-|', values);
         const e1subs = '  ^----------!';
         const expected = '-a-b-x---e-|';
@@ -27,7 +34,14 @@ describe('closeOn', () => {
 
     it('leaves the other connections alone', () => {
       testScheduler.run(({ cold, expectObservable }) => {
-        const values = { a: data(1, 'close'), b: data(2, 'hi'), c: data(1, 'hi'), d: data(2, 'close'), x: close(1), y: close(2) };
+        const values = {
+          a: data(1, 'close'),
+          b: data(2, 'hi'),
+          c: data(1, 'hi'),
+          d: data(2, 'close'),
+          x: close(1),
+          y: close(2),
+        };
         const e1 = cold(' abcd|', values);
         const expected = 'xb-y|';
 
@@ -44,7 +58,13 @@ describe('closeOn', () => {
 
     it('delivers again from an id once its connectionLost has passed', () => {
       testScheduler.run(({ cold, expectObservable }) => {
-        const values = { a: data(1, 'close'), b: lost(1), c: made(1), d: data(1, 'hi'), x: close(1) };
+        const values = {
+          a: data(1, 'close'),
+          b: lost(1),
+          c: made(1),
+          d: data(1, 'hi'),
+          x: close(1),
+        };
         expectObservable(cold('abcd|', values).pipe(closeOn(isClose))).toBe('xbcd|', values);
       });
     });

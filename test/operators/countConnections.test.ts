@@ -35,7 +35,9 @@ describe('countConnections', () => {
       const event = data(1, 'x');
       const command = write(1, 'y');
       const seen: unknown[] = [];
-      from<Array<ServerEvent<string> | typeof command>>([event, command]).pipe(countConnections()).subscribe((value) => seen.push(value));
+      from<Array<ServerEvent<string> | typeof command>>([event, command])
+        .pipe(countConnections())
+        .subscribe((value) => seen.push(value));
       expect(seen[0]).toBe(event);
       expect(seen[1]).toBe(command);
     });
@@ -56,14 +58,25 @@ describe('countConnections', () => {
 
     it('leaves the count unchanged on a connectionLost it never saw made', () => {
       testScheduler.run(({ cold, expectObservable }) => {
-        const values = { a: made(1), b: lost(7), A: { ...made(1), count: 1 }, B: { ...lost(7), count: 1 } };
+        const values = {
+          a: made(1),
+          b: lost(7),
+          A: { ...made(1), count: 1 },
+          B: { ...lost(7), count: 1 },
+        };
         expectObservable(cold('ab|', values).pipe(countConnections())).toBe('AB|', values);
       });
     });
 
     it('ignores commands, even a close, until the connectionLost arrives', () => {
       testScheduler.run(({ cold, expectObservable }) => {
-        const values = { a: made(1), c: close(1), d: lost(1), A: { ...made(1), count: 1 }, D: { ...lost(1), count: 0 } };
+        const values = {
+          a: made(1),
+          c: close(1),
+          d: lost(1),
+          A: { ...made(1), count: 1 },
+          D: { ...lost(1), count: 0 },
+        };
         expectObservable(cold('acd|', values).pipe(countConnections())).toBe('AcD|', values);
       });
     });
@@ -113,7 +126,13 @@ describe('countConnections', () => {
 
     it('stops the source when unsubscribed early', () => {
       testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
-        const values = { a: made(1), b: made(2), c: made(3), A: { ...made(1), count: 1 }, B: { ...made(2), count: 2 } };
+        const values = {
+          a: made(1),
+          b: made(2),
+          c: made(3),
+          A: { ...made(1), count: 1 },
+          B: { ...made(2), count: 2 },
+        };
         const e1 = hot('  -a-b-c-|', values);
         const unsub = '   ----!   ';
         const e1subs = '  ^---!   ';

@@ -1,6 +1,12 @@
 import { from, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { countConnections, echo, type Behaviour, type ServerCommand, type ServerEvent } from 'rxnet';
+import {
+  countConnections,
+  echo,
+  type Behaviour,
+  type ServerCommand,
+  type ServerEvent,
+} from 'rxnet';
 import { close, data, lost, made, observableMatcher, onlyCommands, write } from 'rxnet/testing';
 
 /** The echo seed server as a pipeline; `log` stands in for its `print` statements. */
@@ -72,10 +78,14 @@ describe('the echo server pipeline', () => {
       );
       const commands: ServerCommand<string>[] = [];
 
-      echoServer(log)(from(events)).pipe(onlyCommands()).subscribe((command) => commands.push(command));
+      echoServer(log)(from(events))
+        .pipe(onlyCommands())
+        .subscribe((command) => commands.push(command));
 
       expect(commands).toEqual(ids.flatMap((id) => [write(id, `hello from ${id}`), close(id)]));
-      const counts = log.filter((line) => line.startsWith('> Now conn=')).map((line) => Number(line.slice('> Now conn='.length)));
+      const counts = log
+        .filter((line) => line.startsWith('> Now conn='))
+        .map((line) => Number(line.slice('> Now conn='.length)));
       expect(counts).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
     });
   });

@@ -13,7 +13,14 @@ describe('echo', () => {
   describe('()', () => {
     it('writes each message back to the connection that sent it', () => {
       testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
-        const values = { a: made(1), b: data(1, 'hi'), c: data(1, 'yo'), d: lost(1), w: write(1, 'hi'), v: write(1, 'yo') };
+        const values = {
+          a: made(1),
+          b: data(1, 'hi'),
+          c: data(1, 'yo'),
+          d: lost(1),
+          w: write(1, 'hi'),
+          v: write(1, 'yo'),
+        };
         const e1 = cold(' -a-b----c----d-|', values);
         const e1subs = '  ^--------------!';
         const expected = '-a-(bw)-(cv)-d-|';
@@ -25,7 +32,12 @@ describe('echo', () => {
 
     it('answers each connection on its own', () => {
       testScheduler.run(({ cold, expectObservable }) => {
-        const values = { a: data(1, 'one'), b: data(2, 'two'), w: write(1, 'one'), v: write(2, 'two') };
+        const values = {
+          a: data(1, 'one'),
+          b: data(2, 'two'),
+          w: write(1, 'one'),
+          v: write(2, 'two'),
+        };
         expectObservable(cold('a---b---|', values).pipe(echo())).toBe('(aw)(bv)|', values);
       });
     });
@@ -98,7 +110,14 @@ describe('echo', () => {
   describe('({ thenClose })', () => {
     it('echoes the first message of a connection, closes it, and drops what it sends after', () => {
       testScheduler.run(({ cold, expectObservable }) => {
-        const values = { a: made(1), b: data(1, 'hi'), c: data(1, 'more'), d: lost(1), w: write(1, 'hi'), x: close(1) };
+        const values = {
+          a: made(1),
+          b: data(1, 'hi'),
+          c: data(1, 'more'),
+          d: lost(1),
+          w: write(1, 'hi'),
+          x: close(1),
+        };
         const e1 = cold(' -a-b-----c-d-|', values);
         const expected = '-a-(bwx)---d-|';
 
@@ -117,14 +136,27 @@ describe('echo', () => {
           v: write(2, 'two'),
           y: close(2),
         };
-        expectObservable(cold('a----b----c|', values).pipe(echo({ thenClose: true }))).toBe('(awx)(bvy)-|', values);
+        expectObservable(cold('a----b----c|', values).pipe(echo({ thenClose: true }))).toBe(
+          '(awx)(bvy)-|',
+          values,
+        );
       });
     });
 
     it('echoes a reused id again once its connectionLost has passed', () => {
       testScheduler.run(({ cold, expectObservable }) => {
-        const values = { a: data(1, 'one'), b: lost(1), c: data(1, 'two'), w: write(1, 'one'), v: write(1, 'two'), x: close(1) };
-        expectObservable(cold('a----bc----|', values).pipe(echo({ thenClose: true }))).toBe('(awx)b(cvx)|', values);
+        const values = {
+          a: data(1, 'one'),
+          b: lost(1),
+          c: data(1, 'two'),
+          w: write(1, 'one'),
+          v: write(1, 'two'),
+          x: close(1),
+        };
+        expectObservable(cold('a----bc----|', values).pipe(echo({ thenClose: true }))).toBe(
+          '(awx)b(cvx)|',
+          values,
+        );
       });
     });
   });

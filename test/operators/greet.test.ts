@@ -13,7 +13,13 @@ describe('greet', () => {
   describe('(message)', () => {
     it('writes the greeting to each new connection right after its connectionMade', () => {
       testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
-        const values = { a: made(1), b: data(1, 'x'), c: made(2), w: write(1, 'hi\n'), v: write(2, 'hi\n') };
+        const values = {
+          a: made(1),
+          b: data(1, 'x'),
+          c: made(2),
+          w: write(1, 'hi\n'),
+          v: write(2, 'hi\n'),
+        };
         const e1 = cold(' -a----b--c----|', values);
         const e1subs = '  ^-------------!';
         const expected = '-(aw)-b--(cv)-|';

@@ -35,7 +35,12 @@ describe('lineEquals', () => {
 
     it('recognises an empty line when the text is empty', () => {
       const isEmpty = lineEquals('');
-      expect([isEmpty(''), isEmpty('\n'), isEmpty(Buffer.from('\r\n')), isEmpty('x')]).toEqual([true, true, true, false]);
+      expect([isEmpty(''), isEmpty('\n'), isEmpty(Buffer.from('\r\n')), isEmpty('x')]).toEqual([
+        true,
+        true,
+        true,
+        false,
+      ]);
     });
   });
 });

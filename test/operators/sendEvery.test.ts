@@ -3,7 +3,8 @@ import { TestScheduler } from 'rxjs/testing';
 import { sendEvery } from 'rxnet';
 import { observableMatcher } from 'rxnet/testing';
 
-const describeMessage = (index: number, now: number, value: string): string => `${value}${index}@${now}`;
+const describeMessage = (index: number, now: number, value: string): string =>
+  `${value}${index}@${now}`;
 
 describe('sendEvery', () => {
   let testScheduler: TestScheduler;
@@ -21,7 +22,9 @@ describe('sendEvery', () => {
         const expected = '-x--y--z-----u--v--w|';
         const values = { x: 'a0@1', y: 'a1@4', z: 'a2@7', u: 'b0@13', v: 'b1@16', w: 'b2@19' };
 
-        const result = e1.pipe(sendEvery(period, describeMessage, { count: 3, scheduler: testScheduler }));
+        const result = e1.pipe(
+          sendEvery(period, describeMessage, { count: 3, scheduler: testScheduler }),
+        );
         expectObservable(result).toBe(expected, values);
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
@@ -34,13 +37,17 @@ describe('sendEvery', () => {
         const expected = 'x--y-u--v--(w|)';
         const values = { x: 'a0@0', y: 'a1@3', u: 'b0@5', v: 'b1@8', w: 'b2@11' };
 
-        expectObservable(e1.pipe(sendEvery(period, describeMessage, { count: 3, scheduler: testScheduler }))).toBe(expected, values);
+        expectObservable(
+          e1.pipe(sendEvery(period, describeMessage, { count: 3, scheduler: testScheduler })),
+        ).toBe(expected, values);
       });
     });
 
     it('completes with the source when count is 0', () => {
       testScheduler.run(({ cold, expectObservable }) => {
-        expectObservable(cold('-a-|').pipe(sendEvery(5, describeMessage, { count: 0, scheduler: testScheduler }))).toBe('---|');
+        expectObservable(
+          cold('-a-|').pipe(sendEvery(5, describeMessage, { count: 0, scheduler: testScheduler })),
+        ).toBe('---|');
       });
     });
 
@@ -50,7 +57,9 @@ describe('sendEvery', () => {
         const e1subs = '  (^!)';
         const expected = '|';
 
-        expectObservable(e1.pipe(sendEvery(5, describeMessage, { scheduler: testScheduler }))).toBe(expected);
+        expectObservable(e1.pipe(sendEvery(5, describeMessage, { scheduler: testScheduler }))).toBe(
+          expected,
+        );
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
@@ -61,7 +70,9 @@ describe('sendEvery', () => {
         const e1subs = '  ^';
         const expected = '-';
 
-        expectObservable(e1.pipe(sendEvery(5, describeMessage, { scheduler: testScheduler }))).toBe(expected);
+        expectObservable(e1.pipe(sendEvery(5, describeMessage, { scheduler: testScheduler }))).toBe(
+          expected,
+        );
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
@@ -74,7 +85,11 @@ describe('sendEvery', () => {
         const expected = 'x-y-z#';
 
         const result = e1.pipe(sendEvery(period, describeMessage, { scheduler: testScheduler }));
-        expectObservable(result).toBe(expected, { x: 'a0@0', y: 'a1@2', z: 'a2@4' }, new Error('boom'));
+        expectObservable(result).toBe(
+          expected,
+          { x: 'a0@0', y: 'a1@2', z: 'a2@4' },
+          new Error('boom'),
+        );
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
@@ -96,7 +111,11 @@ describe('sendEvery', () => {
             { scheduler: testScheduler },
           ),
         );
-        expectObservable(result).toBe(expected, { x: 'a0@0', y: 'a1@2' }, new Error('no third message'));
+        expectObservable(result).toBe(
+          expected,
+          { x: 'a0@0', y: 'a1@2' },
+          new Error('no third message'),
+        );
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
     });
@@ -127,7 +146,11 @@ describe('sendEvery', () => {
       // Outside of a running action the queueScheduler runs a timer of 0 at once, so the first
       // message, and the take(1) it satisfies, happen inside the source's loop.
       synchronousObservable
-        .pipe(map(String), sendEvery(5, describeMessage, { count: 1, scheduler: queueScheduler }), take(1))
+        .pipe(
+          map(String),
+          sendEvery(5, describeMessage, { count: 1, scheduler: queueScheduler }),
+          take(1),
+        )
         .subscribe(() => {
           /* noop */
         });
@@ -144,7 +167,9 @@ describe('sendEvery', () => {
         const e1 = cold(' a--------|');
         const expected = '-----x-y-(z|)';
 
-        const result = e1.pipe(sendEvery(period, describeMessage, { count: 3, delay, scheduler: testScheduler }));
+        const result = e1.pipe(
+          sendEvery(period, describeMessage, { count: 3, delay, scheduler: testScheduler }),
+        );
         expectObservable(result).toBe(expected, { x: 'a0@5', y: 'a1@7', z: 'a2@9' });
       });
     });

@@ -62,7 +62,14 @@ function seedModel(events: readonly ServerEvent<string>[]): ServerCommand<string
 
 /** Random valid event streams: ids are made before they send, and are lost at most once. */
 const eventStreams = fc
-  .array(fc.tuple(fc.nat(5), fc.constantFrom('made', 'data', 'close', 'lost'), fc.constantFrom('hi', 'close\n', 'close\r\n', 'close\r', 'x')), { maxLength: 60 })
+  .array(
+    fc.tuple(
+      fc.nat(5),
+      fc.constantFrom('made', 'data', 'close', 'lost'),
+      fc.constantFrom('hi', 'close\n', 'close\r\n', 'close\r', 'x'),
+    ),
+    { maxLength: 60 },
+  )
   .map((steps) => {
     const events: ServerEvent<string>[] = [];
     const open = new Set<ConnectionId>();
@@ -138,7 +145,10 @@ describe('the Spread server pipeline', () => {
       testScheduler.run(({ cold, expectObservable }) => {
         const inputs = { a: made(1), b: lost(1), c: made(2) };
         const outputs = { A: write(1, welcome(1)), C: write(2, welcome(1)) };
-        expectObservable(spread([])(cold('abc|', inputs)).pipe(onlyCommands())).toBe('A-C|', outputs);
+        expectObservable(spread([])(cold('abc|', inputs)).pipe(onlyCommands())).toBe(
+          'A-C|',
+          outputs,
+        );
       });
     });
 
@@ -192,7 +202,9 @@ describe('the Spread server pipeline', () => {
       fc.assert(
         fc.property(eventStreams, (events) => {
           const commands: ServerCommand<string>[] = [];
-          spread([])(from(events)).pipe(onlyCommands()).subscribe((command) => commands.push(command));
+          spread([])(from(events))
+            .pipe(onlyCommands())
+            .subscribe((command) => commands.push(command));
           expect(commands).toEqual(seedModel(events));
         }),
         { numRuns: 500 },

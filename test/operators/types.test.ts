@@ -77,7 +77,11 @@ describe('operator types', () => {
 
   describe('sendEvery', () => {
     it('types the messages and the source value', () => {
-      const messages: Observable<string> = of(7).pipe(sendEvery(1000, (index, now, value: number) => `${index} ${now} ${value + 1}`, { count: 0 }));
+      const messages: Observable<string> = of(7).pipe(
+        sendEvery(1000, (index, now, value: number) => `${index} ${now} ${value + 1}`, {
+          count: 0,
+        }),
+      );
       // @ts-expect-error: the config takes no unknown option.
       sendEvery(1000, () => 'x', { every: 5 });
       expect(messages).toBeDefined();

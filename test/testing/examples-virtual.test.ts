@@ -199,15 +199,17 @@ describe('examples on the virtual network', () => {
       serveSpread(net, lines);
       spreadClient(net, 'alice', lines, 3);
       await timed('spread --count 3', net, 60_000);
-      expect(byInstant(lines)).toEqual(byInstant([
-        '0 server: new connect: 1',
-        `0 alice: ${spreadGreeting(1).trimEnd()}`,
-        `0 server: ${helloMessage('alice', 0)}`,
-        `5000 server: ${helloMessage('alice', 5000)}`,
-        `10000 server: ${helloMessage('alice', 10_000)}`,
-        '10000 server: lost connect: 0',
-        '10000 alice: (closed)',
-      ]));
+      expect(byInstant(lines)).toEqual(
+        byInstant([
+          '0 server: new connect: 1',
+          `0 alice: ${spreadGreeting(1).trimEnd()}`,
+          `0 server: ${helloMessage('alice', 0)}`,
+          `5000 server: ${helloMessage('alice', 5000)}`,
+          `10000 server: ${helloMessage('alice', 10_000)}`,
+          '10000 server: lost connect: 0',
+          '10000 alice: (closed)',
+        ]),
+      );
     });
 
     it('with --framing lines, reassembles lines and a close split across chunks', async () => {
@@ -243,16 +245,18 @@ describe('examples on the virtual network', () => {
       net.at(1, () => alice.connection!.write('just talk'));
       net.at(2, () => alice.connection!.write('close'));
       await timed('spread --mode book', net, 1000);
-      expect(byInstant(lines)).toEqual(byInstant([
-        '0 server: new connect: 1',
-        '0 server: new connect: 2',
-        `0 alice: ${spreadGreeting(1).trimEnd()}`,
-        `0 bob: ${spreadGreeting(2).trimEnd()}`,
-        '1 server: just talk',
-        '2 alice: (closed)',
-        '2 bob: close',
-        '2 server: lost connect: 1',
-      ]));
+      expect(byInstant(lines)).toEqual(
+        byInstant([
+          '0 server: new connect: 1',
+          '0 server: new connect: 2',
+          `0 alice: ${spreadGreeting(1).trimEnd()}`,
+          `0 bob: ${spreadGreeting(2).trimEnd()}`,
+          '1 server: just talk',
+          '2 alice: (closed)',
+          '2 bob: close',
+          '2 server: lost connect: 1',
+        ]),
+      );
     });
   });
 
