@@ -90,8 +90,8 @@ const FULL: Settings = {
 
 const QUICK: Settings = {
   ...FULL,
-  warmupMs: 300,
-  durationMs: 1000,
+  warmupMs: 250,
+  durationMs: 750,
   rounds: 1,
   fanOut: [
     { receivers: 100, messages: 1_000 },

@@ -53,7 +53,9 @@ export function parseServerArgs(argv: readonly string[], name: string): ServerAr
     );
     process.exit(2);
   }
+  // Loopback unless told otherwise, for rxnet too (whose bare `tcp:PORT` means every interface).
   const host = /:interface=([^:]+)/.exec(match[2] ?? '')?.[1] ?? '127.0.0.1';
+  if (!endpoint.includes(':interface=')) endpoint = `${endpoint}:interface=${host}`;
   const backlog = Number(/:backlog=(\d+)/.exec(match[2] ?? '')?.[1] ?? 511);
   return { endpoint, port: Number(match[1]), host, backlog, timeLimitSeconds };
 }
