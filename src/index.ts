@@ -42,7 +42,7 @@ export { listen, type ListenOptions } from './net/listen';
 export { serve, type Listening, type ServerNotification, type ServeOptions } from './net/serve';
 
 /* Client */
-export { connect, connectEvents, type ClientEvent, type ConnectOptions } from './net/connect';
+export { connect, connectEvents, type ConnectOptions } from './net/connect';
 export {
   reconnect,
   DEFAULT_RECONNECT_INITIAL_DELAY,
@@ -114,4 +114,5 @@ export type {
   AbortCommand,
   ServerCommand,
   Behaviour,
+  ClientEvent,
 } from './types';

@@ -1,12 +1,12 @@
 /**
  * The public model: addresses, close reasons, the per-connection {@link Connection} (Twisted's
- * Transport plus its Protocol callbacks as streams), and the server-wide event and command
- * vocabulary that behaviours are written in.
+ * Transport plus its Protocol callbacks as streams), a client's lifecycle ({@link ClientEvent}),
+ * and the server-wide event and command vocabulary that behaviours are written in.
  *
  * @packageDocumentation
  */
 import type { Observable } from 'rxjs';
-import type { ConnectionLostError, IdleTimeoutError, RxnetError } from './errors';
+import type { ConnectError, ConnectionLostError, IdleTimeoutError, RxnetError } from './errors';
 
 /** Identifies one connection within one server (or one virtual network); assigned from 1 upwards. */
 export type ConnectionId = number;
@@ -91,6 +91,26 @@ export interface Connection {
    */
   send(output$: Observable<Output>): Observable<never>;
 }
+
+/**
+ * One step of a client's life: Twisted's `ClientFactory` callbacks as values.
+ *
+ * - `connecting`: an attempt started (`startedConnecting`), to `endpoint`;
+ * - `connected`: the attempt succeeded (`buildProtocol`/`connectionMade`);
+ * - `failed`: the attempt failed (`clientConnectionFailed`), with a {@link ConnectError};
+ * - `lost`: the connection ended (`clientConnectionLost`), with its {@link CloseReason}.
+ *
+ * `E` is what an attempt connects to, which depends on who connects: rxnet's `connectEvents`
+ * gives the parsed `ClientEndpoint` (its events are `ClientEvent<ClientEndpoint>`), and the
+ * testing kit's `VirtualNetwork.connectEvents` the server's {@link MemoryAddress}. The parameter
+ * keeps this model free of the socket edge while each producer stays precisely typed; code that
+ * follows any client's life, such as a logger or a reconnecting client, takes the default.
+ */
+export type ClientEvent<E = unknown> =
+  | { readonly type: 'connecting'; readonly endpoint: E }
+  | { readonly type: 'connected'; readonly connection: Connection }
+  | { readonly type: 'failed'; readonly error: ConnectError }
+  | { readonly type: 'lost'; readonly reason: CloseReason };
 
 /** A connection was accepted (Twisted's `connectionMade`). */
 export interface ConnectionMade {

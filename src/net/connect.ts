@@ -6,7 +6,8 @@ import {
   fromDuplex,
   type ConnectionOptions,
 } from '../transport/fromDuplex';
-import type { CloseReason, Connection } from '../types';
+import { connectionOf } from '../internal/connectionOf';
+import type { ClientEvent, Connection } from '../types';
 import { socketAddresses } from './addresses';
 import { clientFamily, clientFromString, describeEndpoint, type ClientEndpoint } from './endpoints';
 
@@ -19,18 +20,10 @@ export interface ConnectOptions extends ConnectionOptions {
 }
 
 /**
- * One step of a client's life: Twisted's `ClientFactory` callbacks as values.
- *
- * - `connecting`: an attempt started (`startedConnecting`);
- * - `connected`: the attempt succeeded (`buildProtocol`/`connectionMade`);
- * - `failed`: the attempt failed (`clientConnectionFailed`), with a {@link ConnectError};
- * - `lost`: the connection ended (`clientConnectionLost`), with its {@link CloseReason}.
+ * A client's lifecycle, defined with the model in `src/types.ts`; exported here too, beside
+ * {@link connectEvents}, for code that imports the client API from this module.
  */
-export type ClientEvent =
-  | { readonly type: 'connecting'; readonly endpoint: ClientEndpoint }
-  | { readonly type: 'connected'; readonly connection: Connection }
-  | { readonly type: 'failed'; readonly error: ConnectError }
-  | { readonly type: 'lost'; readonly reason: CloseReason };
+export type { ClientEvent };
 
 /**
  * One connection attempt's whole life as a stream of {@link ClientEvent}s.
@@ -46,7 +39,8 @@ export type ClientEvent =
  * lifecycle of a reconnecting client, every retry included, on one stream that a UI or a log can
  * follow. Use {@link connect} when only the connection matters.
  *
- * Unsubscribing cancels a pending attempt, or ends an open connection gracefully.
+ * The `connecting` event carries the parsed {@link ClientEndpoint}. Unsubscribing cancels a pending
+ * attempt, or ends an open connection gracefully.
  *
  * ## Example
  * ```ts
@@ -69,13 +63,13 @@ export type ClientEvent =
 export function connectEvents(
   endpoint: string | ClientEndpoint,
   options: ConnectOptions = {},
-): Observable<ClientEvent> {
+): Observable<ClientEvent<ClientEndpoint>> {
   const parsed = typeof endpoint === 'string' ? clientFromString(endpoint) : endpoint;
   const label = typeof endpoint === 'string' ? endpoint : describeEndpoint(parsed);
   const timeout = options.connectTimeout ?? parsed.timeout * 1000;
   const scheduler = options.scheduler ?? asyncScheduler;
   checkConnectionOptions(options);
-  return new Observable<ClientEvent>((subscriber) => {
+  return new Observable<ClientEvent<ClientEndpoint>>((subscriber) => {
     let connecting = true;
     let connection: Connection | undefined;
     let timer: Subscription | undefined;
@@ -179,18 +173,5 @@ export function connect(
   endpoint: string | ClientEndpoint,
   options: ConnectOptions = {},
 ): Observable<Connection> {
-  const events$ = connectEvents(endpoint, options);
-  return new Observable<Connection>((subscriber) =>
-    events$.subscribe({
-      next(event) {
-        if (event.type === 'connected') {
-          subscriber.next(event.connection);
-        } else if (event.type === 'failed') {
-          subscriber.error(event.error);
-        } else if (event.type === 'lost') {
-          subscriber.complete();
-        }
-      },
-    }),
-  );
+  return connectionOf(connectEvents(endpoint, options));
 }

@@ -1,8 +1,9 @@
 import { Duplex } from 'node:stream';
-import { Observable, VirtualTimeScheduler, type Subscriber, type Subscription } from 'rxjs';
+import { Observable, Subscription, VirtualTimeScheduler, type Subscriber } from 'rxjs';
 import { ConnectError, ListenError } from '../errors';
+import { connectionOf } from '../internal/connectionOf';
 import { fromDuplex, type ConnectionOptions } from '../transport/fromDuplex';
-import type { Connection, ConnectionId, MemoryAddress } from '../types';
+import type { ClientEvent, Connection, ConnectionId, MemoryAddress } from '../types';
 
 /**
  * How many scheduler steps one {@link VirtualNetwork.run} may take before it gives up, because
@@ -22,7 +23,7 @@ export interface VirtualNetworkOptions {
   readonly maxSteps?: number;
 }
 
-/** Options of {@link VirtualNetwork.connect}. */
+/** Options of {@link VirtualNetwork.connect} and {@link VirtualNetwork.connectEvents}. */
 export interface VirtualConnectOptions extends ConnectionOptions {
   /** This connection's one-way delay, in virtual milliseconds. @defaultValue the network's `latency` */
   readonly latency?: number;
@@ -48,9 +49,10 @@ export interface VirtualLink {
 }
 
 /**
- * An in-memory network in virtual time: `listen` and `connect` produce real rxnet connections
- * (`fromDuplex` over in-memory Duplex pairs), so `serveConnections`, `reconnect` and the behaviour
- * operators run unchanged, and a minute of a chat server runs in milliseconds.
+ * An in-memory network in virtual time: `listen`, `connect` and `connectEvents` produce real rxnet
+ * connections (`fromDuplex` over in-memory Duplex pairs), so `serveConnections`, `reconnect`, the
+ * behaviour operators and a client written against `connectEvents` run unchanged, and a minute of a
+ * chat server runs in milliseconds.
  *
  * Two clocks must agree. Virtual time advances synchronously when the scheduler flushes, but
  * Node streams deliver bytes on `process.nextTick` and in microtasks. {@link VirtualNetwork.run}
@@ -132,36 +134,76 @@ export class VirtualNetwork {
    * closes, and ends it gracefully on unsubscribe. Fails with {@link ConnectError} (cause
    * `ECONNREFUSED`) when nobody listens on `name` when the connection attempt arrives.
    *
+   * It is {@link VirtualNetwork.connectEvents} reduced to the connection, as rxnet's `connect` is
+   * its `connectEvents`.
+   *
    * @param name The server's address on this network.
    * @param options The link's latency and the options passed to `fromDuplex`.
    */
   connect(name: string, options: VirtualConnectOptions = {}): Observable<Connection> {
-    return new Observable<Connection>((subscriber) => {
+    return connectionOf(this.connectEvents(name, options));
+  }
+
+  /**
+   * One connection attempt's whole life as {@link ClientEvent}s, as rxnet's `connectEvents` gives
+   * them for a real endpoint, so a client written against that lifecycle runs here unchanged.
+   *
+   * ```text
+   * connectEvents(name): c-o--------l|    c=connecting  o=connected (one round trip)  l=lost
+   * nobody listens:      c-f|             f=failed (ConnectError, cause ECONNREFUSED)
+   * ```
+   *
+   * `connecting` comes at once, carrying the server's address as the client will see it
+   * (`{ _tag: 'MemoryAddress', name }`, the connection's `remote`): a virtual name has no host,
+   * port or timeout to parse. `failed` and `lost` are values, never an error notification, and
+   * the stream completes after either. Unsubscribing cancels a pending attempt, or ends an open
+   * connection gracefully (also one the server has accepted while the handshake is under way).
+   *
+   * @param name The server's address on this network.
+   * @param options The link's latency and the options passed to `fromDuplex`.
+   * @returns A cold Observable: each subscription is one attempt, which is what lets `reconnect`
+   * retry it.
+   */
+  connectEvents(
+    name: string,
+    options: VirtualConnectOptions = {},
+  ): Observable<ClientEvent<MemoryAddress>> {
+    return new Observable<ClientEvent<MemoryAddress>>((subscriber) => {
       const latency = options.latency ?? this.latency;
       // Set once the server has accepted, so an unsubscribe during the handshake still ends it.
       let client: Connection | undefined;
       let closedSub: Subscription | undefined;
-      const attempt = this.scheduler.schedule(() => {
-        const listener = this.listeners.get(name);
-        if (listener === undefined) {
-          this.scheduler.schedule(() => {
-            subscriber.error(
-              new ConnectError(name, {
-                cause: nodeError('ECONNREFUSED', `connect ECONNREFUSED ${name}`),
-              }),
-            );
-          }, latency);
-          return;
-        }
-        const accepted = this.accept(name, listener, latency, options);
-        client = accepted;
+      // The attempt's trip to the server, then the answer's trip back: both cancelled together.
+      const trips = new Subscription();
+      subscriber.next({ type: 'connecting', endpoint: { _tag: 'MemoryAddress', name } });
+      trips.add(
         this.scheduler.schedule(() => {
-          closedSub = accepted.closed$.subscribe({ complete: () => subscriber.complete() });
-          subscriber.next(accepted);
-        }, latency);
-      }, latency);
+          const listener = this.listeners.get(name);
+          if (listener === undefined) {
+            trips.add(
+              this.scheduler.schedule(() => {
+                const cause = nodeError('ECONNREFUSED', `connect ECONNREFUSED ${name}`);
+                subscriber.next({ type: 'failed', error: new ConnectError(name, { cause }) });
+                subscriber.complete();
+              }, latency),
+            );
+            return;
+          }
+          const accepted = this.accept(name, listener, latency, options);
+          client = accepted;
+          trips.add(
+            this.scheduler.schedule(() => {
+              subscriber.next({ type: 'connected', connection: accepted });
+              closedSub = accepted.closed$.subscribe((reason) => {
+                subscriber.next({ type: 'lost', reason });
+                subscriber.complete();
+              });
+            }, latency),
+          );
+        }, latency),
+      );
       return () => {
-        attempt.unsubscribe();
+        trips.unsubscribe();
         closedSub?.unsubscribe();
         client?.end();
       };
