@@ -74,6 +74,10 @@ export function human(value: number): string {
   return value.toPrecision(3);
 }
 
+function caseText(c: Comparison): string {
+  return c.note === undefined ? c.case : `${c.case} (${c.note})`;
+}
+
 function mark(c: Comparison): string {
   return c.met ? 'yes' : 'NO';
 }
@@ -97,7 +101,7 @@ export function textTable(comparisons: readonly Comparison[]): string {
   ];
   const rows = comparisons.map((c) => [
     c.workload,
-    c.case,
+    caseText(c),
     c.metric,
     human(c.raw),
     human(c.rxnet),
@@ -140,7 +144,7 @@ export function markdownSummary(comparisons: readonly Comparison[]): string {
     ],
     comparisons.map((c) => [
       c.workload,
-      c.case,
+      caseText(c),
       c.metric,
       human(c.raw),
       human(c.rxnet),
@@ -166,7 +170,7 @@ export function markdownDetails(comparisons: readonly Comparison[]): string {
       ...keys.flatMap((k) => [`${k} raw`, `${k} rxnet`]),
     ];
     const body = rows.map((c) => [
-      c.case + (c.note === undefined ? '' : ` (${c.note})`),
+      caseText(c),
       human(c.raw),
       human(c.rxnet),
       ...keys.flatMap((k) => (c.details[k] ?? [Number.NaN, Number.NaN]).map(human)),
