@@ -568,6 +568,8 @@ interface FramingCase {
   readonly raw: number;
   readonly rxnet: number;
   readonly unit?: string;
+  /** The median over rounds of rxnet's run over the hand-written run beside it. */
+  readonly pairedRatio?: number;
 }
 
 function isFramingCases(value: unknown): value is FramingCase[] {
@@ -602,7 +604,18 @@ async function framingWorkload(ctx: Context): Promise<unknown> {
   const cases = isFramingCases(result) ? result : undefined;
   for (const c of cases ?? []) {
     ctx.comparisons.push(
-      compare('framing', c.name, c.unit ?? 'MB/s', c.raw, c.rxnet, THROUGHPUT_TARGET),
+      compare(
+        'framing',
+        c.name,
+        c.unit ?? 'MB/s',
+        c.raw,
+        c.rxnet,
+        THROUGHPUT_TARGET,
+        {},
+        typeof c.pairedRatio === 'number'
+          ? { note: `median paired ratio ${c.pairedRatio.toFixed(2)}` }
+          : {},
+      ),
     );
   }
   ctx.progress.finish(
