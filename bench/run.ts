@@ -740,11 +740,12 @@ async function main(): Promise<void> {
   writeFileSync(join(resultsDir, 'chart.svg'), svg);
   const met = ctx.comparisons.filter((c) => c.met).length;
   const markdown = [
+    '## Results',
     `Run of ${meta.date} on commit \`${meta.commit}\`: Node ${meta.node}, ${meta.cpu}, ${meta.memoryGiB} GiB; load average ${loadAtStart.map((l) => l.toFixed(2)).join(' / ')} at the start and ${meta.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' / ')} at the end; ${options.quick ? 'quick run, ' : ''}${settings.warmupMs} ms warm-up and ${settings.durationMs} ms measured per case, best of ${rounds} round${rounds > 1 ? 's' : ''}; ${totalSeconds.toFixed(0)} s in all. ${met} of ${ctx.comparisons.length} targets met.`,
     '![rxnet / raw ratios](chart.svg)',
-    '## Summary',
+    '### Summary',
     markdownSummary(ctx.comparisons),
-    '## Details',
+    '### Details',
     markdownDetails(ctx.comparisons),
   ].join('\n\n');
   writeFileSync(join(resultsDir, 'latest.md'), `# rxnet benchmarks\n\n${markdown}\n`);

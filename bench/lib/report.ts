@@ -176,7 +176,7 @@ export function markdownDetails(comparisons: readonly Comparison[]): string {
       ...keys.flatMap((k) => (c.details[k] ?? [Number.NaN, Number.NaN]).map(human)),
     ]);
     sections.push(
-      `### ${workload}\n\n${markdownTable(header, body, new Set(header.map((_, i) => i).filter((i) => i > 0)))}`,
+      `#### ${workload}\n\n${markdownTable(header, body, new Set(header.map((_, i) => i).filter((i) => i > 0)))}`,
     );
   }
   return sections.join('\n\n');
