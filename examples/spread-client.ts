@@ -5,6 +5,9 @@
  * The seed's sending thread becomes {@link spreadSender}, a `sendEvery` pipeline whose clock is an
  * injected scheduler, and `ClientFactory`'s callbacks become rxnet's `connectEvents` lifecycle
  * stream, optionally piped through `reconnect` (Twisted's `ReconnectingClientFactory` backoff).
+ * The whole client is {@link spreadClient}, a function of where its lifecycle comes from: `start()`
+ * gives it rxnet's `connectEvents` for a TCP endpoint, and the tests the testing kit's
+ * `VirtualNetwork.connectEvents`.
  *
  * Run: `npx ts-node examples/spread-client.ts [ENDPOINT] [--every SECONDS] [--count N] [--name NAME] [--reconnect]`
  * (`npm run example:spread-client`); the endpoint defaults to `tcp:localhost:8007`.
@@ -14,9 +17,13 @@
 import { basename } from 'node:path';
 import {
   asyncScheduler,
+  catchError,
+  defer,
   EMPTY,
   ignoreElements,
+  last,
   lastValueFrom,
+  map,
   merge,
   type Observable,
   of,
@@ -27,9 +34,6 @@ import {
   takeUntil,
   takeWhile,
   tap,
-  catchError,
-  last,
-  map,
 } from 'rxjs';
 import {
   connectEvents,
@@ -90,19 +94,24 @@ export function spreadSender<T>(options: SpreadSenderOptions = {}): OperatorFunc
   });
 }
 
-/** Options of {@link start}. */
-export interface SpreadClientOptions extends SpreadSenderOptions {
-  /** A Twisted client endpoint description. @defaultValue {@link DEFAULT_SPREAD_CLIENT_ENDPOINT} */
-  readonly endpoint?: string;
-  /** Shorthand for `tcp:localhost:PORT`; ignored when `endpoint` is given. */
-  readonly port?: number;
+/** Options of {@link spreadClient}. */
+export interface SpreadClientConfig extends SpreadSenderOptions {
   /**
    * Reconnect when the connection fails or is lost: `true` for Twisted's `ReconnectingClientFactory`
-   * backoff, or its delays, factor, jitter and retry limit. @defaultValue `false`
+   * backoff, or its delays, factor, jitter (and `random`, its source) and retry limit. The retry
+   * timers run on `scheduler`. @defaultValue `false`
    */
   readonly reconnect?: boolean | Omit<ReconnectConfig<ClientEvent>, 'resetWhen' | 'scheduler'>;
   /** Where the lifecycle and the received data are printed. @defaultValue stdout */
   readonly log?: Log;
+}
+
+/** Options of {@link start}. */
+export interface SpreadClientOptions extends SpreadClientConfig {
+  /** A Twisted client endpoint description. @defaultValue {@link DEFAULT_SPREAD_CLIENT_ENDPOINT} */
+  readonly endpoint?: string;
+  /** Shorthand for `tcp:localhost:PORT`; ignored when `endpoint` is given. */
+  readonly port?: number;
 }
 
 /** A close reason in words, like Twisted's `Failure` printout (`Connection was closed cleanly.`). */
@@ -155,20 +164,32 @@ function withoutLineEnd(text: string): string {
 }
 
 /**
- * Starts the client. `done` resolves with the exit code: 0 after `count` messages were sent (the
- * connection is then closed) or when the server closed the connection cleanly; 1 when the
- * connection failed or was lost uncleanly and `reconnect` is off.
+ * The whole Spread client as a function of its connection attempts: logs each step of the
+ * lifecycle as the seed's `ClientFactory` prints it, runs a {@link spreadSession} on each
+ * connection, and with `reconnect` retries with Twisted's backoff, the delay reset once connected.
+ *
+ * `attempt` is called for each connection attempt, every retry included, and returns that
+ * attempt's lifecycle, as rxnet's `connectEvents(endpoint)` or a `VirtualNetwork`'s
+ * `connectEvents(name)` does; nothing here knows which, so the same client runs over TCP and on
+ * the virtual network, and on a marble stream in a unit test.
+ *
+ * @param attempt Makes one connection attempt: `() => connectEvents(endpoint)`, or
+ * `() => net.connectEvents(name)` on a `VirtualNetwork`.
+ * @param options The messages (name, interval, count), the clock they and the retries run on, the
+ * backoff, and the log.
+ * @returns An Observable that emits the exit code and completes when the client finishes by
+ * itself: 0 after `count` messages were sent (the connection is then closed) or when the server
+ * closed the connection cleanly; 1 when the connection failed or was lost uncleanly and `reconnect`
+ * is off. Unsubscribing stops the client: it cancels an attempt or a pending retry, or ends the
+ * connection.
  */
-export async function start(options: SpreadClientOptions = {}): Promise<ExampleHandle> {
+export function spreadClient(
+  attempt: () => Observable<ClientEvent>,
+  options: SpreadClientConfig = {},
+): Observable<number> {
   const { log = consoleLog } = options;
-  const endpoint =
-    options.endpoint ??
-    (options.port === undefined ? DEFAULT_SPREAD_CLIENT_ENDPOINT : `tcp:localhost:${options.port}`);
   const scheduler = options.scheduler ?? asyncScheduler;
-  const stopped = new Subject<void>();
-  let finished = false;
-
-  const attempts = connectEvents(endpoint);
+  const attempts = defer(attempt);
   const backoff =
     options.reconnect === true ? {} : options.reconnect === false ? undefined : options.reconnect;
   const lifecycle =
@@ -181,8 +202,10 @@ export async function start(options: SpreadClientOptions = {}): Promise<ExampleH
             scheduler,
           }),
         );
-  const done = lastValueFrom(
-    lifecycle.pipe(
+  return defer(() => {
+    // Per subscription, so that each run of the client counts its own messages.
+    let finished = false;
+    return lifecycle.pipe(
       // Once the last message has gone, the end of the connection ends the client: no reconnect.
       takeWhile((event) => !(finished && (event.type === 'lost' || event.type === 'failed')), true),
       tap((event) => log(describeEvent(event))),
@@ -192,13 +215,30 @@ export async function start(options: SpreadClientOptions = {}): Promise<ExampleH
           finished = true;
         });
       }),
-      takeUntil(stopped),
       last(undefined, undefined),
       map((event) => {
         if (finished || event === undefined) return 0;
         return event.type === 'lost' && event.reason.type === 'done' ? 0 : 1;
       }),
-    ),
+    );
+  });
+}
+
+/**
+ * Starts the client on a real endpoint: {@link spreadClient} over rxnet's `connectEvents`. `done`
+ * resolves with the exit code (see {@link spreadClient}), or 0 once `stop()` has stopped it.
+ */
+export async function start(options: SpreadClientOptions = {}): Promise<ExampleHandle> {
+  const endpoint =
+    options.endpoint ??
+    (options.port === undefined ? DEFAULT_SPREAD_CLIENT_ENDPOINT : `tcp:localhost:${options.port}`);
+  // Parsed here, so a bad description fails start() (a usage error) rather than the first attempt.
+  const events$ = connectEvents(endpoint);
+  const stopped = new Subject<void>();
+  const done = lastValueFrom(
+    spreadClient(() => events$, options).pipe(takeUntil(stopped)),
+    // Stopped on request (SIGINT, SIGTERM): a clean exit.
+    { defaultValue: 0 },
   );
   return {
     done,

@@ -1,10 +1,10 @@
 import { filter } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import type { ServerCommand, ServerEvent } from 'rxnet';
+import { ConnectError, type ClientEvent, type ServerCommand, type ServerEvent } from 'rxnet';
 import { close, data, lost, made, observableMatcher, write } from 'rxnet/testing';
 import { formatTimestamp } from '../../examples/cli';
 import { echoBehaviour } from '../../examples/echo-server';
-import { helloMessage, spreadSender } from '../../examples/spread-client';
+import { helloMessage, spreadClient, spreadSender } from '../../examples/spread-client';
 
 type Item = ServerCommand | ServerEvent<unknown>;
 const isCommand = (item: Item): item is ServerCommand =>
@@ -66,6 +66,61 @@ describe('spreadSender', () => {
       const now = new Date(2026, 0, 2, 3, 4, 5).getTime();
       expect(helloMessage('alice', now)).toBe("hello, I'm alice 2026-01-02 03:04:05");
       expect(helloMessage('alice', now)).toBe(`hello, I'm alice ${formatTimestamp(now)}`);
+    });
+  });
+});
+
+describe('spreadClient', () => {
+  const connecting: ClientEvent = { type: 'connecting', endpoint: 'tcp:localhost:8007' };
+  const failed: ClientEvent = { type: 'failed', error: new ConnectError('tcp:localhost:8007') };
+  const failedLine =
+    'Connection is failed, Reason: RXNET_ERR_CONNECT: Could not connect to tcp:localhost:8007';
+
+  describe('without reconnect', () => {
+    it('logs a failed attempt and emits exit code 1', () => {
+      const logged: string[] = [];
+      testScheduler.run(({ cold, expectObservable }) => {
+        const attempt = cold<ClientEvent>('a-(b|)', { a: connecting, b: failed });
+        expectObservable(
+          spreadClient(() => attempt, {
+            log: (line) => logged.push(line),
+            scheduler: testScheduler,
+          }),
+        ).toBe('--(x|)', { x: 1 });
+      });
+      expect(logged).toEqual(['Start to Connect...', failedLine]);
+    });
+  });
+
+  describe('reconnect', () => {
+    it('makes a new attempt after each failure, with the backoff on the injected scheduler', () => {
+      const logged: string[] = [];
+      let attempts = 0;
+      testScheduler.run(({ cold, expectObservable }) => {
+        const attempt = cold<ClientEvent>('(ab|)', { a: connecting, b: failed });
+        const client = spreadClient(
+          () => {
+            attempts += 1;
+            return attempt;
+          },
+          {
+            log: (line) => logged.push(`${testScheduler.now()} ${line}`),
+            scheduler: testScheduler,
+            reconnect: { initialDelay: 10, factor: 2, jitter: 0, maxRetries: 2 },
+          },
+        );
+        // Retries after 20 ms, then 40 ms more; after maxRetries it ends as the last attempt did.
+        expectObservable(client).toBe('60ms (x|)', { x: 1 });
+      });
+      expect(attempts).toBe(3);
+      expect(logged).toEqual([
+        '0 Start to Connect...',
+        `0 ${failedLine}`,
+        '20 Start to Connect...',
+        `20 ${failedLine}`,
+        '60 Start to Connect...',
+        `60 ${failedLine}`,
+      ]);
     });
   });
 });

@@ -6,7 +6,7 @@
 import { map, mergeMap, range, type Subscription, switchMap } from 'rxjs';
 import { askEcho, ECHO_MESSAGE } from '../../examples/echo-client';
 import { echoBehaviour } from '../../examples/echo-server';
-import { helloMessage, spreadSession } from '../../examples/spread-client';
+import { helloMessage, spreadClient, spreadSession } from '../../examples/spread-client';
 import {
   spreadBehaviour,
   spreadDecoder,
@@ -28,6 +28,11 @@ const wallTimes: Record<string, number> = {};
 function byInstant(lines: readonly string[]): string[] {
   const time = (line: string): number => Number(line.slice(0, line.indexOf(' ')));
   return [...lines].sort((a, b) => time(a) - time(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The lines `who` printed, in the order printed. */
+function linesBy(lines: readonly string[], who: string): string[] {
+  return lines.filter((line) => line.split(' ')[1] === `${who}:`);
 }
 
 /** A log that stamps each line with the virtual time and who printed it. */
@@ -62,20 +67,20 @@ describe('examples on the virtual network', () => {
     net: VirtualNetwork,
     lines: string[],
     options: SpreadBehaviourOptions = {},
-  ): void {
+  ): Subscription {
     const behaviour = spreadBehaviour({ ...options, log: stampedLog(net, lines, 'server') });
     const decode = spreadDecoder(options.framing ?? 'raw');
-    subscriptions.push(
-      serveConnections(
-        net.listen('spread'),
-        behaviour,
-        decode === undefined ? {} : { decode },
-      ).subscribe(),
-    );
+    const server = serveConnections(
+      net.listen('spread'),
+      behaviour,
+      decode === undefined ? {} : { decode },
+    ).subscribe();
+    subscriptions.push(server);
+    return server;
   }
 
   /** The spread client's session (printing, and `hello` every 5 s) on a virtual connection. */
-  function spreadClient(
+  function sessionClient(
     net: VirtualNetwork,
     name: string,
     lines: string[],
@@ -133,12 +138,12 @@ describe('examples on the virtual network', () => {
       const lines: string[] = [];
       serveSpread(net, lines);
       const joins = { alice: 0, bob: 1000, carol: 2000 } as const;
-      const clients = { alice: spreadClient(net, 'alice', lines), bob: {}, carol: {} } as Record<
+      const clients = { alice: sessionClient(net, 'alice', lines), bob: {}, carol: {} } as Record<
         string,
         { connection?: Connection }
       >;
-      net.at(joins.bob, () => (clients.bob = spreadClient(net, 'bob', lines)));
-      net.at(joins.carol, () => (clients.carol = spreadClient(net, 'carol', lines)));
+      net.at(joins.bob, () => (clients.bob = sessionClient(net, 'bob', lines)));
+      net.at(joins.carol, () => (clients.carol = sessionClient(net, 'carol', lines)));
       net.at(31_000, () => clients.carol!.connection!.write('close\n'));
       await timed('spread 60 s, 3 clients', net, 60_000);
 
@@ -197,7 +202,7 @@ describe('examples on the virtual network', () => {
       const net = new VirtualNetwork();
       const lines: string[] = [];
       serveSpread(net, lines);
-      spreadClient(net, 'alice', lines, 3);
+      sessionClient(net, 'alice', lines, 3);
       await timed('spread --count 3', net, 60_000);
       expect(byInstant(lines)).toEqual(
         byInstant([
@@ -257,6 +262,124 @@ describe('examples on the virtual network', () => {
           '2 server: lost connect: 1',
         ]),
       );
+    });
+  });
+
+  describe('spread-client (spreadClient over VirtualNetwork.connectEvents)', () => {
+    /** The whole example client on the virtual network, its exit code logged as `exit N`. */
+    function runSpreadClient(
+      net: VirtualNetwork,
+      name: string,
+      lines: string[],
+      options: Omit<Parameters<typeof spreadClient>[1], 'log' | 'scheduler' | 'name'> = {},
+    ): void {
+      const log = stampedLog(net, lines, name);
+      subscriptions.push(
+        spreadClient(() => net.connectEvents('spread'), {
+          name,
+          scheduler: net.scheduler,
+          log,
+          ...options,
+        }).subscribe((code) => log(`exit ${code}`)),
+      );
+    }
+
+    it('logs its lifecycle, sends --count timed messages that the server relays, and exits 0', async () => {
+      const net = new VirtualNetwork({ latency: 10 });
+      const lines: string[] = [];
+      serveSpread(net, lines);
+      listener(net, 'bob', lines);
+      net.at(1000, () => runSpreadClient(net, 'alice', lines, { every: 5, count: 3 }));
+      await timed('spread-client --count 3', net, 60_000);
+      const sent = [1020, 6020, 11_020];
+      expect(linesBy(lines, 'alice')).toEqual([
+        '1000 alice: Start to Connect...',
+        '1020 alice: Connected...',
+        `1020 alice: ${spreadGreeting(2).trimEnd()}`,
+        '11040 alice: Lost connection. Reason: Connection was closed cleanly.',
+        '11040 alice: exit 0',
+      ]);
+      // The last message is flushed before the FIN, so the server prints it before the loss.
+      expect(linesBy(lines, 'server')).toEqual([
+        '10 server: new connect: 1',
+        '1010 server: new connect: 2',
+        ...sent.map((time) => `${time + 10} server: ${helloMessage('alice', time)}`),
+        '11030 server: lost connect: 1',
+      ]);
+      expect(linesBy(lines, 'bob')).toEqual([
+        `20 bob: ${spreadGreeting(1).trimEnd()}`,
+        ...sent.map((time) => `${time + 20} bob: ${helloMessage('alice', time)}`),
+      ]);
+    });
+
+    it('with --reconnect and --count, exits 0 once the last message has gone rather than reconnecting', async () => {
+      const net = new VirtualNetwork();
+      const lines: string[] = [];
+      serveSpread(net, lines);
+      runSpreadClient(net, 'r', lines, { every: 5, count: 2, reconnect: { jitter: 0 } });
+      await timed('spread-client --reconnect --count 2', net, 60_000);
+      expect(linesBy(lines, 'r')).toEqual([
+        '0 r: Start to Connect...',
+        '0 r: Connected...',
+        `0 r: ${spreadGreeting(1).trimEnd()}`,
+        '5000 r: Lost connection. Reason: Connection was closed cleanly.',
+        '5000 r: exit 0',
+      ]);
+      expect(net.links).toHaveLength(1);
+    });
+
+    it('reports a refused connection after one round trip and exits 1', async () => {
+      const net = new VirtualNetwork({ latency: 10 });
+      const lines: string[] = [];
+      runSpreadClient(net, 'alice', lines);
+      await timed('spread-client refused', net, 60_000);
+      expect(lines).toEqual([
+        '0 alice: Start to Connect...',
+        '20 alice: Connection is failed, Reason: RXNET_ERR_CONNECT: Could not connect to spread: ECONNREFUSED',
+        '20 alice: exit 1',
+      ]);
+    });
+
+    it('with --reconnect, backs off while the server is down, talks once it is up, and starts over when it goes', async () => {
+      const net = new VirtualNetwork();
+      const lines: string[] = [];
+      runSpreadClient(net, 'r', lines, { every: 5, reconnect: { jitter: 0 } });
+      // Up at 10 s, away at 20 s (ending its connection cleanly), back at 21 s.
+      let server: Subscription | undefined;
+      net.at(10_000, () => (server = serveSpread(net, lines)));
+      net.at(20_000, () => server!.unsubscribe());
+      net.at(21_000, () => serveSpread(net, lines));
+      await timed('spread-client --reconnect', net, 30_000);
+
+      // Twisted's delays with jitter 0: e s after the first failure, then e² s more, …; the first
+      // retry after a connection was made waits e s again.
+      const e1 = 1000 * Math.E;
+      const e2 = e1 * Math.E;
+      const connected = e1 + e2;
+      const back = 20_000 + e1;
+      const refused =
+        'Connection is failed, Reason: RXNET_ERR_CONNECT: Could not connect to spread: ECONNREFUSED';
+      expect(linesBy(lines, 'r')).toEqual([
+        '0 r: Start to Connect...',
+        `0 r: ${refused}`,
+        `${e1} r: Start to Connect...`,
+        `${e1} r: ${refused}`,
+        `${connected} r: Start to Connect...`,
+        `${connected} r: Connected...`,
+        `${connected} r: ${spreadGreeting(1).trimEnd()}`,
+        '20000 r: Lost connection. Reason: Connection was closed cleanly.',
+        `${back} r: Start to Connect...`,
+        `${back} r: Connected...`,
+        `${back} r: ${spreadGreeting(1).trimEnd()}`,
+      ]);
+      expect(linesBy(lines, 'server')).toEqual([
+        `${connected} server: new connect: 1`,
+        `${connected} server: ${helloMessage('r', connected)}`,
+        `${connected + 5000} server: ${helloMessage('r', connected + 5000)}`,
+        `${back} server: new connect: 1`,
+        `${back} server: ${helloMessage('r', back)}`,
+        `${back + 5000} server: ${helloMessage('r', back + 5000)}`,
+      ]);
     });
   });
 

@@ -4,6 +4,7 @@ import {
   firstValueFrom,
   merge,
   mergeMap,
+  type Observable,
   of,
   type Subscription,
   switchMap,
@@ -22,7 +23,14 @@ import { reconnect } from '../../src/operators/reconnect';
 import { sendEvery } from '../../src/operators/sendEvery';
 import { VirtualNetwork } from '../../src/testing/virtualNetwork';
 import { serveConnections } from '../../src/transport/serveConnections';
-import type { Behaviour, CloseReason, Connection, ServerEvent } from '../../src/types';
+import type {
+  Behaviour,
+  ClientEvent,
+  CloseReason,
+  Connection,
+  MemoryAddress,
+  ServerEvent,
+} from '../../src/types';
 
 const echoBehaviour: Behaviour = (events) => events.pipe(echo());
 
@@ -53,6 +61,39 @@ function logClient(net: VirtualNetwork, name: string, label = 'client'): ClientL
     complete: () => say('complete'),
   });
   return log;
+}
+
+/** Subscribes to `events$` and logs each event, the error (if any) and the completion, stamped. */
+function logEvents(
+  net: VirtualNetwork,
+  events$: Observable<ClientEvent<MemoryAddress>>,
+): { readonly lines: string[]; readonly subscription: Subscription } {
+  const lines: string[] = [];
+  const say = (line: string): void => {
+    lines.push(`${net.now()} ${line}`);
+  };
+  const subscription = events$.subscribe({
+    next: (event) => {
+      switch (event.type) {
+        case 'connecting':
+          say(`connecting ${event.endpoint._tag} ${event.endpoint.name}`);
+          break;
+        case 'connected':
+          say(`connected ${event.connection.id}`);
+          // Reading is what notices the peer's FIN, as on a socket.
+          event.connection.data$.subscribe({ error: () => undefined });
+          break;
+        case 'failed':
+          say(`failed ${event.error.code} ${(event.error.cause as NodeJS.ErrnoException).code}`);
+          break;
+        case 'lost':
+          say(`lost ${describeReason(event.reason)}`);
+      }
+    },
+    error: () => say('error'),
+    complete: () => say('complete'),
+  });
+  return { lines, subscription };
 }
 
 function describeReason(reason: CloseReason): string {
@@ -177,6 +218,133 @@ describe('VirtualNetwork', () => {
       expect(net.links.map((link) => [link.server, link.serverId, link.clientId])).toEqual([
         ['srv', 1, 1],
         ['srv', 2, 2],
+      ]);
+    });
+  });
+
+  describe('connectEvents', () => {
+    it('emits connecting with the server address at once, connected after one round trip, then lost with the reason, and completes', async () => {
+      const net = new VirtualNetwork({ latency: 10 });
+      const accepted: Connection[] = [];
+      subscriptions.push(net.listen('srv').subscribe((connection) => accepted.push(connection)));
+      const client = logEvents(net, net.connectEvents('srv'));
+      net.at(50, () => accepted[0]!.end());
+      await net.run(100);
+      expect(client.lines).toEqual([
+        '0 connecting MemoryAddress srv',
+        '20 connected 1',
+        '60 lost done',
+        '60 complete',
+      ]);
+    });
+
+    it('carries the server address in connecting, and a Connection addressed to it in connected', async () => {
+      const net = new VirtualNetwork();
+      subscriptions.push(net.listen('srv').subscribe());
+      const events: ClientEvent<MemoryAddress>[] = [];
+      subscriptions.push(net.connectEvents('srv').subscribe((event) => events.push(event)));
+      await net.run(0);
+      const [connecting, connected] = events;
+      expect(connecting).toEqual({
+        type: 'connecting',
+        endpoint: { _tag: 'MemoryAddress', name: 'srv' },
+      });
+      expect(connected?.type === 'connected' && connected.connection.remote).toEqual({
+        _tag: 'MemoryAddress',
+        name: 'srv',
+      });
+      expect(connected?.type === 'connected' && connected.connection.local).toEqual({
+        _tag: 'MemoryAddress',
+        name: 'client-1',
+      });
+      expect(events).toHaveLength(2);
+    });
+
+    it('emits failed with a ConnectError (cause ECONNREFUSED) after one round trip instead of failing', async () => {
+      const net = new VirtualNetwork({ latency: 5 });
+      const client = logEvents(net, net.connectEvents('nowhere'));
+      await net.run(100);
+      expect(client.lines).toEqual([
+        '0 connecting MemoryAddress nowhere',
+        '10 failed RXNET_ERR_CONNECT ECONNREFUSED',
+        '10 complete',
+      ]);
+    });
+
+    it('emits lost with the reset when the link breaks', async () => {
+      const net = new VirtualNetwork({ latency: 10 });
+      subscriptions.push(net.listen('srv').subscribe());
+      const client = logEvents(net, net.connectEvents('srv'));
+      net.at(30, () => net.links[0]!.reset());
+      await net.run(100);
+      expect(client.lines).toEqual([
+        '0 connecting MemoryAddress srv',
+        '20 connected 1',
+        '30 lost lost ECONNRESET',
+        '30 complete',
+      ]);
+    });
+
+    it('ends the connection gracefully when unsubscribed, emitting nothing more', async () => {
+      const net = new VirtualNetwork();
+      const server: string[] = [];
+      serve(net, 'echo', echoBehaviour, server);
+      const client = logEvents(net, net.connectEvents('echo'));
+      net.at(5, () => client.subscription.unsubscribe());
+      await net.run(10);
+      expect(server).toEqual(['0 server made 1', '5 server lost 1 done']);
+      expect(client.lines).toEqual(['0 connecting MemoryAddress echo', '0 connected 1']);
+    });
+
+    it('makes no connection when unsubscribed before the attempt arrives', async () => {
+      const net = new VirtualNetwork({ latency: 10 });
+      const server: string[] = [];
+      serve(net, 'echo', echoBehaviour, server);
+      const client = logEvents(net, net.connectEvents('echo'));
+      net.at(5, () => client.subscription.unsubscribe());
+      await net.run(100);
+      expect(server).toEqual([]);
+      expect(net.links).toEqual([]);
+      expect(client.lines).toEqual(['0 connecting MemoryAddress echo']);
+    });
+
+    it('emits no failed once unsubscribed while the refusal is on its way back', async () => {
+      const net = new VirtualNetwork({ latency: 10 });
+      const client = logEvents(net, net.connectEvents('nowhere'));
+      net.at(15, () => client.subscription.unsubscribe());
+      await net.run(100);
+      expect(client.lines).toEqual(['0 connecting MemoryAddress nowhere']);
+    });
+
+    it('follows a reconnecting client through every attempt, the backoff reset once connected', async () => {
+      const net = new VirtualNetwork();
+      const client = logEvents(
+        net,
+        net.connectEvents('echo').pipe(
+          reconnect({
+            jitter: 0,
+            resetWhen: (event) => event.type === 'connected',
+            scheduler: net.scheduler,
+          }),
+        ),
+      );
+      // Up from 2 s to 4 s: the second attempt connects; the first retry after the loss waits e s.
+      let server: Subscription | undefined;
+      net.at(
+        2000,
+        () => (server = serveConnections(net.listen('echo'), echoBehaviour).subscribe()),
+      );
+      net.at(4000, () => server!.unsubscribe());
+      await net.run(10_000);
+      const e1 = 1000 * Math.E;
+      expect(client.lines).toEqual([
+        '0 connecting MemoryAddress echo',
+        '0 failed RXNET_ERR_CONNECT ECONNREFUSED',
+        `${e1} connecting MemoryAddress echo`,
+        `${e1} connected 1`,
+        '4000 lost done',
+        `${4000 + e1} connecting MemoryAddress echo`,
+        `${4000 + e1} failed RXNET_ERR_CONNECT ECONNREFUSED`,
       ]);
     });
   });
