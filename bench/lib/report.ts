@@ -67,6 +67,7 @@ export function compare(
 /** Formats a figure with three significant digits and a k/M suffix. */
 export function human(value: number): string {
   if (!Number.isFinite(value)) return '–';
+  if (value === 0) return '0';
   const abs = Math.abs(value);
   if (abs >= 1e6) return `${(value / 1e6).toPrecision(3)}M`;
   if (abs >= 1e4) return `${(value / 1e3).toPrecision(3)}k`;
