@@ -11,20 +11,20 @@ import {
 describe('serverFromString', () => {
   describe('valid descriptions', () => {
     it.each<[string, ServerEndpoint]>([
-      ['tcp:8007', { type: 'tcp', port: 8007, interface: '', backlog: 50 }],
-      ['TCP:0', { type: 'tcp', port: 0, interface: '', backlog: 50 }],
+      ['tcp:8007', { type: 'tcp', port: 8007, interface: '', backlog: 511 }],
+      ['TCP:0', { type: 'tcp', port: 0, interface: '', backlog: 511 }],
       [
         'tcp:port=8007:interface=127.0.0.1:backlog=10',
         { type: 'tcp', port: 8007, interface: '127.0.0.1', backlog: 10 },
       ],
-      ['tcp:8007:interface=\\:\\:1', { type: 'tcp', port: 8007, interface: '::1', backlog: 50 }],
-      ['tcp:65535:interface=', { type: 'tcp', port: 65535, interface: '', backlog: 50 }],
-      ['unix:/tmp/app.sock', { type: 'unix', path: '/tmp/app.sock', backlog: 50 }],
+      ['tcp:8007:interface=\\:\\:1', { type: 'tcp', port: 8007, interface: '::1', backlog: 511 }],
+      ['tcp:65535:interface=', { type: 'tcp', port: 65535, interface: '', backlog: 511 }],
+      ['unix:/tmp/app.sock', { type: 'unix', path: '/tmp/app.sock', backlog: 511 }],
       [
         'unix:address=/tmp/a\\:b.sock:mode=660:backlog=5',
         { type: 'unix', path: '/tmp/a:b.sock', backlog: 5, mode: 0o660 },
       ],
-      ['unix:/tmp/x.sock:lockfile=0', { type: 'unix', path: '/tmp/x.sock', backlog: 50 }],
+      ['unix:/tmp/x.sock:lockfile=0', { type: 'unix', path: '/tmp/x.sock', backlog: 511 }],
     ])('parses %s', (description, expected) => {
       expect(serverFromString(description)).toEqual(expected);
     });
