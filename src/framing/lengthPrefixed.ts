@@ -100,15 +100,17 @@ export function lengthPrefixed(
 ): OperatorFunction<Buffer, Buffer> {
   const { prefixBytes, headerBytes, lengthOffset, lengthIncludesHeader, max, min } =
     layout(options);
-  const includeHeader = options.includeHeader ?? false;
   const allowTruncation = options.allowTruncation ?? false;
   const lengthEnd = lengthOffset + prefixBytes;
-  /** The whole frame's size, from the length field's value; throws if the limits refuse it. */
-  const frameSize = (length: number): number => {
+  // The options are settled here, once, so the per-frame loop only adds offsets.
+  /** Where the emitted bytes start in a frame. */
+  const emitFrom = (options.includeHeader ?? false) ? 0 : headerBytes;
+  /** What to add to the length field's value to get the whole frame's size. */
+  const sizeOver = lengthIncludesHeader ? 0 : headerBytes;
+  /** Throws the error the limits give for a length outside `[min, max]`. */
+  const refuse = (length: number): never => {
     if (length > max) throw new FrameTooLongError(max, length);
-    if (length < min)
-      throw new InvalidFrameError(`length ${length} is below the minimum of ${min}`);
-    return lengthIncludesHeader ? length : headerBytes + length;
+    throw new InvalidFrameError(`length ${length} is below the minimum of ${min}`);
   };
   return decodeWith(() => {
     const queue = new ChunkQueue();
@@ -121,11 +123,13 @@ export function lengthPrefixed(
           queue.push(chunk);
           if (frameBytes < 0) {
             if (queue.length < lengthEnd) return;
-            frameBytes = frameSize(queue.readUIntBE(lengthOffset, prefixBytes));
+            const length = queue.readUIntBE(lengthOffset, prefixBytes);
+            if (length > max || length < min) refuse(length);
+            frameBytes = length + sizeOver;
           }
           if (queue.length < frameBytes) return;
-          if (!includeHeader) queue.skip(headerBytes);
-          const frame = queue.consume(includeHeader ? frameBytes : frameBytes - headerBytes);
+          queue.skip(emitFrom);
+          const frame = queue.consume(frameBytes - emitFrom);
           frameBytes = -1;
           out.next(frame);
           // The frame ended inside this chunk (it was incomplete before it), so what is left is its tail.
@@ -133,23 +137,39 @@ export function lengthPrefixed(
           queue.clear();
         }
         // Frames inside the chunk are views of it; the loop avoids the queue, the common case per frame.
-        while (!out.closed && chunk.length - start >= lengthEnd) {
-          const size = frameSize(chunk.readUIntBE(start + lengthOffset, prefixBytes));
-          if (chunk.length - start < size) {
+        const end = chunk.length;
+        while (!out.closed && end - start >= lengthEnd) {
+          const length = readLength(chunk, start + lengthOffset, prefixBytes);
+          if (length > max || length < min) refuse(length);
+          const size = length + sizeOver;
+          if (end - start < size) {
             frameBytes = size;
             break;
           }
-          out.next(chunk.subarray(includeHeader ? start : start + headerBytes, start + size));
+          // A chunk that is exactly one whole frame, header included, is emitted as it is.
+          out.next(
+            size === end && emitFrom === 0 ? chunk : chunk.subarray(start + emitFrom, start + size),
+          );
           start += size;
         }
-        if (start < chunk.length && !out.closed)
-          queue.push(start === 0 ? chunk : chunk.subarray(start));
+        if (start < end && !out.closed) queue.push(start === 0 ? chunk : chunk.subarray(start));
       },
       end() {
         if (queue.length > 0 && !allowTruncation) throw new TruncatedFrameError(queue.length);
       },
     };
   });
+}
+
+/**
+ * The big-endian length field of `prefixBytes` bytes at `at`, which the caller has checked is in
+ * `bytes`: indexing reads it without `readUIntBE`'s width dispatch and bounds checks.
+ */
+function readLength(bytes: Buffer, at: number, prefixBytes: number): number {
+  if (prefixBytes === 4) {
+    return bytes[at] * 0x1000000 + ((bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]);
+  }
+  return prefixBytes === 2 ? (bytes[at] << 8) | bytes[at + 1] : bytes[at];
 }
 
 /**
