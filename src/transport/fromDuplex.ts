@@ -1,11 +1,14 @@
 import type { Duplex } from 'node:stream';
 import {
   Observable,
-  ReplaySubject,
-  Subject,
   asyncScheduler,
+  type Observer,
+  type SchedulerAction,
   type SchedulerLike,
+  type Subscriber,
   type Subscription,
+  type TeardownLogic,
+  type Unsubscribable,
 } from 'rxjs';
 import {
   ConnectionClosedError,
@@ -79,7 +82,8 @@ export interface ConnectionInfo {
  * the in-memory testing kit share its guarantees:
  *
  * - an `error` listener is attached synchronously, before anything else, so a reset can never crash
- *   the process; every listener is a named method removed again when the connection closes;
+ *   the process; every listener is a named module-level function (no closure per connection),
+ *   removed again when the connection closes;
  * - reading starts when `data$` gets its first subscriber and pauses while it has none, and while
  *   pending output is above `writeHighWaterMark` (Node's `'drain'` resumes it), so an echo to a
  *   peer that does not read holds at most one chunk more than the high-water mark;
@@ -121,12 +125,23 @@ export function fromDuplex(
   info: ConnectionInfo,
   options: ConnectionOptions = {},
 ): Connection {
-  return new DuplexConnection(
-    duplex,
-    info,
-    checkConnectionOptions(options),
-    options.scheduler ?? asyncScheduler,
-  );
+  return new DuplexConnection(duplex, info, checkConnectionOptions(options), undefined);
+}
+
+/**
+ * `fromDuplex` for a server: the limits are checked once per server rather than once per
+ * connection, and the connection is in `live` until it closes (a Set kept without a subscription
+ * per connection).
+ *
+ * @internal
+ */
+export function fromServerDuplex(
+  duplex: Duplex,
+  info: ConnectionInfo,
+  limits: ConnectionLimits,
+  live: Set<Connection>,
+): Connection {
+  return new DuplexConnection(duplex, info, limits, live);
 }
 
 /**
@@ -154,21 +169,69 @@ export function checkConnectionOptions(options: ConnectionOptions): ConnectionLi
   if (!(closeTimeout >= 0)) {
     throw new TypeError(`closeTimeout must be 0 or more, got ${closeTimeout}`);
   }
-  return { highWaterMark, maxPending, idleTimeout, closeTimeout };
+  const scheduler = options.scheduler ?? asyncScheduler;
+  return { highWaterMark, maxPending, idleTimeout, closeTimeout, scheduler };
 }
 
-/** {@link ConnectionOptions} with the defaults applied. @internal */
-interface ConnectionLimits {
+/** {@link ConnectionOptions} with the defaults applied; one object shared by a server's connections. @internal */
+export interface ConnectionLimits {
   readonly highWaterMark: number;
   readonly maxPending: number;
   readonly idleTimeout: number;
   readonly closeTimeout: number;
+  readonly scheduler: SchedulerLike;
 }
 
 /** Written with a callback to learn when everything queued before it has been flushed. */
 const FLUSH_MARKER = Buffer.alloc(0);
 
-type Resettable = Duplex & { resetAndDestroy?: () => unknown };
+/**
+ * Where a stream's listeners find their connection. They are module-level functions (Node calls a
+ * listener with the stream as `this`), as in ws, so an idle connection holds no listener closures:
+ * with thousands of idle connections, a closure per listener per connection adds up.
+ */
+const kConnection = Symbol('rxnet.connection');
+
+type OwnedDuplex = Duplex & {
+  [kConnection]?: DuplexConnection;
+  resetAndDestroy?: () => unknown;
+};
+
+function onDuplexError(this: OwnedDuplex, error: Error): void {
+  this[kConnection]!.lose(error);
+}
+
+function onDuplexData(this: OwnedDuplex, chunk: Buffer): void {
+  this[kConnection]!.receive(chunk);
+}
+
+/** The peer sent FIN: like Twisted, rxnet treats it as the end of the whole connection. */
+function onDuplexEnd(this: OwnedDuplex): void {
+  this[kConnection]!.end();
+}
+
+function onDuplexDrain(this: OwnedDuplex): void {
+  this[kConnection]!.drain();
+}
+
+function onDuplexClose(this: OwnedDuplex): void {
+  this[kConnection]!.close();
+}
+
+function closeConnection(connection: DuplexConnection): void {
+  connection.close();
+}
+
+function checkIdle(this: SchedulerAction<DuplexConnection>, connection: DuplexConnection): void {
+  connection.checkIdle();
+}
+
+function closeTimedOut(
+  this: SchedulerAction<DuplexConnection>,
+  connection: DuplexConnection,
+): void {
+  connection.closeTimedOut();
+}
 
 /**
  * The connections that wrote in the current event-loop turn. A lone write goes out at once (a cork
@@ -186,77 +249,81 @@ function endTurn(): void {
   writersThisTurn.length = 0;
 }
 
-class DuplexConnection implements Connection {
-  readonly id: ConnectionId;
-  readonly local: Address;
-  readonly remote: Address;
-  readonly data$: Observable<Buffer>;
-  readonly closed$: Observable<CloseReason>;
+/** Told once when a connection closes: `closed$`'s subscribers and `send()`'s, in a plain list. */
+interface CloseHook {
+  connectionClosed(reason: CloseReason): void;
+}
 
-  private readonly chunks = new Subject<Buffer>();
-  private readonly closeReason = new ReplaySubject<CloseReason>(1);
-  private readers = 0;
+class DuplexConnection implements Connection {
+  /** `data$`'s subscribers; a plain list rather than a Subject, created by the first one. */
+  private readers: Subscriber<Buffer>[] | undefined;
+  private closeHooks: CloseHook[] | undefined;
+  private dataObservable: Observable<Buffer> | undefined;
+  private closedObservable: Observable<CloseReason> | undefined;
   private reading = false;
   private writeBlocked = false;
   /** Writes in this event-loop turn: 0, 1 (sent at once), or 2 for "more, corked until the turn ends". */
   private turnWrites = 0;
   private ending = false;
-  private closed = false;
+  /** Set once Node's `'close'` has been handled: the connection is closed. */
+  private finalReason: CloseReason | undefined;
   /** The first reason decided before Node's `'close'`; later ones lose, as the first cause is the true one. */
   private decidedReason: CloseReason | undefined;
   private lastActivity = 0;
   private idleTimer: Subscription | undefined;
   private closeTimer: Subscription | undefined;
-  private readonly highWaterMark: number;
-  private readonly maxPending: number;
-  private readonly idleTimeout: number;
-  private readonly closeTimeout: number;
 
   constructor(
-    private readonly duplex: Duplex,
-    info: ConnectionInfo,
-    limits: ConnectionLimits,
-    private readonly scheduler: SchedulerLike,
+    private readonly duplex: OwnedDuplex,
+    private readonly info: ConnectionInfo,
+    private readonly limits: ConnectionLimits,
+    private readonly live: Set<Connection> | undefined,
   ) {
+    duplex[kConnection] = this;
     // First and synchronous: an 'error' without a listener would throw out of the event loop.
-    duplex.on('error', this.onError);
-    this.highWaterMark = limits.highWaterMark;
-    this.maxPending = limits.maxPending;
-    this.idleTimeout = limits.idleTimeout;
-    this.closeTimeout = limits.closeTimeout;
-    this.id = info.id;
-    this.local = info.local;
-    this.remote = info.remote;
+    duplex.on('error', onDuplexError);
     // Paused before the 'data' listener is added, so adding it does not start the flow.
     duplex.pause();
-    duplex.on('data', this.onData);
-    duplex.on('end', this.onEnd);
-    duplex.on('drain', this.onDrain);
-    duplex.on('close', this.onClose);
-    this.data$ = new Observable<Buffer>((subscriber) => {
-      const counted = !this.closed;
-      const subscription = this.chunks.subscribe(subscriber);
-      if (counted) {
-        this.readers += 1;
-        this.updateFlow();
-      }
-      return () => {
-        subscription.unsubscribe();
-        if (counted) {
-          this.readers -= 1;
-          this.updateFlow();
-        }
-      };
-    });
-    this.closed$ = this.closeReason.asObservable();
-    if (this.idleTimeout > 0) {
-      this.lastActivity = scheduler.now();
-      this.idleTimer = scheduler.schedule(this.onIdleCheck, this.idleTimeout);
+    duplex.on('data', onDuplexData);
+    duplex.on('end', onDuplexEnd);
+    duplex.on('drain', onDuplexDrain);
+    duplex.on('close', onDuplexClose);
+    live?.add(this);
+    if (limits.idleTimeout > 0) {
+      this.lastActivity = limits.scheduler.now();
+      this.idleTimer = limits.scheduler.schedule(checkIdle, limits.idleTimeout, this);
     }
     if (duplex.destroyed) {
       this.decide({ type: 'lost', error: new ConnectionLostError('Stream was already destroyed') });
-      process.nextTick(this.onClose);
+      process.nextTick(closeConnection, this);
     }
+  }
+
+  get id(): ConnectionId {
+    return this.info.id;
+  }
+
+  // Read through: `listen` passes addresses that are looked up on first use.
+  get local(): Address {
+    return this.info.local;
+  }
+
+  get remote(): Address {
+    return this.info.remote;
+  }
+
+  /** Created on first use, as many connections never have their data or close observed. */
+  get data$(): Observable<Buffer> {
+    return (this.dataObservable ??= new Observable<Buffer>((subscriber) =>
+      this.addReader(subscriber),
+    ));
+  }
+
+  get closed$(): Observable<CloseReason> {
+    return (this.closedObservable ??= new Observable<CloseReason>((subscriber) => {
+      const notice = new CloseNotice(this, subscriber);
+      return this.watchClose(notice) ? notice : undefined;
+    }));
   }
 
   get pendingWriteBytes(): number {
@@ -264,7 +331,7 @@ class DuplexConnection implements Connection {
   }
 
   write(data: Output): boolean {
-    if (this.ending || this.closed || this.decidedReason !== undefined) {
+    if (this.ending || this.finalReason !== undefined || this.decidedReason !== undefined) {
       return false;
     }
     if (this.turnWrites === 0) {
@@ -278,14 +345,15 @@ class DuplexConnection implements Connection {
     }
     this.duplex.write(data);
     const pending = this.duplex.writableLength;
-    if (pending > this.maxPending) {
-      this.abort(new WriteBufferFullError(this.maxPending, pending));
+    const limits = this.limits;
+    if (pending > limits.maxPending) {
+      this.abort(new WriteBufferFullError(limits.maxPending, pending));
       return false;
     }
-    if (this.idleTimeout > 0) {
-      this.lastActivity = this.scheduler.now();
+    if (limits.idleTimeout > 0) {
+      this.lastActivity = limits.scheduler.now();
     }
-    if (pending > this.highWaterMark) {
+    if (pending > limits.highWaterMark) {
       if (!this.writeBlocked) {
         this.writeBlocked = true;
         this.updateFlow();
@@ -297,17 +365,17 @@ class DuplexConnection implements Connection {
   }
 
   end(): void {
-    if (this.ending || this.closed) {
+    if (this.ending || this.finalReason !== undefined) {
       return;
     }
     this.ending = true;
     // Reading goes on, discarding, until the peer's FIN or the close timeout.
     this.updateFlow();
-    this.duplex.end(this.onFlushedForClose);
+    this.duplex.end((error?: Error | null) => this.flushedForClose(error));
   }
 
   abort(reason?: RxnetError): void {
-    if (this.closed || this.decidedReason !== undefined) {
+    if (this.finalReason !== undefined || this.decidedReason !== undefined) {
       return;
     }
     this.decide(reason === undefined ? { type: 'aborted' } : { type: 'aborted', error: reason });
@@ -316,98 +384,119 @@ class DuplexConnection implements Connection {
 
   send(output$: Observable<Output>): Observable<never> {
     return new Observable<never>((subscriber) => {
-      let flushing = false;
-      const closedSubscription = this.closeReason.subscribe(function onClosed(reason) {
-        if (flushing && reason.type === 'done') {
-          subscriber.complete();
-        } else {
-          const cause = 'error' in reason ? reason.error : undefined;
-          subscriber.error(new ConnectionClosedError(undefined, { cause }));
-        }
-      });
-      if (subscriber.closed) {
-        return;
+      const sending = new Sending(this, subscriber);
+      if (!this.watchClose(sending)) {
+        return undefined;
       }
-      const onFlushed = (error?: Error | null): void => {
-        // A destroyed stream calls back with an error; closed$ reports that case.
-        if (error == null && this.decidedReason === undefined) {
-          subscriber.complete();
-        }
-      };
-      const outputSubscription = output$.subscribe({
-        next: (chunk) => {
-          if (this.ending) {
-            subscriber.error(new ConnectionClosedError('Connection is closing'));
-          } else {
-            this.write(chunk);
-          }
-        },
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => {
-          flushing = true;
-          // After end(), the close itself reports the flush, as 'done' (handled in onClosed).
-          if (!this.ending && !this.closed) {
-            this.duplex.write(FLUSH_MARKER, onFlushed);
-          }
-        },
-      });
-      return () => {
-        outputSubscription.unsubscribe();
-        closedSubscription.unsubscribe();
-      };
+      sending.start(output$);
+      return sending;
     });
   }
 
-  private readonly onError = (error: Error): void => {
+  /** `send()`'s check before each chunk: output after `end()` is an error, not silently dropped. */
+  isEnding(): boolean {
+    return this.ending;
+  }
+
+  /** `send()`'s output completed: `sending` completes once everything before it is flushed. */
+  flushFor(sending: Sending): void {
+    // After end(), the close itself reports the flush, as 'done' (Sending.connectionClosed).
+    if (!this.ending && this.finalReason === undefined) {
+      this.duplex.write(FLUSH_MARKER, (error?: Error | null) => {
+        // A destroyed stream calls back with an error; the close reports that case.
+        if (error == null && this.decidedReason === undefined) {
+          sending.flushed();
+        }
+      });
+    }
+  }
+
+  /** Calls `hook` when the connection closes and returns `true`, or at once if it has, returning `false`. */
+  watchClose(hook: CloseHook): boolean {
+    if (this.finalReason !== undefined) {
+      hook.connectionClosed(this.finalReason);
+      return false;
+    }
+    (this.closeHooks ??= []).push(hook);
+    return true;
+  }
+
+  unwatchClose(hook: CloseHook): void {
+    removeFrom(this.closeHooks, hook);
+  }
+
+  removeReader(subscriber: Subscriber<Buffer>): void {
+    if (removeFrom(this.readers, subscriber)) {
+      this.updateFlow();
+    }
+  }
+
+  lose(error: Error): void {
     this.decide({ type: 'lost', error: new ConnectionLostError(undefined, { cause: error }) });
-  };
+  }
 
-  private readonly onData = (chunk: Buffer): void => {
-    if (this.idleTimeout > 0) {
-      this.lastActivity = this.scheduler.now();
+  receive(chunk: Buffer): void {
+    if (this.limits.idleTimeout > 0) {
+      this.lastActivity = this.limits.scheduler.now();
     }
-    if (!this.ending && this.decidedReason === undefined) {
-      this.chunks.next(chunk);
+    const readers = this.readers;
+    if (this.ending || this.decidedReason !== undefined || readers === undefined) {
+      return;
     }
-  };
+    if (readers.length === 1) {
+      readers[0]!.next(chunk);
+    } else {
+      // A copy, as a Subject does: a reader may unsubscribe, or subscribe another, while it reads.
+      for (const reader of readers.slice()) {
+        reader.next(chunk);
+      }
+    }
+  }
 
-  /** The peer sent FIN: like Twisted, rxnet treats it as the end of the whole connection. */
-  private readonly onEnd = (): void => {
-    this.end();
-  };
-
-  private readonly onDrain = (): void => {
-    if (this.writeBlocked && this.duplex.writableLength <= this.highWaterMark) {
+  drain(): void {
+    if (this.writeBlocked && this.duplex.writableLength <= this.limits.highWaterMark) {
       this.writeBlocked = false;
       this.updateFlow();
     } else if (this.writeBlocked) {
       this.awaitDrain();
     }
-  };
+  }
 
-  private readonly onClose = (): void => {
-    if (this.closed) {
+  close(): void {
+    if (this.finalReason !== undefined) {
       return;
     }
-    this.closed = true;
+    const reason = this.decidedReason ?? { type: 'done' };
+    this.finalReason = reason;
     this.updateFlow();
     this.idleTimer?.unsubscribe();
     this.closeTimer?.unsubscribe();
     const duplex = this.duplex;
-    duplex.off('error', this.onError);
-    duplex.off('data', this.onData);
-    duplex.off('end', this.onEnd);
-    duplex.off('drain', this.onDrain);
-    duplex.off('close', this.onClose);
-    const reason = this.decidedReason ?? { type: 'done' };
-    if (reason.type === 'done' || reason.error === undefined) {
-      this.chunks.complete();
-    } else {
-      this.chunks.error(reason.error);
+    duplex.off('error', onDuplexError);
+    duplex.off('data', onDuplexData);
+    duplex.off('end', onDuplexEnd);
+    duplex.off('drain', onDuplexDrain);
+    duplex.off('close', onDuplexClose);
+    this.live?.delete(this);
+    const readers = this.readers;
+    this.readers = undefined;
+    if (readers !== undefined) {
+      for (const reader of readers) {
+        if (reason.type === 'done' || reason.error === undefined) {
+          reader.complete();
+        } else {
+          reader.error(reason.error);
+        }
+      }
     }
-    this.closeReason.next(reason);
-    this.closeReason.complete();
-  };
+    const hooks = this.closeHooks;
+    this.closeHooks = undefined;
+    if (hooks !== undefined) {
+      for (const hook of hooks) {
+        hook.connectionClosed(reason);
+      }
+    }
+  }
 
   /** Called once per turn in which this connection wrote; flushes the corked writes in one writev. */
   endTurn(): void {
@@ -417,36 +506,53 @@ class DuplexConnection implements Connection {
     this.turnWrites = 0;
   }
 
-  /** `end()`'s output is flushed and our FIN sent: the peer now has `closeTimeout` to answer it. */
-  private readonly onFlushedForClose = (error?: Error | null): void => {
-    if (error == null && !this.closed && this.closeTimeout !== Infinity) {
-      this.closeTimer = this.scheduler.schedule(this.onCloseTimeout, this.closeTimeout);
-    }
-  };
-
   /** The peer never answered our FIN: close anyway. Nothing was lost, so the close is still `done`. */
-  private readonly onCloseTimeout = (): void => {
+  closeTimedOut(): void {
     this.closeTimer = undefined;
-    if (!this.closed) {
+    if (this.finalReason === undefined) {
       this.duplex.destroy();
     }
-  };
+  }
 
-  private readonly onIdleCheck = (): void => {
-    if (this.closed) {
+  checkIdle(): void {
+    if (this.finalReason !== undefined) {
       return;
     }
-    const idle = this.scheduler.now() - this.lastActivity;
-    if (idle >= this.idleTimeout) {
+    const { idleTimeout, scheduler } = this.limits;
+    const idle = scheduler.now() - this.lastActivity;
+    if (idle >= idleTimeout) {
       this.idleTimer = undefined;
       if (this.decidedReason === undefined) {
-        this.decide({ type: 'timedOut', error: new IdleTimeoutError(this.idleTimeout) });
+        this.decide({ type: 'timedOut', error: new IdleTimeoutError(idleTimeout) });
         this.duplex.destroy();
       }
     } else {
-      this.idleTimer = this.scheduler.schedule(this.onIdleCheck, this.idleTimeout - idle);
+      this.idleTimer = scheduler.schedule(checkIdle, idleTimeout - idle, this);
     }
-  };
+  }
+
+  private addReader(subscriber: Subscriber<Buffer>): TeardownLogic {
+    const reason = this.finalReason;
+    if (reason !== undefined) {
+      if (reason.type === 'done' || reason.error === undefined) {
+        subscriber.complete();
+      } else {
+        subscriber.error(reason.error);
+      }
+      return undefined;
+    }
+    (this.readers ??= []).push(subscriber);
+    this.updateFlow();
+    return new Reader(this, subscriber);
+  }
+
+  /** `end()`'s output is flushed and our FIN sent: the peer now has `closeTimeout` to answer it. */
+  private flushedForClose(error?: Error | null): void {
+    const { closeTimeout, scheduler } = this.limits;
+    if (error == null && this.finalReason === undefined && closeTimeout !== Infinity) {
+      this.closeTimer = scheduler.schedule(closeTimedOut, closeTimeout, this);
+    }
+  }
 
   private decide(reason: CloseReason): void {
     if (this.decidedReason === undefined) {
@@ -460,14 +566,15 @@ class DuplexConnection implements Connection {
    */
   private awaitDrain(): void {
     if (!this.duplex.writableNeedDrain && !this.duplex.writableEnded) {
-      this.duplex.write(FLUSH_MARKER, this.onDrain);
+      this.duplex.write(FLUSH_MARKER, () => this.drain());
     }
   }
 
   private updateFlow(): void {
     const wanted =
-      !this.closed &&
-      (this.ending || (this.readers > 0 && !this.writeBlocked)) &&
+      this.finalReason === undefined &&
+      (this.ending ||
+        (this.readers !== undefined && this.readers.length > 0 && !this.writeBlocked)) &&
       this.decidedReason === undefined;
     if (wanted !== this.reading) {
       this.reading = wanted;
@@ -480,7 +587,7 @@ class DuplexConnection implements Connection {
   }
 
   private reset(): void {
-    const duplex = this.duplex as Resettable;
+    const duplex = this.duplex;
     if (typeof duplex.resetAndDestroy === 'function') {
       try {
         duplex.resetAndDestroy();
@@ -491,4 +598,96 @@ class DuplexConnection implements Connection {
     }
     duplex.destroy();
   }
+}
+
+/** One `data$` subscription: its teardown, without a closure. */
+class Reader implements Unsubscribable {
+  constructor(
+    private readonly connection: DuplexConnection,
+    private readonly subscriber: Subscriber<Buffer>,
+  ) {}
+
+  unsubscribe(): void {
+    this.connection.removeReader(this.subscriber);
+  }
+}
+
+/** One `closed$` subscription: a close hook that is also its own teardown. */
+class CloseNotice implements CloseHook, Unsubscribable {
+  constructor(
+    private readonly connection: DuplexConnection,
+    private readonly subscriber: Subscriber<CloseReason>,
+  ) {}
+
+  connectionClosed(reason: CloseReason): void {
+    this.subscriber.next(reason);
+    this.subscriber.complete();
+  }
+
+  unsubscribe(): void {
+    this.connection.unwatchClose(this);
+  }
+}
+
+/**
+ * One `send()` subscription in one object: the observer of `output$`, the close hook and the
+ * teardown, where closures and a second subscription to the close would cost several.
+ */
+class Sending implements Observer<Output>, CloseHook, Unsubscribable {
+  private flushing = false;
+  private output: Subscription | undefined;
+
+  constructor(
+    private readonly connection: DuplexConnection,
+    private readonly destination: Subscriber<never>,
+  ) {}
+
+  start(output$: Observable<Output>): void {
+    this.output = output$.subscribe(this);
+  }
+
+  next(chunk: Output): void {
+    if (this.connection.isEnding()) {
+      this.destination.error(new ConnectionClosedError('Connection is closing'));
+    } else {
+      this.connection.write(chunk);
+    }
+  }
+
+  error(error: unknown): void {
+    this.destination.error(error);
+  }
+
+  complete(): void {
+    this.flushing = true;
+    this.connection.flushFor(this);
+  }
+
+  flushed(): void {
+    this.destination.complete();
+  }
+
+  connectionClosed(reason: CloseReason): void {
+    if (this.flushing && reason.type === 'done') {
+      this.destination.complete();
+    } else {
+      const cause = 'error' in reason ? reason.error : undefined;
+      this.destination.error(new ConnectionClosedError(undefined, { cause }));
+    }
+  }
+
+  unsubscribe(): void {
+    this.output?.unsubscribe();
+    this.connection.unwatchClose(this);
+  }
+}
+
+/** Removes the first `item` from `list`; `true` if it was there. */
+function removeFrom<T>(list: T[] | undefined, item: T): boolean {
+  const index = list === undefined ? -1 : list.indexOf(item);
+  if (index < 0) {
+    return false;
+  }
+  list!.splice(index, 1);
+  return true;
 }
