@@ -4,7 +4,7 @@ import { Observable } from 'rxjs';
 import { ListenError } from '../errors';
 import {
   checkConnectionOptions,
-  fromDuplex,
+  fromServerDuplex,
   type ConnectionOptions,
 } from '../transport/fromDuplex';
 import type { Address, Connection } from '../types';
@@ -65,7 +65,7 @@ export function listen(
 ): Observable<Connection> {
   const parsed = typeof endpoint === 'string' ? serverFromString(endpoint) : endpoint;
   const label = typeof endpoint === 'string' ? endpoint : describeEndpoint(parsed);
-  checkConnectionOptions(options);
+  const limits = checkConnectionOptions(options);
   return new Observable<Connection>((subscriber) => {
     const server = createServer({ pauseOnConnect: true, noDelay: options.noDelay ?? false });
     const connections = new Set<Connection>();
@@ -86,14 +86,14 @@ export function listen(
       options.onListening?.(serverAddress(server, parsed));
     }
     function onConnection(socket: Socket): void {
-      const connection = fromDuplex(
+      // The connection keeps itself in `connections` until it closes.
+      const connection = fromServerDuplex(
         socket,
         { id: nextId, ...socketAddresses(socket, parsed, 'server') },
-        options,
+        limits,
+        connections,
       );
       nextId += 1;
-      connections.add(connection);
-      connection.closed$.subscribe(() => connections.delete(connection));
       subscriber.next(connection);
     }
     /** A bind failure is emitted on the next tick, possibly after an early unsubscribe. */
