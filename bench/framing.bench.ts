@@ -3,9 +3,12 @@
  * cut into the same chunks, in one run. Not a test: run it with `npx ts-node bench/framing.bench.ts`
  * (`--quick`, `--only=lines`), or through `npm run bench`, which calls {@link run}.
  *
- * The hand-written loops are what one would write without rxnet: a leftover buffer joined to the
- * next chunk with `Buffer.concat`, `indexOf`/`readUInt32BE` over it, and `subarray` per frame. Both
- * sides hand every frame to the same sink, which reads its length so neither can be optimised away.
+ * The hand-written loops are what one would write without rxnet: `indexOf`/`readUInt32BE` over
+ * each chunk and `subarray` per frame inside it, and the parts of a frame that spans chunks kept
+ * in a list and joined once with `Buffer.concat` when it is complete (the same one copy rxnet
+ * makes). Both sides hand every frame's bytes straight to the same sink, which reads its length so
+ * neither can be optimised away: the rxnet side subscribes with the sink itself (modal's with a
+ * function that reads the frame's `data`, since a `ModalFrame` is what it emits).
  *
  * @packageDocumentation
  */
@@ -56,97 +59,125 @@ type HandLoop = (chunks: readonly Buffer[], sink: (frame: Buffer) => void) => vo
 interface Codec {
   readonly name: string;
   readonly encode: (payload: Buffer) => readonly Buffer[];
-  readonly decoder: () => OperatorFunction<Buffer, unknown>;
+  /**
+   * Builds the rxnet operator once and returns a pass with it: each pass subscribes to the chunks
+   * and hands each frame's bytes to the sink, as the hand-written loop does.
+   */
+  readonly rxnet: () => HandLoop;
   readonly hand: HandLoop;
 }
 
 const NEWLINE = Buffer.from('\n');
 
+// A frame that spans chunks is kept as a list of its parts and copied once, when it is complete,
+// as rxnet's decoders do: joining the pending bytes to every chunk would copy a long frame many times.
+
 const handLines: HandLoop = (chunks, sink) => {
-  let rest: Buffer | null = null;
+  let parts: Buffer[] = [];
   for (const chunk of chunks) {
     let start = 0;
-    if (rest !== null) {
+    if (parts.length > 0) {
       const at = chunk.indexOf(0x0a);
       if (at < 0) {
-        rest = Buffer.concat([rest, chunk]);
+        parts.push(chunk);
         continue;
       }
-      sink(Buffer.concat([rest, chunk.subarray(0, at)]));
-      rest = null;
+      parts.push(chunk.subarray(0, at));
+      sink(Buffer.concat(parts));
+      parts = [];
       start = at + 1;
     }
     for (let at = chunk.indexOf(0x0a, start); at >= 0; at = chunk.indexOf(0x0a, start)) {
       sink(chunk.subarray(start, at));
       start = at + 1;
     }
-    if (start < chunk.length) rest = chunk.subarray(start);
+    if (start < chunk.length) parts.push(chunk.subarray(start));
   }
 };
 
 const handLengthPrefixed: HandLoop = (chunks, sink) => {
-  let rest: Buffer | null = null;
+  let parts: Buffer[] = [];
+  let have = 0;
+  /** The pending frame's size, header included, once its header has arrived. */
+  let end = -1;
   for (const chunk of chunks) {
     let start = 0;
-    if (rest !== null) {
-      const have = rest.length + chunk.length;
-      if (have < 4) {
-        rest = Buffer.concat([rest, chunk]);
+    if (have > 0) {
+      if (end < 0 && have + chunk.length >= 4) {
+        // Without a size, the pending bytes are a part of the header: fewer than 4 to join.
+        const head = have >= 4 ? parts[0] : Buffer.concat([...parts, chunk.subarray(0, 4 - have)]);
+        end = 4 + head.readUInt32BE(0);
+      }
+      if (end < 0 || have + chunk.length < end) {
+        parts.push(chunk);
+        have += chunk.length;
         continue;
       }
-      const head =
-        rest.length >= 4 ? rest : Buffer.concat([rest, chunk.subarray(0, 4 - rest.length)]);
-      const end = 4 + head.readUInt32BE(0);
-      if (have < end) {
-        rest = Buffer.concat([rest, chunk]);
-        continue;
-      }
-      start = end - rest.length;
-      sink(Buffer.concat([rest, chunk.subarray(0, start)]).subarray(4));
-      rest = null;
+      start = end - have;
+      parts.push(chunk.subarray(0, start));
+      sink(Buffer.concat(parts, end).subarray(4));
+      parts = [];
+      have = 0;
+      end = -1;
     }
     while (chunk.length - start >= 4) {
-      const end = start + 4 + chunk.readUInt32BE(start);
-      if (end > chunk.length) break;
-      sink(chunk.subarray(start + 4, end));
-      start = end;
+      const frameEnd = start + 4 + chunk.readUInt32BE(start);
+      if (frameEnd > chunk.length) break;
+      sink(chunk.subarray(start + 4, frameEnd));
+      start = frameEnd;
     }
-    if (start < chunk.length) rest = chunk.subarray(start);
+    if (start < chunk.length) {
+      parts.push(chunk.subarray(start));
+      have = chunk.length - start;
+    }
   }
 };
 
 const handNetstrings: HandLoop = (chunks, sink) => {
-  let rest: Buffer | null = null;
+  let parts: Buffer[] = [];
+  let have = 0;
+  /** Where the pending frame's colon and comma are, once its length has arrived. */
+  let colon = -1;
+  let comma = -1;
   for (const chunk of chunks) {
     let start = 0;
-    if (rest !== null) {
-      // A length has at most 6 digits here, so the colon is within the first bytes of the chunk if not in `rest`.
-      const head = Buffer.concat([rest, chunk.subarray(0, 8)]);
-      const colon = head.indexOf(0x3a);
-      const comma = colon < 0 ? -1 : colon + 1 + Number(head.toString('latin1', 0, colon));
-      if (colon < 0 || comma >= rest.length + chunk.length) {
-        rest = Buffer.concat([rest, chunk]);
+    if (have > 0) {
+      if (comma < 0) {
+        // Without a length, the pending bytes are digits (at most 6 here), so the colon is within
+        // the first bytes of the chunk if not pending.
+        const head = Buffer.concat([...parts, chunk.subarray(0, 8)]);
+        colon = head.indexOf(0x3a);
+        if (colon >= 0) comma = colon + 1 + Number(head.toString('latin1', 0, colon));
+      }
+      if (comma < 0 || comma >= have + chunk.length) {
+        parts.push(chunk);
+        have += chunk.length;
         continue;
       }
-      start = comma + 1 - rest.length;
-      const frame = Buffer.concat([rest, chunk.subarray(0, start)]);
+      start = comma + 1 - have;
+      parts.push(chunk.subarray(0, start));
+      const frame = Buffer.concat(parts, comma + 1);
       if (frame[comma] !== 0x2c) throw new Error('missing comma');
       sink(frame.subarray(colon + 1, comma));
-      rest = null;
+      parts = [];
+      have = 0;
+      comma = -1;
     }
     for (;;) {
-      let colon = start;
+      let at = start;
       let length = 0;
-      for (; colon < chunk.length && chunk[colon] !== 0x3a; colon++)
-        length = length * 10 + chunk[colon] - 0x30;
-      if (colon === chunk.length) break;
-      const comma = colon + 1 + length;
-      if (comma >= chunk.length) break;
-      if (chunk[comma] !== 0x2c) throw new Error('missing comma');
-      sink(chunk.subarray(colon + 1, comma));
-      start = comma + 1;
+      for (; at < chunk.length && chunk[at] !== 0x3a; at++) length = length * 10 + chunk[at] - 0x30;
+      if (at === chunk.length) break;
+      const end = at + 1 + length;
+      if (end >= chunk.length) break;
+      if (chunk[end] !== 0x2c) throw new Error('missing comma');
+      sink(chunk.subarray(at + 1, end));
+      start = end + 1;
     }
-    if (start < chunk.length) rest = chunk.subarray(start);
+    if (start < chunk.length) {
+      parts.push(chunk.subarray(start));
+      have = chunk.length - start;
+    }
   }
 };
 
@@ -154,35 +185,48 @@ const codecs: readonly Codec[] = [
   {
     name: 'lines',
     encode: (p) => encodeLine(p, { delimiter: '\n', maxLineBytes: 65536 }),
-    decoder: () => lines({ delimiter: '\n', maxLineBytes: 65536 }),
+    rxnet: () => buffers(lines({ delimiter: '\n', maxLineBytes: 65536 })),
     hand: handLines,
   },
   {
     name: 'lengthPrefixed',
     encode: (p) => encodeLengthPrefixedFrame(p),
-    decoder: () => lengthPrefixed(),
+    rxnet: () => buffers(lengthPrefixed()),
     hand: handLengthPrefixed,
   },
   {
     name: 'netstrings',
     encode: (p) => encodeNetstring(p),
-    decoder: () => netstrings(),
+    rxnet: () => buffers(netstrings()),
     hand: handNetstrings,
   },
   {
     name: 'modal (line mode)',
     encode: (p) => encodeLine(p, { delimiter: '\n', maxLineBytes: 65536 }),
-    decoder: () =>
-      modal({
+    rxnet: () => {
+      const decode = modal({
         seed: 0,
         mode: () => 'line',
         next: (s) => s,
         delimiter: NEWLINE,
         maxLineBytes: 65536,
-      }),
+      });
+      return (chunks, sink) => {
+        from(chunks)
+          .pipe(decode)
+          .subscribe((frame) => sink(frame.data));
+      };
+    },
     hand: handLines,
   },
 ];
+
+/** A pass of a decoder that emits Buffers: the sink is its subscriber, with no wrapper between. */
+function buffers(decode: OperatorFunction<Buffer, Buffer>): HandLoop {
+  return (chunks, sink) => {
+    from(chunks).pipe(decode).subscribe(sink);
+  };
+}
 
 /** Printable payloads without `\n`, so every codec can carry them. */
 function payload(size: number, seed: number): Buffer {
@@ -250,14 +294,12 @@ export async function run(options: FramingBenchOptions = {}): Promise<FramingCas
     sinkFrames++;
     sinkBytes += frame.length;
   };
-  const sinkUnknown = (frame: unknown): void =>
-    sink(frame instanceof Buffer ? frame : (frame as { data: Buffer }).data);
   for (const codec of codecs.filter((c) => options.only === undefined || c.name === options.only)) {
     for (const frameBytes of [64, 4096]) {
       const { wire: bytes, frames } = wire(codec, frameBytes, totalBytes);
       for (const chunkBytes of [65536, 1460]) {
         const chunks = cut(bytes, chunkBytes);
-        const decoder = codec.decoder();
+        const rxnetLoop = codec.rxnet();
         const check = (label: string, pass: () => void): void => {
           sinkFrames = 0;
           sinkBytes = 0;
@@ -269,9 +311,7 @@ export async function run(options: FramingBenchOptions = {}): Promise<FramingCas
           }
         };
         const handPass = (): void => codec.hand(chunks, sink);
-        const rxnetPass = (): void => {
-          from(chunks).pipe(decoder).subscribe(sinkUnknown);
-        };
+        const rxnetPass = (): void => rxnetLoop(chunks, sink);
         check('hand-written', handPass);
         check('rxnet', rxnetPass);
         // Alternate short runs and keep each side's best: on a shared machine the best run is the
