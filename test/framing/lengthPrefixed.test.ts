@@ -223,6 +223,33 @@ describe('lengthPrefixed', () => {
       }
     });
 
+    it.each([
+      [4, u8(0xff, 0xff, 0xff, 0xfe), 0xfffffffe],
+      [4, u8(0x80, 0, 0, 0), 0x80000000],
+      [2, u8(0xff, 0xfe), 0xfffe],
+      [1, u8(0xfe), 0xfe],
+    ] as const)(
+      'reads a %d-byte length with its top bit set as unsigned, at every chunking',
+      (prefixBytes, field, length) => {
+        for (const { name, chunks } of chunkings(Buffer.concat([u8(0), field]))) {
+          const { values, error } = decode(
+            chunks,
+            lengthPrefixed({
+              prefixBytes,
+              headerBytes: prefixBytes + 1,
+              lengthOffset: 1,
+              maxFrameBytes: 100,
+            }),
+          );
+          expect({ name, values, error }).toEqual({
+            name,
+            values: [],
+            error: new FrameTooLongError(100, length),
+          });
+        }
+      },
+    );
+
     it('rejects a minimum above the maximum with a TypeError at call time', () => {
       expect(() => lengthPrefixed({ minFrameBytes: 10, maxFrameBytes: 5 })).toThrow(TypeError);
     });
@@ -245,6 +272,42 @@ describe('lengthPrefixed', () => {
           name,
           values: [first, second],
           error: undefined,
+        });
+      }
+    });
+
+    it('emits a chunk that is exactly one frame as that chunk, and later frames as views', () => {
+      const first = Buffer.concat([header(19, 7), b('abc')]);
+      const second = header(16, 8);
+      const both = Buffer.concat([first, second]);
+      const { values } = decode([first, second, both], lengthPrefixed(gateway));
+
+      expect(values).toEqual([first, second, first, second]);
+      expect(values[0]).toBe(first);
+      expect(values[1]).toBe(second);
+      expect(values[2].buffer).toBe(both.buffer);
+      expect(values[3].buffer).toBe(both.buffer);
+    });
+
+    it('emits frames whole whether they span chunks or fill them exactly, at every chunking', () => {
+      const frames = [header(16, 1), Buffer.concat([header(20, 2), b('abcd')]), header(16, 3)];
+      const wire = Buffer.concat(frames);
+      const cuts = [
+        ...chunkings(wire),
+        // Chunks that are exactly one frame each, then chunks that end mid-frame and exactly at one.
+        { name: 'one chunk per frame', chunks: frames },
+        {
+          name: 'frame boundaries moved',
+          chunks: [wire.subarray(0, 10), wire.subarray(10, 36), wire.subarray(36)],
+        },
+      ];
+      for (const { name, chunks } of cuts) {
+        const { values, error, completed } = decode(chunks, lengthPrefixed(gateway));
+        expect({ name, values, error, completed }).toEqual({
+          name,
+          values: frames,
+          error: undefined,
+          completed: true,
         });
       }
     });
