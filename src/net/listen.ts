@@ -8,7 +8,7 @@ import {
   type ConnectionOptions,
 } from '../transport/fromDuplex';
 import type { Address, Connection } from '../types';
-import { serverAddress, socketAddresses } from './addresses';
+import { acceptedInfo, serverAddress, sharedLocalAddress } from './addresses';
 import { describeEndpoint, serverFromString, type ServerEndpoint } from './endpoints';
 
 /** Options of {@link listen}: each accepted connection's limits, plus the server's own. */
@@ -69,6 +69,7 @@ export function listen(
   return new Observable<Connection>((subscriber) => {
     const server = createServer({ pauseOnConnect: true, noDelay: options.noDelay ?? false });
     const connections = new Set<Connection>();
+    let sharedLocal: Address | undefined;
     let nextId = 1;
 
     function onError(error: Error): void {
@@ -83,13 +84,14 @@ export function listen(
           return;
         }
       }
+      sharedLocal = sharedLocalAddress(server, parsed);
       options.onListening?.(serverAddress(server, parsed));
     }
     function onConnection(socket: Socket): void {
       // The connection keeps itself in `connections` until it closes.
       const connection = fromServerDuplex(
         socket,
-        { id: nextId, ...socketAddresses(socket, parsed, 'server') },
+        acceptedInfo(nextId, socket, parsed, sharedLocal),
         limits,
         connections,
       );

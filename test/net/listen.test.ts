@@ -115,6 +115,37 @@ describe('listen', () => {
       await expect(data).rejects.toBeInstanceOf(ConnectionLostError);
     });
 
+    it('keeps the peer address of a connection reset before anyone read it', async () => {
+      listener = await startListening();
+      const client = await rawClient(listener.port);
+      const clientPort = client.localPort;
+      const connection = await listener.accepted(0);
+      connection.data$.subscribe({ error: () => undefined });
+      client.resetAndDestroy();
+      expect((await firstValueFrom(connection.closed$)).type).toBe('lost');
+      expect(connection.remote).toEqual({
+        _tag: 'TcpAddress',
+        hostname: '127.0.0.1',
+        port: clientPort,
+        family: 'IPv4',
+      });
+      expect(connection.local).toEqual(listener.address);
+    });
+
+    it('reports the address the peer dialled as local when bound to every interface', async () => {
+      listener = await startListening('tcp:0');
+      expect(listener.address).toMatchObject({ hostname: '0.0.0.0' });
+      const client = await rawClient(listener.port);
+      const connection = await listener.accepted(0);
+      expect(connection.local).toEqual({
+        _tag: 'TcpAddress',
+        hostname: '127.0.0.1',
+        port: listener.port,
+        family: 'IPv4',
+      });
+      client.destroy();
+    });
+
     it('sends a RST to the peer on abort()', async () => {
       listener = await startListening();
       const client = await rawClient(listener.port);

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { duplexPair } from 'node:stream';
-import { VirtualTimeScheduler, firstValueFrom, lastValueFrom, of, toArray } from 'rxjs';
+import { NEVER, VirtualTimeScheduler, firstValueFrom, lastValueFrom, of, toArray } from 'rxjs';
 import {
   ConnectionClosedError,
   ConnectionLostError,
@@ -51,6 +51,51 @@ describe('fromDuplex', () => {
       expect([(await first).toString(), (await second).toString()]).toEqual(['both', 'both']);
       connection.abort();
     });
+
+    it('is the same Observable on every read', () => {
+      const { connection } = wrappedPair();
+      expect(connection.data$).toBe(connection.data$);
+      connection.abort();
+    });
+
+    it('keeps delivering to the other readers when one unsubscribes while it reads', async () => {
+      const { connection, duplex, peer } = wrappedPair();
+      const first: string[] = [];
+      const subscription = connection.data$.subscribe((chunk) => {
+        first.push(chunk.toString());
+        subscription.unsubscribe();
+      });
+      const second = connection.data$.pipe(toArray());
+      const all = lastValueFrom(second);
+      peer.write('one');
+      await once(duplex, 'data');
+      peer.end('two');
+      peer.resume();
+      expect(first).toEqual(['one']);
+      expect(Buffer.concat(await all).toString()).toBe('onetwo');
+    });
+
+    it('completes at once for a subscriber after a clean close, and fails after a lost one', async () => {
+      const done = wrappedPair();
+      done.connection.abort();
+      await firstValueFrom(done.connection.closed$);
+      await expect(lastValueFrom(done.connection.data$.pipe(toArray()))).resolves.toEqual([]);
+      const lost = wrappedPair();
+      lost.duplex.destroy(new Error('reset'));
+      await firstValueFrom(lost.connection.closed$);
+      await expect(lastValueFrom(lost.connection.data$)).rejects.toBeInstanceOf(
+        ConnectionLostError,
+      );
+    });
+
+    it('stops reading when its last reader unsubscribes', async () => {
+      const { connection, duplex } = wrappedPair();
+      const subscription = connection.data$.subscribe();
+      expect(duplex.readableFlowing).toBe(true);
+      subscription.unsubscribe();
+      expect(duplex.readableFlowing).toBe(false);
+      connection.abort();
+    });
   });
 
   describe('closed$', () => {
@@ -82,6 +127,15 @@ describe('fromDuplex', () => {
       await expect(lastValueFrom(connection.data$, { defaultValue: 'empty' })).resolves.toBe(
         'empty',
       );
+    });
+
+    it('tells nothing to a subscriber that unsubscribed before the close', async () => {
+      const { connection } = wrappedPair();
+      const early: CloseReason[] = [];
+      connection.closed$.subscribe((reason) => early.push(reason)).unsubscribe();
+      connection.abort();
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'aborted' });
+      expect(early).toEqual([]);
     });
   });
 
@@ -268,6 +322,28 @@ describe('fromDuplex', () => {
   });
 
   describe('send', () => {
+    it('reports nothing after it was unsubscribed, when the connection closes later', async () => {
+      const { connection } = wrappedPair();
+      const errors: unknown[] = [];
+      connection
+        .send(NEVER)
+        .subscribe({ error: (error: unknown) => errors.push(error) })
+        .unsubscribe();
+      connection.abort();
+      await firstValueFrom(connection.closed$);
+      expect(errors).toEqual([]);
+    });
+
+    it("sends a connection's own data$ back (echo) and completes when the peer ends", async () => {
+      const { connection, peer } = wrappedPair();
+      const sent = lastValueFrom(connection.send(connection.data$), { defaultValue: 'done' });
+      const echoed = readAll(peer);
+      peer.write('ping');
+      peer.end('pong');
+      expect((await echoed).toString()).toBe('pingpong');
+      await expect(sent).resolves.toBe('done');
+    });
+
     it('writes every value and completes once they are flushed', async () => {
       const { connection, peer } = wrappedPair();
       const received = readAll(peer);
