@@ -1,4 +1,4 @@
-import type { OperatorFunction, Subscriber } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import { FrameTooLongError, TruncatedFrameError } from '../errors';
 import { ChunkQueue } from './ChunkQueue';
 import { decodeWith } from './decoder';
@@ -99,11 +99,6 @@ export function modal<S>(options: ModalOptions<S>): OperatorFunction<Buffer, Mod
     let state = seed;
     /** In line mode, no delimiter starts before this position of the queue. */
     let searchFrom = 0;
-    const emit = (out: Subscriber<ModalFrame<S>>, current: FramingMode, data: Buffer): void => {
-      const before = state;
-      state = next(state, data);
-      out.next({ mode: current, state: before, data });
-    };
     return {
       push(chunk, out) {
         let start = 0;
@@ -131,7 +126,9 @@ export function modal<S>(options: ModalOptions<S>): OperatorFunction<Buffer, Mod
             if (queue.length < size) return;
             data = queue.consume(size);
           }
-          emit(out, current, data);
+          const before = state;
+          state = next(state, data);
+          out.next({ mode: current, state: before, data });
           // The frame ended inside this chunk (it was incomplete before it), so what is left is its tail.
           start = chunk.length - queue.length;
           queue.clear();
@@ -146,7 +143,7 @@ export function modal<S>(options: ModalOptions<S>): OperatorFunction<Buffer, Mod
           } else if (current === 'line') {
             const at = single >= 0 ? chunk.indexOf(single, start) : chunk.indexOf(delimiter, start);
             if (at < 0) {
-              queue.push(chunk.subarray(start));
+              queue.push(start === 0 ? chunk : chunk.subarray(start));
               searchFrom = queue.partialMatchStart(delimiter, 0);
               if (searchFrom > maxLine) throw new FrameTooLongError(maxLine, searchFrom);
               return;
@@ -157,13 +154,17 @@ export function modal<S>(options: ModalOptions<S>): OperatorFunction<Buffer, Mod
           } else {
             const size = frameSize(current);
             if (chunk.length - start < size) {
-              queue.push(chunk.subarray(start));
+              queue.push(start === 0 ? chunk : chunk.subarray(start));
               return;
             }
-            data = chunk.subarray(start, start + size);
+            // A chunk that is exactly the frame is emitted as it is.
+            data = size === chunk.length ? chunk : chunk.subarray(start, start + size);
             start += size;
           }
-          emit(out, current, data);
+          // `next` runs before the frame is emitted: if it throws, the stream fails without that frame.
+          const before = state;
+          state = next(state, data);
+          out.next({ mode: current, state: before, data });
         }
       },
       end(out) {

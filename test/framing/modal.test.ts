@@ -199,6 +199,25 @@ describe('modal', () => {
     });
   });
 
+  describe('(mode { bytes })', () => {
+    it('emits a chunk that is exactly the frame as that chunk, and a frame inside one as a view', () => {
+      const body = b('abc');
+      const both = b('SIZE 2\r\nxyOK\r\n');
+      const { values, error } = decode([b('SIZE 3\r\n'), body, both], modal(sized));
+
+      expect(describeFrames(values)).toEqual([
+        'line: SIZE 3',
+        'bytes 3: abc',
+        'line: SIZE 2',
+        'bytes 2: xy',
+        'line: OK',
+      ]);
+      expect(values[1].data).toBe(body);
+      expect(values[3].data.buffer).toBe(both.buffer);
+      expect(error).toBeUndefined();
+    });
+  });
+
   describe("(mode 'raw')", () => {
     it('emits the buffered rest, then each chunk as it arrives, without copying', () => {
       const later = b('more\r\n');
