@@ -1,7 +1,8 @@
-import { Observable, Subject, Subscription, type OperatorFunction } from 'rxjs';
+import { Observable, Subject, type Observer, type OperatorFunction, type Subscription } from 'rxjs';
 import { InvalidFrameError, RxnetError } from '../errors';
 import type {
   Behaviour,
+  CloseReason,
   Connection,
   ConnectionId,
   Output,
@@ -77,8 +78,8 @@ export function serveConnections<T = Buffer, O = Output>(
   const encode = options.encode;
   return new Observable<ServerEvent<unknown>>((subscriber) => {
     const events = new Subject<ServerEvent<T>>();
-    const live = new Map<ConnectionId, Connection>();
-    const connectionSubscriptions = new Subscription();
+    const live = new Map<ConnectionId, Served<T>>();
+    const server: ServerState<T> = { events, live, completeIfDrained };
     let sourceDone = false;
 
     function execute(output: ServerCommand<O> | ServerEvent<unknown>): void {
@@ -87,10 +88,10 @@ export function serveConnections<T = Buffer, O = Output>(
           write(output.to, output.data);
           break;
         case 'close':
-          live.get(output.id)?.end();
+          live.get(output.id)?.connection.end();
           break;
         case 'abort':
-          live.get(output.id)?.abort();
+          live.get(output.id)?.connection.abort();
           break;
         default:
           subscriber.next(output);
@@ -103,30 +104,28 @@ export function serveConnections<T = Buffer, O = Output>(
         bytes = encode === undefined ? (data as Output) : encode(data);
       } catch (error: unknown) {
         for (const id of typeof to === 'number' ? [to] : to) {
-          live.get(id)?.abort(asRxnetError(error));
+          live.get(id)?.connection.abort(asRxnetError(error));
         }
         return;
       }
       if (typeof to === 'number') {
-        live.get(to)?.write(bytes);
+        live.get(to)?.connection.write(bytes);
         return;
       }
       if (typeof bytes === 'string' && to.length > 1) {
         bytes = Buffer.from(bytes);
       }
       for (const id of to) {
-        live.get(id)?.write(bytes);
+        live.get(id)?.connection.write(bytes);
       }
     }
 
     function accept(connection: Connection): void {
-      const id = connection.id;
-      const subscriptions = new Subscription();
-      live.set(id, connection);
-      connectionSubscriptions.add(subscriptions);
+      const served = new Served(server, connection);
+      live.set(connection.id, served);
       events.next({
         type: 'connectionMade',
-        id,
+        id: connection.id,
         local: connection.local,
         remote: connection.remote,
       });
@@ -134,22 +133,7 @@ export function serveConnections<T = Buffer, O = Output>(
         decode === undefined
           ? (connection.data$ as Observable<unknown> as Observable<T>)
           : connection.data$.pipe(decode);
-      subscriptions.add(
-        frames$.subscribe({
-          next: (data) => events.next({ type: 'data', id, data }),
-          // A lost connection's own error arrives here too; abort() is then a no-op.
-          error: (error: unknown) => connection.abort(asRxnetError(error)),
-        }),
-      );
-      subscriptions.add(
-        connection.closed$.subscribe((reason) => {
-          live.delete(id);
-          connectionSubscriptions.remove(subscriptions);
-          subscriptions.unsubscribe();
-          events.next({ type: 'connectionLost', id, reason });
-          completeIfDrained();
-        }),
-      );
+      served.start(frames$);
     }
 
     function completeIfDrained(): void {
@@ -175,13 +159,85 @@ export function serveConnections<T = Buffer, O = Output>(
     return () => {
       sourceSubscription.unsubscribe();
       behaviourSubscription.unsubscribe();
-      connectionSubscriptions.unsubscribe();
-      for (const connection of live.values()) {
-        connection.end();
+      for (const served of live.values()) {
+        served.stop();
+      }
+      for (const served of live.values()) {
+        served.connection.end();
       }
       live.clear();
     };
   });
+}
+
+/** What a {@link Served} connection reports to its server. */
+interface ServerState<T> {
+  readonly events: Subject<ServerEvent<T>>;
+  readonly live: Map<ConnectionId, Served<T>>;
+  completeIfDrained(): void;
+}
+
+/**
+ * One served connection: the observer of its frames, and of its close through a small
+ * {@link ServedClose}. Objects with methods rather than closures, as a server holds one per open
+ * connection.
+ */
+class Served<T> implements Observer<T> {
+  private frames: Subscription | undefined;
+  private closed: Subscription | undefined;
+
+  constructor(
+    private readonly server: ServerState<T>,
+    readonly connection: Connection,
+  ) {}
+
+  start(frames$: Observable<T>): void {
+    this.frames = frames$.subscribe(this);
+    this.closed = this.connection.closed$.subscribe(new ServedClose(this));
+  }
+
+  next(data: T): void {
+    this.server.events.next({ type: 'data', id: this.connection.id, data });
+  }
+
+  /** A lost connection's own error arrives here too; abort() is then a no-op. */
+  error(error: unknown): void {
+    this.connection.abort(asRxnetError(error));
+  }
+
+  complete(): void {
+    // The close, which follows, is reported through closed$.
+  }
+
+  connectionLost(reason: CloseReason): void {
+    const server = this.server;
+    const id = this.connection.id;
+    server.live.delete(id);
+    this.stop();
+    server.events.next({ type: 'connectionLost', id, reason });
+    server.completeIfDrained();
+  }
+
+  stop(): void {
+    this.frames?.unsubscribe();
+    this.closed?.unsubscribe();
+  }
+}
+
+class ServedClose<T> implements Observer<CloseReason> {
+  constructor(private readonly served: Served<T>) {}
+
+  next(reason: CloseReason): void {
+    this.served.connectionLost(reason);
+  }
+
+  error(): void {
+    // closed$ never fails.
+  }
+
+  complete(): void {
+    // closed$ completes right after its one reason.
+  }
 }
 
 /** A close reason carries an RxnetError; a decoder's foreign error is wrapped, keeping it as cause. */
