@@ -115,14 +115,17 @@ export class ChunkQueue {
       return frame;
     }
     const frame = Buffer.allocUnsafe(size);
-    let filled = 0;
-    while (filled < size) {
-      const current = this.chunks[this.first];
-      const take = Math.min(size - filled, current.length - this.head);
-      current.copy(frame, filled, this.head, this.head + take);
-      filled += take;
-      this.skip(take);
-    }
+    // The chunks wholly inside the frame are copied and stepped over here, in one pass; `skip`
+    // then steps into the last one, which holds the frame's end.
+    const chunks = this.chunks;
+    let filled = chunk.copy(frame, 0, this.head);
+    let i = this.first + 1;
+    while (size - filled > chunks[i].length) filled += chunks[i++].copy(frame, filled);
+    chunks[i].copy(frame, filled, 0, size - filled);
+    this.bytes -= filled;
+    this.first = i;
+    this.head = 0;
+    this.skip(size - filled);
     return frame;
   }
 
