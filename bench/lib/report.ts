@@ -195,7 +195,9 @@ function escapeXml(text: string): string {
  * green when it is met and red when not. Written by hand so the report needs no chart library.
  */
 export function svgChart(comparisons: readonly Comparison[], title: string): string {
-  const labelWidth = 330;
+  // Wide enough for the longest label at about 7 px a character in 12 px sans-serif.
+  const longest = Math.max(...comparisons.map((c) => `${c.workload}: ${c.case}`.length));
+  const labelWidth = Math.max(330, Math.ceil(longest * 7) + 16);
   const plotWidth = 420;
   const rowHeight = 22;
   const top = 48;
