@@ -1,32 +1,13 @@
 import { once } from 'node:events';
-import {
-  Observable,
-  ReplaySubject,
-  filter,
-  firstValueFrom,
-  map,
-  mergeMap,
-  of,
-  type Subscription,
-} from 'rxjs';
+import { Observable, ReplaySubject, filter, firstValueFrom, map, type Subscription } from 'rxjs';
 import { InvalidFrameError, ListenError } from '../../src/errors';
 import { serve, type ServerNotification } from '../../src/net/serve';
-import type { Behaviour, ServerCommand, ServerEvent } from '../../src/types';
+import { echo } from '../../src/operators/echo';
+import type { Behaviour } from '../../src/types';
 import { LOOPBACK, rawClient, receiveAll } from '../helpers/sockets';
 
-/** Echoes each chunk and lets every event through. */
-const echo: Behaviour = (events) =>
-  events.pipe(
-    mergeMap((event) =>
-      event.type === 'data'
-        ? of<(ServerCommand | ServerEvent<unknown>)[]>(event, {
-            type: 'write',
-            to: event.id,
-            data: event.data,
-          })
-        : of(event),
-    ),
-  );
+/** Echoes each chunk to its sender and lets every event through. */
+const echoing: Behaviour = (events) => events.pipe(echo());
 
 interface Started {
   readonly port: number;
@@ -58,7 +39,7 @@ describe('serve', () => {
   describe('notifications', () => {
     it('emits listening with the bound address first, then the events that reach the end', async () => {
       const { port, notifications, notifications$, subscription } = await start(
-        serve(LOOPBACK, echo),
+        serve(LOOPBACK, echoing),
       );
       const client = await rawClient(port);
       client.write('echo me');
@@ -81,9 +62,9 @@ describe('serve', () => {
     });
 
     it('fails with ListenError when the endpoint is taken', async () => {
-      const { port, subscription } = await start(serve(LOOPBACK, echo));
+      const { port, subscription } = await start(serve(LOOPBACK, echoing));
       const error: unknown = await firstValueFrom(
-        serve(`tcp:${port}:interface=127.0.0.1`, echo),
+        serve(`tcp:${port}:interface=127.0.0.1`, echoing),
       ).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ListenError);
       subscription.unsubscribe();

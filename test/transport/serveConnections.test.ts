@@ -13,22 +13,12 @@ import {
 } from 'rxjs';
 import { InvalidFrameError } from '../../src/errors';
 import { serveConnections } from '../../src/transport/serveConnections';
-import type { Behaviour, Connection, ServerCommand, ServerEvent } from '../../src/types';
+import { echo } from '../../src/operators/echo';
+import type { Behaviour, Connection, ServerEvent } from '../../src/types';
 import { readAll, wrappedPair, type WrappedPair } from '../helpers/duplexConnection';
 
 /** Echoes each chunk to its sender and lets every event through. */
-const echo: Behaviour = (events) =>
-  events.pipe(
-    mergeMap((event) =>
-      event.type === 'data'
-        ? of<(ServerCommand | ServerEvent<unknown>)[]>(event, {
-            type: 'write',
-            to: event.id,
-            data: event.data,
-          })
-        : of(event),
-    ),
-  );
+const echoing: Behaviour = (events) => events.pipe(echo());
 
 /** Splits bytes on '\n'; a line 'bad' is an error. Per-subscription state, as framing does. */
 const badLines: OperatorFunction<Buffer, string> = (source) =>
@@ -60,7 +50,7 @@ describe('serveConnections', () => {
     it('tags connectionMade, data and connectionLost with the connection id', async () => {
       const connections = new Subject<Connection>();
       const [a] = pairs(1);
-      const seen = lastValueFrom(serveConnections(connections, echo).pipe(toArray()));
+      const seen = lastValueFrom(serveConnections(connections, echoing).pipe(toArray()));
       connections.next(a!.connection);
       connections.complete();
       a!.peer.write('hi');
@@ -84,7 +74,7 @@ describe('serveConnections', () => {
       const [a, b] = pairs(2);
       let completed = false;
       const done = lastValueFrom(
-        serveConnections(of(a!.connection, b!.connection), echo).pipe(toArray()),
+        serveConnections(of(a!.connection, b!.connection), echoing).pipe(toArray()),
       ).then((events) => {
         completed = true;
         return events;
@@ -193,7 +183,7 @@ describe('serveConnections', () => {
       const connections = new Subject<Connection>();
       const [a, b] = pairs(2);
       const seen: ServerEvent<unknown>[] = [];
-      const subscription = serveConnections(connections, echo).subscribe({
+      const subscription = serveConnections(connections, echoing).subscribe({
         next: (event) => seen.push(event),
       });
       connections.next(a!.connection);
@@ -217,7 +207,7 @@ describe('serveConnections', () => {
     it('ends every open connection gracefully', async () => {
       const connections = new Subject<Connection>();
       const [a] = pairs(1);
-      const subscription = serveConnections(connections, echo).subscribe();
+      const subscription = serveConnections(connections, echoing).subscribe();
       connections.next(a!.connection);
       a!.connection.write('last words');
       subscription.unsubscribe();
