@@ -17,15 +17,24 @@ export type RxnetErrorCode =
   | 'RXNET_ERR_CONNECT'
   | 'RXNET_ERR_LISTEN'
   | 'RXNET_ERR_INVALID_ENDPOINT'
+  | 'RXNET_ERR_CONNECT_TIMEOUT'
   | 'RXNET_ERR_IDLE_TIMEOUT'
-  | 'RXNET_ERR_WRITE_BUFFER_FULL';
+  | 'RXNET_ERR_DRAIN_TIMEOUT'
+  | 'RXNET_ERR_WRITE_BUFFER_FULL'
+  | 'RXNET_ERR_ENCODE'
+  | 'RXNET_ERR_BEHAVIOUR';
 
 /** Options every rxnet error accepts: the underlying error, if any. */
 export interface RxnetErrorOptions {
   readonly cause?: unknown;
 }
 
-/** The base class of every error rxnet raises. */
+/**
+ * The base class of every error rxnet raises.
+ *
+ * Each subclass returns its `name` as a literal rather than reading `constructor.name`, which
+ * minifiers rename: a bundled `FrameTooLongError` is still named `FrameTooLongError` in logs.
+ */
 export abstract class RxnetError extends Error {
   abstract readonly code: RxnetErrorCode;
 
@@ -33,9 +42,7 @@ export abstract class RxnetError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
   }
 
-  override get name(): string {
-    return this.constructor.name;
-  }
+  abstract override get name(): string;
 }
 
 /**
@@ -43,6 +50,10 @@ export abstract class RxnetError extends Error {
  * asked to write a frame its peer's decoder would refuse (Twisted's `StringTooLongError`).
  */
 export class FrameTooLongError extends RxnetError {
+  override get name(): 'FrameTooLongError' {
+    return 'FrameTooLongError';
+  }
+
   readonly code = 'RXNET_ERR_FRAME_TOO_LONG';
 
   constructor(
@@ -58,6 +69,10 @@ export class FrameTooLongError extends RxnetError {
 
 /** The bytes do not follow the framing format (a netstring without its comma, a bad length). */
 export class InvalidFrameError extends RxnetError {
+  override get name(): 'InvalidFrameError' {
+    return 'InvalidFrameError';
+  }
+
   readonly code = 'RXNET_ERR_INVALID_FRAME';
 
   constructor(
@@ -71,6 +86,10 @@ export class InvalidFrameError extends RxnetError {
 
 /** The stream ended in the middle of a frame, and truncation was not allowed. */
 export class TruncatedFrameError extends RxnetError {
+  override get name(): 'TruncatedFrameError' {
+    return 'TruncatedFrameError';
+  }
+
   readonly code = 'RXNET_ERR_TRUNCATED_FRAME';
 
   constructor(
@@ -82,17 +101,28 @@ export class TruncatedFrameError extends RxnetError {
   }
 }
 
-/** The connection ended uncleanly: a reset, a network error. `cause` is Node's error. */
+/**
+ * The connection ended uncleanly: a reset, a network error. `cause` is Node's error, and the default
+ * message names its code: `Connection lost: ECONNRESET`.
+ */
 export class ConnectionLostError extends RxnetError {
+  override get name(): 'ConnectionLostError' {
+    return 'ConnectionLostError';
+  }
+
   readonly code = 'RXNET_ERR_CONNECTION_LOST';
 
-  constructor(message = 'Connection lost', options?: RxnetErrorOptions) {
-    super(message, options);
+  constructor(message?: string, options?: RxnetErrorOptions) {
+    super(message ?? `Connection lost${describeCode(options?.cause)}`, options);
   }
 }
 
 /** An operation needed an open connection, and it was already closed. */
 export class ConnectionClosedError extends RxnetError {
+  override get name(): 'ConnectionClosedError' {
+    return 'ConnectionClosedError';
+  }
+
   readonly code = 'RXNET_ERR_CONNECTION_CLOSED';
 
   constructor(message = 'Connection is closed', options?: RxnetErrorOptions) {
@@ -100,8 +130,15 @@ export class ConnectionClosedError extends RxnetError {
   }
 }
 
-/** A client could not connect: refused, timed out, or the host name did not resolve. */
+/**
+ * A client could not connect: refused, timed out, or the host name did not resolve. `cause` says
+ * which: Node's error (`ECONNREFUSED`, `ENOTFOUND`), or a {@link ConnectTimeoutError}.
+ */
 export class ConnectError extends RxnetError {
+  override get name(): 'ConnectError' {
+    return 'ConnectError';
+  }
+
   readonly code = 'RXNET_ERR_CONNECT';
 
   constructor(
@@ -115,6 +152,10 @@ export class ConnectError extends RxnetError {
 
 /** A server could not bind its endpoint (EADDRINUSE, EACCES, …). */
 export class ListenError extends RxnetError {
+  override get name(): 'ListenError' {
+    return 'ListenError';
+  }
+
   readonly code = 'RXNET_ERR_LISTEN';
 
   constructor(
@@ -128,6 +169,10 @@ export class ListenError extends RxnetError {
 
 /** An endpoint description string does not follow Twisted's endpoint grammar. */
 export class InvalidEndpointError extends RxnetError {
+  override get name(): 'InvalidEndpointError' {
+    return 'InvalidEndpointError';
+  }
+
   readonly code = 'RXNET_ERR_INVALID_ENDPOINT';
 
   constructor(
@@ -141,16 +186,80 @@ export class InvalidEndpointError extends RxnetError {
   }
 }
 
-/** A connection, or a connect attempt, saw no activity for longer than its timeout allows. */
+/**
+ * The connect attempt did not complete within its connect timeout. It is the `cause` of the
+ * {@link ConnectError} the attempt fails with, whose message then reads
+ * `Could not connect to tcp:host:port: timed out after 30000 ms`.
+ */
+export class ConnectTimeoutError extends RxnetError {
+  override get name(): 'ConnectTimeoutError' {
+    return 'ConnectTimeoutError';
+  }
+
+  readonly code = 'RXNET_ERR_CONNECT_TIMEOUT';
+
+  constructor(
+    /** The connect timeout, in milliseconds. */
+    readonly timeout: number,
+    options?: RxnetErrorOptions,
+  ) {
+    super(`Connect attempt timed out after ${timeout} ms`, options);
+  }
+}
+
+/** Which inactivity an {@link IdleTimeoutError} measured. */
+export type IdleTimeoutKind = 'idle' | 'read' | 'write';
+
+const IDLE_MESSAGES: Readonly<Record<IdleTimeoutKind, string>> = {
+  idle: 'No activity',
+  read: 'Nothing received',
+  write: 'Nothing written',
+};
+
+/**
+ * An open connection was inactive for longer than its timeout allows: no activity at all (`idle`),
+ * nothing received (`read`) or nothing written (`write`).
+ */
 export class IdleTimeoutError extends RxnetError {
+  override get name(): 'IdleTimeoutError' {
+    return 'IdleTimeoutError';
+  }
+
   readonly code = 'RXNET_ERR_IDLE_TIMEOUT';
 
   constructor(
     /** The timeout, in milliseconds. */
     readonly timeout: number,
+    /** What was missing for that long: any activity, received bytes, or written bytes. */
+    readonly kind: IdleTimeoutKind = 'idle',
     options?: RxnetErrorOptions,
   ) {
-    super(`No activity for ${timeout} ms`, options);
+    super(`${IDLE_MESSAGES[kind]} for ${timeout} ms`, options);
+  }
+}
+
+/**
+ * A connection's pending output stayed at or above the high-water mark for longer than
+ * `drainTimeout`: the peer reads too slowly.
+ */
+export class DrainTimeoutError extends RxnetError {
+  override get name(): 'DrainTimeoutError' {
+    return 'DrainTimeoutError';
+  }
+
+  readonly code = 'RXNET_ERR_DRAIN_TIMEOUT';
+
+  constructor(
+    /** The drain timeout, in milliseconds. */
+    readonly timeout: number,
+    /** The pending output when the timeout passed, in bytes. */
+    readonly pending: number,
+    options?: RxnetErrorOptions,
+  ) {
+    super(
+      `Pending output of ${pending} bytes did not drain below the high-water mark within ${timeout} ms`,
+      options,
+    );
   }
 }
 
@@ -159,6 +268,10 @@ export class IdleTimeoutError extends RxnetError {
  * it is written to. The connection is aborted so that one slow reader cannot exhaust memory.
  */
 export class WriteBufferFullError extends RxnetError {
+  override get name(): 'WriteBufferFullError' {
+    return 'WriteBufferFullError';
+  }
+
   readonly code = 'RXNET_ERR_WRITE_BUFFER_FULL';
 
   constructor(
@@ -172,12 +285,67 @@ export class WriteBufferFullError extends RxnetError {
   }
 }
 
+/**
+ * A write command's data could not be turned into bytes: `encode` threw (the error is `cause`), or,
+ * with no `encode`, the data was not a string or a Uint8Array.
+ */
+export class EncodeError extends RxnetError {
+  override get name(): 'EncodeError' {
+    return 'EncodeError';
+  }
+
+  readonly code = 'RXNET_ERR_ENCODE';
+
+  constructor(message?: string, options?: RxnetErrorOptions) {
+    super(message ?? `Could not encode the data to write${describeCause(options?.cause)}`, options);
+  }
+}
+
+/** A server-wide behaviour threw or failed, and the server stopped. `cause` is the error. */
+export class BehaviourError extends RxnetError {
+  override get name(): 'BehaviourError' {
+    return 'BehaviourError';
+  }
+
+  readonly code = 'RXNET_ERR_BEHAVIOUR';
+
+  constructor(options?: RxnetErrorOptions) {
+    super(`Behaviour failed${describeCauseMessage(options?.cause)}`, options);
+  }
+}
+
+/** `: CODE` for a cause with a string `code`, else nothing. */
+function describeCode(cause: unknown): string {
+  const code =
+    typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? `: ${code}` : '';
+}
+
+/** `: message` for a cause with one (or a thrown string), else its code, else nothing. */
+function describeCauseMessage(cause: unknown): string {
+  if (typeof cause === 'string') {
+    return `: ${cause}`;
+  }
+  const message =
+    typeof cause === 'object' && cause !== null
+      ? (cause as { message?: unknown }).message
+      : undefined;
+  return typeof message === 'string' && message !== '' ? `: ${message}` : describeCode(cause);
+}
+
 function describeCause(cause: unknown): string {
   // Duck-typed: Node's own errors come from another realm under jest's vm, where `instanceof Error` is false.
   if (typeof cause !== 'object' || cause === null) {
     return '';
   }
-  const { code, message } = cause as { code?: unknown; message?: unknown };
+  const { code, message, timeout } = cause as {
+    code?: unknown;
+    message?: unknown;
+    timeout?: unknown;
+  };
+  if (code === 'RXNET_ERR_CONNECT_TIMEOUT' && typeof timeout === 'number') {
+    return `: timed out after ${timeout} ms`;
+  }
   if (typeof code === 'string') {
     return `: ${code}`;
   }

@@ -89,8 +89,13 @@ export {
   ConnectError,
   ListenError,
   InvalidEndpointError,
+  ConnectTimeoutError,
   IdleTimeoutError,
+  DrainTimeoutError,
   WriteBufferFullError,
+  EncodeError,
+  BehaviourError,
+  type IdleTimeoutKind,
   type RxnetErrorCode,
   type RxnetErrorOptions,
 } from './errors';

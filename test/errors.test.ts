@@ -1,7 +1,11 @@
 import {
+  BehaviourError,
   ConnectError,
+  ConnectTimeoutError,
   ConnectionClosedError,
   ConnectionLostError,
+  DrainTimeoutError,
+  EncodeError,
   FrameTooLongError,
   IdleTimeoutError,
   InvalidEndpointError,
@@ -15,6 +19,7 @@ import {
 const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), {
   code: 'ECONNREFUSED',
 });
+const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
 
 describe('errors', () => {
   const table: ReadonlyArray<[RxnetError, string, string, string]> = [
@@ -43,6 +48,12 @@ describe('errors', () => {
       'Connection lost',
     ],
     [
+      new ConnectionLostError(undefined, { cause: reset }),
+      'ConnectionLostError',
+      'RXNET_ERR_CONNECTION_LOST',
+      'Connection lost: ECONNRESET',
+    ],
+    [
       new ConnectionClosedError(),
       'ConnectionClosedError',
       'RXNET_ERR_CONNECTION_CLOSED',
@@ -53,6 +64,18 @@ describe('errors', () => {
       'ConnectError',
       'RXNET_ERR_CONNECT',
       'Could not connect to tcp:127.0.0.1:1: ECONNREFUSED',
+    ],
+    [
+      new ConnectError('tcp:127.0.0.1:1', { cause: new ConnectTimeoutError(30000) }),
+      'ConnectError',
+      'RXNET_ERR_CONNECT',
+      'Could not connect to tcp:127.0.0.1:1: timed out after 30000 ms',
+    ],
+    [
+      new ConnectTimeoutError(30000),
+      'ConnectTimeoutError',
+      'RXNET_ERR_CONNECT_TIMEOUT',
+      'Connect attempt timed out after 30000 ms',
     ],
     [new ListenError('tcp:80'), 'ListenError', 'RXNET_ERR_LISTEN', 'Could not listen on tcp:80'],
     [
@@ -68,11 +91,55 @@ describe('errors', () => {
       'No activity for 30000 ms',
     ],
     [
+      new IdleTimeoutError(30000, 'idle'),
+      'IdleTimeoutError',
+      'RXNET_ERR_IDLE_TIMEOUT',
+      'No activity for 30000 ms',
+    ],
+    [
+      new IdleTimeoutError(5000, 'read'),
+      'IdleTimeoutError',
+      'RXNET_ERR_IDLE_TIMEOUT',
+      'Nothing received for 5000 ms',
+    ],
+    [
+      new IdleTimeoutError(5000, 'write'),
+      'IdleTimeoutError',
+      'RXNET_ERR_IDLE_TIMEOUT',
+      'Nothing written for 5000 ms',
+    ],
+    [
+      new DrainTimeoutError(10000, 65536),
+      'DrainTimeoutError',
+      'RXNET_ERR_DRAIN_TIMEOUT',
+      'Pending output of 65536 bytes did not drain below the high-water mark within 10000 ms',
+    ],
+    [
       new WriteBufferFullError(1024, 2048),
       'WriteBufferFullError',
       'RXNET_ERR_WRITE_BUFFER_FULL',
       'Pending output of 2048 bytes exceeds the limit of 1024 bytes',
     ],
+    [
+      new EncodeError('data must be a string or a Uint8Array, got number'),
+      'EncodeError',
+      'RXNET_ERR_ENCODE',
+      'data must be a string or a Uint8Array, got number',
+    ],
+    [
+      new EncodeError(undefined, { cause: new TypeError('Converting circular structure to JSON') }),
+      'EncodeError',
+      'RXNET_ERR_ENCODE',
+      'Could not encode the data to write: Converting circular structure to JSON',
+    ],
+    [new EncodeError(), 'EncodeError', 'RXNET_ERR_ENCODE', 'Could not encode the data to write'],
+    [
+      new BehaviourError({ cause: new Error('boom') }),
+      'BehaviourError',
+      'RXNET_ERR_BEHAVIOUR',
+      'Behaviour failed: boom',
+    ],
+    [new BehaviourError(), 'BehaviourError', 'RXNET_ERR_BEHAVIOUR', 'Behaviour failed'],
   ];
 
   describe.each(table)('%p', (error, name, code, message) => {
@@ -80,6 +147,19 @@ describe('errors', () => {
       expect(error).toBeInstanceOf(RxnetError);
       expect(error).toBeInstanceOf(Error);
       expect(error.name).toBe(name);
+    });
+
+    it('keeps its name when its class is renamed, as a minifier does', () => {
+      const renamed = error.constructor;
+      const original = Object.getOwnPropertyDescriptor(renamed, 'name')!;
+      Object.defineProperty(renamed, 'name', { ...original, value: 'e' });
+      try {
+        expect(renamed.name).toBe('e');
+        expect(error.name).toBe(name);
+        expect(String(error)).toBe(`${name}: ${message}`);
+      } finally {
+        Object.defineProperty(renamed, 'name', original);
+      }
     });
 
     it(`has code ${code}`, () => {
@@ -94,6 +174,9 @@ describe('errors', () => {
   it('keeps the underlying error as cause', () => {
     expect(new ConnectError('tcp:127.0.0.1:1', { cause: refused }).cause).toBe(refused);
     expect(new ConnectionLostError('reset', { cause: refused }).cause).toBe(refused);
+    expect(new BehaviourError({ cause: refused }).cause).toBe(refused);
+    const timedOut = new ConnectTimeoutError(5);
+    expect(new ConnectError('tcp:h:1', { cause: timedOut }).cause).toBe(timedOut);
   });
 
   it('has no cause when none was given', () => {
@@ -105,6 +188,46 @@ describe('errors', () => {
     expect(new WriteBufferFullError(1, 2)).toMatchObject({ limit: 1, pending: 2 });
     expect(new ConnectError('tcp:h:1')).toMatchObject({ endpoint: 'tcp:h:1' });
     expect(new InvalidEndpointError('x', 'y')).toMatchObject({ description: 'x', reason: 'y' });
+    expect(new ConnectTimeoutError(5000)).toMatchObject({ timeout: 5000 });
+    expect(new IdleTimeoutError(5000)).toMatchObject({ timeout: 5000, kind: 'idle' });
+    expect(new IdleTimeoutError(5000, 'write')).toMatchObject({ timeout: 5000, kind: 'write' });
+    expect(new DrainTimeoutError(100, 2048)).toMatchObject({ timeout: 100, pending: 2048 });
+  });
+
+  it('takes the options third in IdleTimeoutError, after the kind', () => {
+    expect(new IdleTimeoutError(5000, 'read', { cause: reset }).cause).toBe(reset);
+    expect(new IdleTimeoutError(5000, undefined, { cause: reset })).toMatchObject({
+      kind: 'idle',
+      cause: reset,
+    });
+  });
+});
+
+describe('ConnectionLostError', () => {
+  it("names the cause's code, such as ECONNRESET, when the cause comes from another realm", () => {
+    const foreign = { name: 'Error', message: 'read ECONNRESET', code: 'ECONNRESET' };
+    expect(new ConnectionLostError(undefined, { cause: foreign }).message).toBe(
+      'Connection lost: ECONNRESET',
+    );
+  });
+
+  it('keeps a message it is given', () => {
+    expect(new ConnectionLostError('gone', { cause: reset }).message).toBe('gone');
+  });
+
+  it('says only "Connection lost" for a cause without a code', () => {
+    expect(new ConnectionLostError(undefined, { cause: new Error('x') }).message).toBe(
+      'Connection lost',
+    );
+  });
+});
+
+describe('BehaviourError', () => {
+  it('names a thrown string, or the code of a cause without a message', () => {
+    expect(new BehaviourError({ cause: 'bad state' }).message).toBe('Behaviour failed: bad state');
+    expect(new BehaviourError({ cause: { code: 'EPIPE' } }).message).toBe(
+      'Behaviour failed: EPIPE',
+    );
   });
 });
 

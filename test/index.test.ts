@@ -5,7 +5,9 @@ import * as testing from '../src/testing/index';
 describe('rxnet', () => {
   it('exports exactly its public API', () => {
     expect(Object.keys(api).sort()).toEqual([
+      'BehaviourError',
       'ConnectError',
+      'ConnectTimeoutError',
       'ConnectionClosedError',
       'ConnectionLostError',
       'DEFAULT_BACKLOG',
@@ -22,6 +24,8 @@ describe('rxnet', () => {
       'DEFAULT_RECONNECT_JITTER',
       'DEFAULT_RECONNECT_MAX_DELAY',
       'DEFAULT_WRITE_HIGH_WATER_MARK',
+      'DrainTimeoutError',
+      'EncodeError',
       'FrameTooLongError',
       'IdleTimeoutError',
       'InvalidEndpointError',
