@@ -40,8 +40,9 @@ export type Address = TcpAddress | UnixAddress | MemoryAddress;
  * - `done`: an orderly close by either side (Twisted's `ConnectionDone`).
  * - `lost`: an unclean end, such as a reset; `error.cause` is Node's error (Twisted's `ConnectionLost`).
  * - `aborted`: closed locally without flushing; `error` says why when rxnet itself aborted it
- *   (bad input, a full write buffer), and is absent when the user called `abort()`.
- * - `timedOut`: no activity for longer than the idle timeout.
+ *   (bad input, a frame cut short by the peer's FIN, a full or stalled write buffer, a failed
+ *   encode), and is absent when the user called `abort()`.
+ * - `timedOut`: an idle timeout passed; `error.kind` says which (`idle`, `read` or `write`).
  */
 export type CloseReason =
   | { readonly type: 'done' }
@@ -53,11 +54,25 @@ export type CloseReason =
 export type Output = string | Uint8Array;
 
 /**
+ * Where a connection is in its life; one state, changed only by the connection itself.
+ *
+ * - `open`: reading and writing.
+ * - `readClosed`: the peer sent FIN (Twisted's `readConnectionLost`): `data$` has completed, and
+ *   writes still go out until `end()`, or until `halfOpenTimeout` ends the connection.
+ * - `ending`: `end()` was called: pending output is flushed, then FIN; the connection closes when
+ *   the peer's FIN arrives, or `closeTimeout` after the flush.
+ * - `closing`: a close was decided (`abort()`, an error, a timeout); the transport is closing.
+ * - `closed`: `closed$` has emitted the reason.
+ */
+export type ConnectionState = 'open' | 'readClosed' | 'ending' | 'closing' | 'closed';
+
+/**
  * One open connection: Twisted's Transport, with its Protocol callbacks as streams.
  *
- * `data$` is `dataReceived`, `closed$` is `connectionLost`; the connection was made when it was
- * emitted. Writes follow Node's `write()` contract: `false` means the pending output is above the
- * high-water mark, and while it is, rxnet stops reading from this connection.
+ * `data$` is `dataReceived` (its completion is `readConnectionLost`), `closed$` is
+ * `connectionLost`; the connection was made when it was emitted. Writes follow Node's `write()`
+ * contract: `false` means the pending output has reached the high-water mark, and while it is
+ * there, rxnet stops reading from this connection.
  */
 export interface Connection {
   readonly id: ConnectionId;
@@ -65,19 +80,29 @@ export interface Connection {
   readonly local: Address;
   /** The peer's address (Twisted's `getPeer()`). */
   readonly remote: Address;
+  /** Where the connection is in its life. */
+  readonly state: ConnectionState;
   /**
    * Incoming chunks, multicast. Reading starts with the first subscriber and pauses while there is
-   * none, so bytes wait in the socket rather than being dropped. Completes when the connection
-   * closes cleanly (`done`, or `aborted` without an error); fails with the reason's error otherwise.
+   * none, so bytes wait in the socket rather than being dropped. Completes at the peer's FIN (the
+   * connection stays writable: see {@link ConnectionState}) or when the connection closes cleanly
+   * (`done`, or `aborted` without an error); fails with the reason's error otherwise. Nothing is
+   * delivered after `end()` or `abort()`.
    */
   readonly data$: Observable<Buffer>;
   /** Emits one {@link CloseReason} when the connection has closed, then completes. Replays to late subscribers. */
   readonly closed$: Observable<CloseReason>;
+  /**
+   * Emits each time pending output falls back below the high-water mark after reaching it (Node's
+   * `'drain'`); completes when the connection closes.
+   */
+  readonly drain$: Observable<void>;
   /** Bytes written but not yet handed to the kernel. */
   readonly pendingWriteBytes: number;
   /**
-   * Queues bytes for sending. Returns `false` when the pending output is above the high-water mark
-   * (wait for it to drain, or use {@link Connection.send}); writes after a close are ignored.
+   * Queues bytes for sending. Returns `false` once the pending output has reached the high-water
+   * mark (wait for `drain$`, or use {@link Connection.send}); after `end()` or a close, writes are
+   * ignored and return `false`.
    */
   write(data: Output): boolean;
   /** Flushes pending output, then closes (Twisted's `loseConnection()`). */
@@ -85,11 +110,21 @@ export interface Connection {
   /** Drops pending output and resets the connection (Twisted's `abortConnection()`). */
   abort(reason?: RxnetError): void;
   /**
-   * Writes everything `output$` emits, in order. The returned Observable is cold: subscribing
-   * starts sending; it completes once `output$` has completed and its bytes are flushed, and fails
-   * if the connection closes first. Unsubscribing stops sending but leaves the connection open.
+   * Writes everything `source` gives, in order. The returned Observable is cold: subscribing
+   * starts sending; it completes once `source` has ended and its bytes are flushed, and fails with
+   * `ConnectionClosedError` if the connection closes first or was already ending. Unsubscribing
+   * stops sending but leaves the connection open.
+   *
+   * An AsyncIterable (a Node `Readable`, an async generator) is pulled only while the output is
+   * below the high-water mark, so at most the mark plus one chunk of it is pending. An Observable
+   * cannot be paused: its values are written as they come, bounded by `maxPendingWriteBytes` and
+   * `drainTimeout`.
    */
-  send(output$: Observable<Output>): Observable<never>;
+  send(source: Observable<Output> | AsyncIterable<Output>): Observable<never>;
+  /** Stops reading from the peer until `resume()` (Twisted's `pauseProducing()`). */
+  pause(): void;
+  /** Undoes `pause()` (Twisted's `resumeProducing()`). */
+  resume(): void;
 }
 
 /**

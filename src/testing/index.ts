@@ -11,7 +11,6 @@ export {
 /* In-memory connection */
 export {
   memoryConnection,
-  DEFAULT_MEMORY_HIGH_WATER_MARK,
   type MemoryConnection,
   type MemoryConnectionOptions,
   type PeerClose,

@@ -1,14 +1,9 @@
-import { Observable, ReplaySubject, type Subscriber } from 'rxjs';
-import { ConnectionClosedError, ConnectionLostError, type RxnetError } from '../errors';
+import type { Observable } from 'rxjs';
+import { type RxnetError } from '../errors';
+import { CoreConnection } from '../transport/connection/core';
+import { checkConnectionOptions, type ConnectionOptions } from '../transport/connection/options';
+import type { FlushCallback, Transport, TransportSink } from '../transport/connection/transport';
 import type { Address, CloseReason, Connection, ConnectionId, Output } from '../types';
-
-/**
- * The pending output, in bytes, above which a {@link MemoryConnection}'s `write()` returns `false`
- * (Node's default for a stream in byte mode).
- *
- * @defaultValue 16384
- */
-export const DEFAULT_MEMORY_HIGH_WATER_MARK = 16384;
 
 /** How a test closes a {@link MemoryConnection} from the peer's side. */
 export type PeerClose = 'clean' | 'reset' | 'lost';
@@ -16,8 +11,8 @@ export type PeerClose = 'clean' | 'reset' | 'lost';
 /** How the code under test closed a {@link MemoryConnection}: `end()` (flush, then FIN) or `abort()`. */
 export type LocalClose = 'end' | 'abort';
 
-/** Options of {@link memoryConnection}. */
-export interface MemoryConnectionOptions {
+/** Options of {@link memoryConnection}: identity, the scripted peer, and every connection option. */
+export interface MemoryConnectionOptions extends ConnectionOptions {
   /** @defaultValue 1 */
   readonly id?: ConnectionId;
   /** @defaultValue `{ _tag: 'MemoryAddress', name: 'local' }` */
@@ -32,12 +27,18 @@ export interface MemoryConnectionOptions {
    * @defaultValue false
    */
   readonly manualFlush?: boolean;
-  /** @defaultValue {@link DEFAULT_MEMORY_HIGH_WATER_MARK} */
-  readonly writeHighWaterMark?: number;
+  /**
+   * When `true`, the peer answers the connection's FIN with its own at once, as a Node client
+   * (`allowHalfOpen: false`) or a Twisted one does, so `end()` closes as soon as the output is
+   * flushed. When `false`, the connection waits for `closeFromPeer()` or `closeTimeout`.
+   *
+   * @defaultValue true
+   */
+  readonly peerAnswersFin?: boolean;
   /**
    * The peer's side as an Observable, typically marbles (`cold('-a-b-|')`): each value is received,
-   * completion is a clean close by the peer, an error is a lost connection with it as the cause.
-   * Subscribed when the connection is created.
+   * completion is the peer's FIN (`closeFromPeer('clean')`), an error is a lost connection with it
+   * as the cause. Subscribed when the connection is created.
    */
   readonly input?: Observable<Output>;
 }
@@ -52,18 +53,19 @@ export interface MemoryConnection extends Connection {
   readonly written: Buffer;
   /** {@link MemoryConnection.written} decoded as UTF-8. */
   readonly writtenText: string;
-  /** Each `write()` that reached the peer, as it was made; `writes.length` counts the writes. */
+  /** Each write that reached the peer, as it was made; `writes.length` counts the writes. */
   readonly writes: readonly Buffer[];
-  /** How the code under test closed the connection, once it has; `undefined` while it has not. */
+  /** How the connection was closed, once it has; `undefined` while it has not. */
   readonly closedBy: LocalClose | 'peer' | undefined;
   /** What `closed$` emitted, once it has. */
   readonly closeReason: CloseReason | undefined;
-  /** Delivers bytes from the peer; they wait (as in a socket) while `data$` has no subscriber. */
+  /** Delivers bytes from the peer; they wait (as in a socket) while nothing reads. */
   receive(data: Output): void;
   /**
-   * Closes the connection from the peer's side: `clean` (a FIN: `done`), `reset` (`lost` with an
-   * `ECONNRESET` cause) or `lost` (`lost` with `cause`, or an `EPIPE` error). Bytes already
-   * received are still delivered before the end.
+   * Closes the connection from the peer's side: `clean` is the peer's FIN (a half-close: `data$`
+   * completes, and the connection stays writable until it ends, as on a socket); `reset` is a RST
+   * (`lost` with an `ECONNRESET` cause); `lost` is `lost` with `cause` (default: an `EPIPE`
+   * error). Bytes already received are delivered first, if something is reading.
    */
   closeFromPeer(how?: PeerClose, cause?: unknown): void;
   /** With `manualFlush`, lets up to `maxBytes` (default: all) of the pending output reach the peer. */
@@ -75,11 +77,11 @@ export interface MemoryConnection extends Connection {
 /**
  * Creates an in-memory {@link Connection} for testing protocol code without sockets.
  *
- * It follows the `Connection` contract: `data$` is multicast and holds received bytes back while
- * nobody subscribes; it completes on a clean close and fails with the reason's error otherwise,
- * before `closed$` emits the one {@link CloseReason}. `write()` returns `false` above the
- * high-water mark, `end()` flushes then closes, `abort()` drops pending output, and `send()`
- * completes once its bytes are flushed or fails with {@link ConnectionClosedError}.
+ * It is the real connection, the same code `fromDuplex` gives a socket, over a scripted peer
+ * instead of a Duplex: the same lifecycle, backpressure at the same high-water mark, the same
+ * idle, half-open, close and drain timeouts (on `options.scheduler`, so `TestScheduler` drives
+ * them), and the same `send()`. Only the bytes' path differs: writes reach {@link
+ * MemoryConnection.written} synchronously, unless `manualFlush` holds them for `flush()`.
  *
  * ## Example
  * ```ts
@@ -91,233 +93,269 @@ export interface MemoryConnection extends Connection {
  * conn.writtenText; // 'ping'
  * ```
  *
- * @param options Identity, addresses, flushing and optional marble input.
+ * @param options Identity, the scripted peer, optional marble input and connection options.
  * @returns A connection whose peer the test controls.
+ * @throws TypeError or RangeError for bad connection options, as `fromDuplex` does.
  */
 export function memoryConnection(options: MemoryConnectionOptions = {}): MemoryConnection {
-  return new InMemoryConnection(options);
+  const connection = new InMemoryConnection(options);
+  options.input?.subscribe({
+    next: (data) => connection.receive(data),
+    error: (cause: unknown) => connection.closeFromPeer('lost', cause),
+    complete: () => connection.closeFromPeer('clean'),
+  });
+  return connection;
 }
 
-class InMemoryConnection implements MemoryConnection {
-  readonly id: ConnectionId;
-  readonly local: Address;
-  readonly remote: Address;
-  readonly data$: Observable<Buffer>;
-  readonly closed$: Observable<CloseReason>;
-  writes: Buffer[] = [];
+class InMemoryConnection extends CoreConnection implements MemoryConnection {
   closedBy: LocalClose | 'peer' | undefined;
-  closeReason: CloseReason | undefined;
-
-  private readonly manualFlush: boolean;
-  private readonly highWaterMark: number;
-  private readonly readers = new Set<Subscriber<Buffer>>();
-  private readonly closedSubject = new ReplaySubject<CloseReason>(1);
-  /** Bytes received while nobody reads, as a socket keeps them in its receive buffer. */
-  private inbox: Buffer[] = [];
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private ending = false;
-  /** Called whenever pending output reaches zero, so `send()` can complete. */
-  private readonly flushWaiters = new Set<() => void>();
+  private readonly peer: ScriptedPeer;
 
   constructor(options: MemoryConnectionOptions) {
-    this.id = options.id ?? 1;
-    this.local = options.local ?? { _tag: 'MemoryAddress', name: 'local' };
-    this.remote = options.remote ?? { _tag: 'MemoryAddress', name: 'remote' };
-    this.manualFlush = options.manualFlush ?? false;
-    this.highWaterMark = options.writeHighWaterMark ?? DEFAULT_MEMORY_HIGH_WATER_MARK;
-    this.closed$ = this.closedSubject.asObservable();
-    this.data$ = new Observable<Buffer>((subscriber) => {
-      this.readers.add(subscriber);
-      this.deliverInbox();
-      return () => {
-        this.readers.delete(subscriber);
-      };
-    });
-    options.input?.subscribe({
-      next: (data) => this.receive(data),
-      error: (cause: unknown) => this.closeFromPeer('lost', cause),
-      complete: () => this.closeFromPeer('clean'),
-    });
-  }
-
-  get pendingWriteBytes(): number {
-    return this.pendingBytes;
+    let peer: ScriptedPeer | undefined;
+    super(
+      {
+        id: options.id ?? 1,
+        local: options.local ?? { _tag: 'MemoryAddress', name: 'local' },
+        remote: options.remote ?? { _tag: 'MemoryAddress', name: 'remote' },
+      },
+      checkConnectionOptions(options),
+      undefined,
+      (sink) => (peer = new ScriptedPeer(sink, options)),
+    );
+    this.peer = peer!;
   }
 
   get written(): Buffer {
-    return Buffer.concat(this.writes);
+    return Buffer.concat(this.peer.writes);
   }
 
   get writtenText(): string {
     return this.written.toString('utf8');
   }
 
-  write(data: Output): boolean {
-    if (this.closeReason !== undefined || this.ending) {
-      return false;
-    }
-    const chunk = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
-    if (!this.manualFlush) {
-      this.writes.push(chunk);
-      return true;
-    }
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    return this.pendingBytes < this.highWaterMark;
+  get writes(): readonly Buffer[] {
+    return this.peer.writes;
   }
 
-  end(): void {
-    if (this.closeReason !== undefined || this.ending) {
-      return;
-    }
-    this.ending = true;
-    this.closedBy = 'end';
-    this.inbox = [];
-    if (this.pendingBytes === 0) {
-      this.close({ type: 'done' });
-    }
+  get closeReason(): CloseReason | undefined {
+    return this.state === 'closed' ? this.reason : undefined;
   }
 
-  abort(reason?: RxnetError): void {
-    if (this.closeReason !== undefined) {
-      return;
+  override end(): void {
+    if (this.isWritable()) {
+      this.closedBy ??= 'end';
     }
-    this.closedBy = 'abort';
-    this.inbox = [];
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.close(reason === undefined ? { type: 'aborted' } : { type: 'aborted', error: reason });
+    super.end();
   }
 
-  send(output$: Observable<Output>): Observable<never> {
-    return new Observable<never>((subscriber) => {
-      // The connection may close while output$ is still emitting, or after it completed while bytes
-      // wait for flush(): either way send() has failed.
-      const closedSub = this.closed$.subscribe((reason) => {
-        subscriber.error(
-          new ConnectionClosedError(
-            undefined,
-            'error' in reason && reason.error !== undefined ? { cause: reason.error } : undefined,
-          ),
-        );
-      });
-      if (subscriber.closed) {
-        return undefined;
-      }
-      const onFlushed = (): void => subscriber.complete();
-      const outputSub = output$.subscribe({
-        next: (data) => {
-          this.write(data);
-        },
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => {
-          if (this.pendingBytes === 0) {
-            subscriber.complete();
-          } else {
-            this.flushWaiters.add(onFlushed);
-          }
-        },
-      });
-      return () => {
-        closedSub.unsubscribe();
-        outputSub.unsubscribe();
-        this.flushWaiters.delete(onFlushed);
-      };
-    });
+  override abort(reason?: RxnetError): void {
+    if (this.state !== 'closing' && this.state !== 'closed') {
+      this.closedBy ??= 'abort';
+    }
+    super.abort(reason);
+  }
+
+  override closed(): void {
+    this.closedBy ??= 'peer';
+    super.closed();
   }
 
   receive(data: Output): void {
-    if (this.closeReason !== undefined || this.ending) {
-      return;
-    }
-    this.inbox.push(typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data));
-    this.deliverInbox();
+    this.peer.receive(data);
   }
 
   closeFromPeer(how: PeerClose = 'clean', cause?: unknown): void {
-    if (this.closeReason !== undefined) {
+    this.peer.closeFromPeer(how, cause);
+  }
+
+  flush(maxBytes = Infinity): void {
+    this.peer.flush(maxBytes);
+  }
+
+  clear(): void {
+    this.peer.writes = [];
+  }
+}
+
+/** The peer's FIN, queued behind the bytes before it. */
+const FIN = Symbol('FIN');
+
+/** Written bytes that wait for `flush()`, with the write's callback. */
+interface PendingWrite {
+  chunk: Buffer;
+  readonly onFlushed: FlushCallback | undefined;
+}
+
+/**
+ * The test's end of a memory connection, as a {@link Transport}: synchronous, so marble tests
+ * see every effect in the same frame, and scripted by the test through the connection's methods.
+ */
+class ScriptedPeer implements Transport {
+  writes: Buffer[] = [];
+  pendingBytes = 0;
+  private pending: PendingWrite[] = [];
+  private inbox: (Buffer | typeof FIN)[] = [];
+  private reading = false;
+  private closed = false;
+  private finSent = false;
+  private finReceived = false;
+  private onFinished: FlushCallback | undefined;
+  private readonly manualFlush: boolean;
+  private readonly answersFin: boolean;
+
+  constructor(
+    private sink: TransportSink | undefined,
+    options: MemoryConnectionOptions,
+  ) {
+    this.manualFlush = options.manualFlush ?? false;
+    this.answersFin = options.peerAnswersFin ?? true;
+  }
+
+  write(data: Output, onFlushed?: FlushCallback): void {
+    const chunk = toBuffer(data);
+    if (!this.manualFlush) {
+      this.writes.push(chunk);
+      onFlushed?.();
       return;
     }
-    this.closedBy ??= 'peer';
+    this.pending.push({ chunk, onFlushed });
+    this.pendingBytes += chunk.length;
+  }
+
+  cork(): void {
+    // Writes reach the peer one by one either way; corking only batches a socket's syscalls.
+  }
+
+  uncork(): void {
+    // See cork().
+  }
+
+  end(onFinished: FlushCallback): void {
+    this.onFinished = onFinished;
+    this.finishIfFlushed();
+  }
+
+  pauseReading(): void {
+    this.reading = false;
+  }
+
+  resumeReading(): void {
+    this.reading = true;
+    this.deliver();
+  }
+
+  destroy(): void {
+    if (this.closed) {
+      return;
+    }
+    this.closed = true;
+    const pending = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.inbox = [];
+    const error = Object.assign(new Error('Cannot call write after a stream was destroyed'), {
+      code: 'ERR_STREAM_DESTROYED',
+    });
+    for (const write of pending) {
+      write.onFlushed?.(error);
+    }
+    this.sink?.closed();
+  }
+
+  reset(): void {
+    this.destroy();
+  }
+
+  detach(): void {
+    this.sink = undefined;
+  }
+
+  receive(data: Output): void {
+    if (this.closed || this.finReceived) {
+      return;
+    }
+    this.inbox.push(toBuffer(data));
+    this.deliver();
+  }
+
+  closeFromPeer(how: PeerClose, cause: unknown): void {
+    if (this.closed) {
+      return;
+    }
     if (how === 'clean') {
-      this.close({ type: 'done' });
+      if (!this.finReceived) {
+        this.finReceived = true;
+        this.inbox.push(FIN);
+        this.deliver();
+      }
       return;
     }
-    const nodeError =
+    this.deliver();
+    const error =
       cause ??
       Object.assign(new Error(how === 'reset' ? 'read ECONNRESET' : 'write EPIPE'), {
         code: how === 'reset' ? 'ECONNRESET' : 'EPIPE',
       });
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.close({
-      type: 'lost',
-      error: new ConnectionLostError('Connection lost', { cause: nodeError }),
-    });
+    this.sink?.failed(error instanceof Error ? error : Object.assign(new Error(String(error))));
+    this.destroy();
   }
 
-  flush(maxBytes = Infinity): void {
+  flush(maxBytes: number): void {
     let budget = maxBytes;
-    while (this.pending.length > 0 && budget > 0) {
+    while (this.pending.length > 0 && budget > 0 && !this.closed) {
       const head = this.pending[0]!;
-      if (head.length <= budget) {
+      if (head.chunk.length <= budget) {
         this.pending.shift();
-        this.writes.push(head);
-        budget -= head.length;
-        this.pendingBytes -= head.length;
+        this.writes.push(head.chunk);
+        budget -= head.chunk.length;
+        this.pendingBytes -= head.chunk.length;
+        head.onFlushed?.();
       } else {
-        this.pending[0] = head.subarray(budget);
-        this.writes.push(head.subarray(0, budget));
+        this.writes.push(head.chunk.subarray(0, budget));
+        head.chunk = head.chunk.subarray(budget);
         this.pendingBytes -= budget;
         budget = 0;
       }
     }
-    if (this.pendingBytes === 0) {
-      for (const waiter of [...this.flushWaiters]) {
-        this.flushWaiters.delete(waiter);
-        waiter();
-      }
-      if (this.ending && this.closeReason === undefined) {
-        this.close({ type: 'done' });
-      }
+    this.finishIfFlushed();
+  }
+
+  private finishIfFlushed(): void {
+    const onFinished = this.onFinished;
+    if (onFinished === undefined || this.pendingBytes > 0 || this.closed || this.finSent) {
+      return;
+    }
+    this.finSent = true;
+    this.onFinished = undefined;
+    onFinished();
+    if (this.answersFin) {
+      this.closeFromPeer('clean', undefined);
     }
   }
 
-  clear(): void {
-    this.writes = [];
-  }
-
-  private deliverInbox(): void {
-    // A reader may unsubscribe, or the code may abort, from inside next(): re-check both per chunk.
-    while (this.inbox.length > 0 && this.readers.size > 0) {
-      const chunk = this.inbox.shift()!;
-      for (const reader of [...this.readers]) {
-        reader.next(chunk);
-      }
-    }
-    if (this.inbox.length === 0 && this.closeReason !== undefined) {
-      this.finishReaders(this.closeReason);
-    }
-  }
-
-  private close(reason: CloseReason): void {
-    this.closeReason = reason;
-    // data$ ends before closed$ emits, so every chunk precedes connectionLost, as in Twisted.
-    this.deliverInbox();
-    this.closedSubject.next(reason);
-    this.closedSubject.complete();
-  }
-
-  private finishReaders(reason: CloseReason): void {
-    const error = reason.type === 'done' ? undefined : reason.error;
-    for (const reader of [...this.readers]) {
-      this.readers.delete(reader);
-      if (error === undefined) {
-        reader.complete();
+  private deliver(): void {
+    // The connection may pause, end or abort from inside received(): re-check before each chunk.
+    while (this.reading && this.inbox.length > 0 && !this.closed) {
+      const item = this.inbox.shift()!;
+      if (item === FIN) {
+        this.sink?.peerEnded();
       } else {
-        reader.error(error);
+        this.sink?.received(item);
       }
     }
   }
+}
+
+function toBuffer(data: Output): Buffer {
+  if (typeof data === 'string') {
+    return Buffer.from(data, 'utf8');
+  }
+  if (data instanceof Uint8Array) {
+    // A copy: the caller may reuse its buffer, and the peer must see what was written then.
+    return Buffer.from(data);
+  }
+  throw new TypeError(
+    'The "chunk" argument must be of type string or an instance of Buffer or Uint8Array',
+  );
 }

@@ -1,0 +1,328 @@
+import { Observable, type Subscriber, type Subscription } from 'rxjs';
+import { ConnectionLostError, type RxnetError } from '../../errors';
+import type {
+  Address,
+  CloseReason,
+  Connection,
+  ConnectionId,
+  ConnectionState,
+  Output,
+} from '../../types';
+import { removeFrom } from './lists';
+import type { ConnectionLimits } from './options';
+import { addReader, finishReaders, updateFlow } from './readPath';
+import { startActivityTimer, startCloseTimer, startHalfOpenTimer, stopTimers } from './timers';
+import type { Transport, TransportSink } from './transport';
+import { DrainWatch, Sending, write, type DrainHook } from './writePath';
+
+/** Who a connection is: its id and both ends' addresses. */
+export interface ConnectionInfo {
+  readonly id: ConnectionId;
+  readonly local: Address;
+  readonly remote: Address;
+}
+
+/** Told once when a connection closes: `closed$`'s subscribers and `send()`'s, in a plain list. @internal */
+export interface CloseHook {
+  connectionClosed(reason: CloseReason): void;
+}
+
+const DONE: CloseReason = { type: 'done' };
+
+/**
+ * The one implementation of the {@link Connection} contract, over any {@link Transport}: a Node
+ * `Duplex` (`fromDuplex`, and so `listen`, `connect` and the virtual network) or the testing kit's
+ * scripted peer (`memoryConnection`).
+ *
+ * The lifecycle is one state, and every path into a close ends in exactly one `closed()`:
+ *
+ * ```text
+ * open ──peer FIN──▶ readClosed ──end() / halfOpenTimeout──▶ ending
+ *  │                                                           │ flushed, FIN sent; peer's FIN or closeTimeout
+ *  └──end()──▶ ending ─────────────────────────────────────────┴──▶ closed (done)
+ * any state but closed ──abort() / error / timeout──▶ closing ──transport closed──▶ closed (reason)
+ * ```
+ *
+ * The first reason decided is the one reported: a later abort, error or timeout cannot replace
+ * it, as the first cause is the true one. The read path (`readPath.ts`), the write path and corking
+ * (`writePath.ts`) and the timers (`timers.ts`) are functions over this object's fields, kept
+ * apart by concern; this file holds the state changes.
+ *
+ * @internal
+ */
+export class CoreConnection implements Connection, TransportSink {
+  state: ConnectionState = 'open';
+  /** The reason decided so far (the first one wins); final once `state` is `closed`. */
+  reason: CloseReason | undefined;
+  readonly transport: Transport;
+
+  /* The read path. */
+  /** `data$`'s subscribers; a plain list rather than a Subject, created by the first one. */
+  readers: Subscriber<Buffer>[] | undefined;
+  reading = false;
+  /** `pause()` was called (Twisted's `pauseProducing`). */
+  userPaused = false;
+  /** The peer's FIN has arrived. */
+  peerFin = false;
+  /** Our FIN has been sent, after `end()` flushed. */
+  ourFin = false;
+
+  /* The write path. */
+  /** Pending output is at or above the high-water mark: `write()` returns `false`, reading pauses. */
+  writeBlocked = false;
+  /** Writes in this event-loop turn: 0, 1 (sent at once), or 2 for "more, corked until the turn ends". */
+  turnWrites = 0;
+  drainHooks: DrainHook[] | undefined;
+  /** Created on the first write that reaches the mark, and kept: one per connection, not per write. */
+  flushedCallback: ((error?: Error | null) => void) | undefined;
+
+  /* The timers, and the activity they measure. */
+  lastRead = 0;
+  lastWrite = 0;
+  activityTimer: Subscription | undefined;
+  closeTimer: Subscription | undefined;
+  halfOpenTimer: Subscription | undefined;
+  drainTimer: Subscription | undefined;
+
+  closeHooks: CloseHook[] | undefined;
+  private dataObservable: Observable<Buffer> | undefined;
+  private closedObservable: Observable<CloseReason> | undefined;
+  private drainObservable: Observable<void> | undefined;
+
+  constructor(
+    private readonly info: ConnectionInfo,
+    readonly limits: ConnectionLimits,
+    private readonly live: Set<Connection> | undefined,
+    makeTransport: (sink: TransportSink) => Transport,
+  ) {
+    this.transport = makeTransport(this);
+    live?.add(this);
+    if (limits.tracksActivity) {
+      startActivityTimer(this);
+    }
+  }
+
+  get id(): ConnectionId {
+    return this.info.id;
+  }
+
+  // Read through: `listen` passes addresses that are looked up on first use.
+  get local(): Address {
+    return this.info.local;
+  }
+
+  get remote(): Address {
+    return this.info.remote;
+  }
+
+  /** Created on first use, as many connections never have their data or close observed. */
+  get data$(): Observable<Buffer> {
+    return (this.dataObservable ??= new Observable<Buffer>((subscriber) =>
+      addReader(this, subscriber),
+    ));
+  }
+
+  get closed$(): Observable<CloseReason> {
+    return (this.closedObservable ??= new Observable<CloseReason>((subscriber) => {
+      const notice = new CloseNotice(this, subscriber);
+      return this.watchClose(notice) ? notice : undefined;
+    }));
+  }
+
+  get drain$(): Observable<void> {
+    return (this.drainObservable ??= new Observable<void>((subscriber) => {
+      if (this.state === 'closed') {
+        subscriber.complete();
+        return undefined;
+      }
+      return new DrainWatch(this, subscriber);
+    }));
+  }
+
+  get pendingWriteBytes(): number {
+    return this.state === 'closed' ? 0 : this.transport.pendingBytes;
+  }
+
+  write(data: Output): boolean {
+    return write(this, data, undefined);
+  }
+
+  end(): void {
+    const state = this.state;
+    if (state !== 'open' && state !== 'readClosed') {
+      return;
+    }
+    this.state = 'ending';
+    this.halfOpenTimer?.unsubscribe();
+    // Reading goes on, discarding, until the peer's FIN or the close timeout.
+    updateFlow(this);
+    this.transport.end((error) => this.finSent(error));
+  }
+
+  abort(reason?: RxnetError): void {
+    const state = this.state;
+    if (state === 'closing' || state === 'closed') {
+      return;
+    }
+    this.decide(reason === undefined ? { type: 'aborted' } : { type: 'aborted', error: reason });
+    this.transport.reset();
+  }
+
+  send(source: Observable<Output> | AsyncIterable<Output>): Observable<never> {
+    return new Observable<never>((subscriber) => {
+      const sending = new Sending(this, subscriber);
+      if (!this.watchClose(sending)) {
+        return undefined;
+      }
+      sending.start(source);
+      return sending;
+    });
+  }
+
+  pause(): void {
+    this.userPaused = true;
+    updateFlow(this);
+  }
+
+  resume(): void {
+    this.userPaused = false;
+    updateFlow(this);
+  }
+
+  /** `true` while `write()` is accepted: before `end()`, and after the peer's FIN. */
+  isWritable(): boolean {
+    return this.state === 'open' || this.state === 'readClosed';
+  }
+
+  /** Calls `hook` when the connection closes and returns `true`, or at once if it has, returning `false`. */
+  watchClose(hook: CloseHook): boolean {
+    if (this.state === 'closed') {
+      hook.connectionClosed(this.reason!);
+      return false;
+    }
+    (this.closeHooks ??= []).push(hook);
+    return true;
+  }
+
+  unwatchClose(hook: CloseHook): void {
+    removeFrom(this.closeHooks, hook);
+  }
+
+  /**
+   * A close is decided: nothing more is read or written, and the transport is on its way to
+   * `closed()`. Only the first reason is kept.
+   */
+  decide(reason: CloseReason): void {
+    if (this.reason === undefined) {
+      this.reason = reason;
+    }
+    this.state = 'closing';
+    updateFlow(this);
+  }
+
+  /** A timeout fired: the connection closes with `reason` unless another was decided first. */
+  timedOut(reason: CloseReason): void {
+    if (this.state === 'closing' || this.state === 'closed') {
+      return;
+    }
+    this.decide(reason);
+    this.transport.destroy();
+  }
+
+  /* TransportSink: what the transport reports. */
+
+  received(chunk: Buffer): void {
+    if (this.limits.tracksActivity) {
+      this.lastRead = this.limits.scheduler.now();
+    }
+    const readers = this.readers;
+    if (this.state !== 'open' || readers === undefined) {
+      return;
+    }
+    if (readers.length === 1) {
+      readers[0]!.next(chunk);
+    } else {
+      // A copy, as a Subject does: a reader may unsubscribe, or subscribe another, while it reads.
+      for (const reader of readers.slice()) {
+        reader.next(chunk);
+      }
+    }
+  }
+
+  peerEnded(): void {
+    this.peerFin = true;
+    if (this.state === 'open') {
+      this.state = 'readClosed';
+      // data$ completes at the FIN (Twisted's readConnectionLost); the connection stays writable.
+      finishReaders(this, DONE);
+      updateFlow(this);
+      startHalfOpenTimer(this);
+    } else if (this.state === 'ending' && this.ourFin) {
+      // Our FIN was sent before: both sides are done.
+      this.transport.destroy();
+    } else {
+      updateFlow(this);
+    }
+  }
+
+  failed(error: Error): void {
+    if (this.state === 'closed') {
+      return;
+    }
+    this.decide({ type: 'lost', error: new ConnectionLostError(undefined, { cause: error }) });
+  }
+
+  closed(): void {
+    if (this.state === 'closed') {
+      return;
+    }
+    const reason = this.reason ?? DONE;
+    this.reason = reason;
+    this.state = 'closed';
+    this.writeBlocked = false;
+    this.reading = false;
+    stopTimers(this);
+    this.transport.detach();
+    this.live?.delete(this);
+    finishReaders(this, reason);
+    this.drainHooks = undefined;
+    const hooks = this.closeHooks;
+    this.closeHooks = undefined;
+    if (hooks !== undefined) {
+      for (const hook of hooks) {
+        hook.connectionClosed(reason);
+      }
+    }
+  }
+
+  /** `end()`'s output is flushed and our FIN sent: close now if the peer's FIN came, else wait for it. */
+  private finSent(error?: Error | null): void {
+    if (this.state !== 'ending' || error != null) {
+      // A failed flush is reported by the transport as failed(), then closed().
+      return;
+    }
+    this.ourFin = true;
+    if (this.peerFin) {
+      this.transport.destroy();
+    } else {
+      startCloseTimer(this);
+    }
+  }
+}
+
+/** One `closed$` subscription: a close hook that is also its own teardown. */
+class CloseNotice implements CloseHook {
+  constructor(
+    private readonly connection: CoreConnection,
+    private readonly subscriber: Subscriber<CloseReason>,
+  ) {}
+
+  connectionClosed(reason: CloseReason): void {
+    this.subscriber.next(reason);
+    this.subscriber.complete();
+  }
+
+  unsubscribe(): void {
+    this.connection.unwatchClose(this);
+  }
+}

@@ -1,0 +1,117 @@
+import type { Duplex } from 'node:stream';
+import type { Output } from '../../types';
+import type { FlushCallback, Transport, TransportSink } from './transport';
+
+/**
+ * Where a stream's listeners find their connection. They are module-level functions (Node calls a
+ * listener with the stream as `this`), so a connection costs no listener closures, as in ws.
+ */
+const kSink = Symbol('rxnet.sink');
+
+type OwnedDuplex = Duplex & {
+  [kSink]?: TransportSink | undefined;
+  resetAndDestroy?: () => unknown;
+};
+
+function onError(this: OwnedDuplex, error: Error): void {
+  this[kSink]?.failed(error);
+}
+
+function onData(this: OwnedDuplex, chunk: Buffer): void {
+  this[kSink]!.received(chunk);
+}
+
+function onEnd(this: OwnedDuplex): void {
+  this[kSink]?.peerEnded();
+}
+
+function onClose(this: OwnedDuplex): void {
+  this[kSink]?.closed();
+}
+
+function closeSink(sink: TransportSink): void {
+  sink.closed();
+}
+
+/**
+ * A Node `Duplex` as a {@link Transport}: a `net.Socket`, a half of `duplexPair()`, the virtual
+ * network's sockets. The stream must allow half-open use (`allowHalfOpen: true`, as `listen` and
+ * `connect` create theirs), or Node ends our side at the peer's FIN before the connection decides.
+ *
+ * @internal
+ */
+export class DuplexTransport implements Transport {
+  constructor(
+    private readonly duplex: OwnedDuplex,
+    sink: TransportSink,
+  ) {
+    duplex[kSink] = sink;
+    // First and synchronous: an 'error' without a listener would throw out of the event loop.
+    duplex.on('error', onError);
+    // Paused before the 'data' listener is added, so adding it does not start the flow.
+    duplex.pause();
+    duplex.on('data', onData);
+    duplex.on('end', onEnd);
+    duplex.on('close', onClose);
+    if (duplex.destroyed) {
+      sink.failed(new Error('Stream was already destroyed'));
+      process.nextTick(closeSink, sink);
+    }
+  }
+
+  get pendingBytes(): number {
+    return this.duplex.writableLength;
+  }
+
+  write(data: Output, onFlushed?: FlushCallback): void {
+    this.duplex.write(data, onFlushed);
+  }
+
+  cork(): void {
+    this.duplex.cork();
+  }
+
+  uncork(): void {
+    this.duplex.uncork();
+  }
+
+  end(onFinished: FlushCallback): void {
+    this.duplex.end(onFinished);
+  }
+
+  pauseReading(): void {
+    this.duplex.pause();
+  }
+
+  resumeReading(): void {
+    this.duplex.resume();
+  }
+
+  destroy(): void {
+    this.duplex.destroy();
+  }
+
+  reset(): void {
+    const duplex = this.duplex;
+    // After our FIN is queued the kernel cannot send a RST (libuv answers EINVAL and Node then
+    // never closes the handle): the descriptor must still close, so fall back to destroy().
+    if (typeof duplex.resetAndDestroy === 'function' && !duplex.writableEnded) {
+      try {
+        duplex.resetAndDestroy();
+        return;
+      } catch {
+        // Only TCP handles can send a RST (a Unix socket throws ERR_INVALID_HANDLE_TYPE).
+      }
+    }
+    duplex.destroy();
+  }
+
+  detach(): void {
+    const duplex = this.duplex;
+    duplex.off('error', onError);
+    duplex.off('data', onData);
+    duplex.off('end', onEnd);
+    duplex.off('close', onClose);
+    duplex[kSink] = undefined;
+  }
+}

@@ -1,0 +1,85 @@
+import type { Subscriber, TeardownLogic } from 'rxjs';
+import type { CloseReason } from '../../types';
+import type { CoreConnection } from './core';
+import { removeFrom } from './lists';
+
+/**
+ * The read path: `data$`'s subscribers and whether the transport should be reading.
+ *
+ * Reading starts with the first subscriber and pauses while there is none, while `pause()` holds
+ * it, and while pending output is at or above the high-water mark (so an echo to a peer that does
+ * not read stays bounded). After `end()` it goes on without readers, discarding, so the peer's FIN
+ * is seen.
+ */
+
+/** Adds a `data$` subscriber; after the peer's FIN or a close, ends it at once as `data$` ended. */
+export function addReader(
+  connection: CoreConnection,
+  subscriber: Subscriber<Buffer>,
+): TeardownLogic {
+  const state = connection.state;
+  if (state === 'closed') {
+    finish(subscriber, connection.reason!);
+    return undefined;
+  }
+  if (connection.peerFin) {
+    subscriber.complete();
+    return undefined;
+  }
+  (connection.readers ??= []).push(subscriber);
+  updateFlow(connection);
+  return new Reader(connection, subscriber);
+}
+
+/** Completes every reader, or fails it with the reason's error, and forgets them. */
+export function finishReaders(connection: CoreConnection, reason: CloseReason): void {
+  const readers = connection.readers;
+  connection.readers = undefined;
+  if (readers !== undefined) {
+    for (const reader of readers) {
+      finish(reader, reason);
+    }
+  }
+}
+
+/** Resumes or pauses the transport to match the connection's state. */
+export function updateFlow(connection: CoreConnection): void {
+  const state = connection.state;
+  const wanted =
+    (state === 'open' &&
+      connection.readers !== undefined &&
+      connection.readers.length > 0 &&
+      !connection.writeBlocked &&
+      !connection.userPaused) ||
+    (state === 'ending' && !connection.peerFin);
+  if (wanted !== connection.reading) {
+    connection.reading = wanted;
+    if (wanted) {
+      connection.transport.resumeReading();
+    } else {
+      connection.transport.pauseReading();
+    }
+  }
+}
+
+function finish(reader: Subscriber<Buffer>, reason: CloseReason): void {
+  if (reason.type === 'done' || reason.error === undefined) {
+    reader.complete();
+  } else {
+    reader.error(reason.error);
+  }
+}
+
+/** One `data$` subscription: its teardown, without a closure. */
+class Reader {
+  constructor(
+    private readonly connection: CoreConnection,
+    private readonly subscriber: Subscriber<Buffer>,
+  ) {}
+
+  unsubscribe(): void {
+    if (removeFrom(this.connection.readers, this.subscriber)) {
+      updateFlow(this.connection);
+    }
+  }
+}

@@ -1,0 +1,301 @@
+import type { Observable, Observer, Subscriber, Subscription } from 'rxjs';
+import { ConnectionClosedError, WriteBufferFullError } from '../../errors';
+import type { CloseReason, Output } from '../../types';
+import type { CloseHook, CoreConnection } from './core';
+import { removeFrom } from './lists';
+import { updateFlow } from './readPath';
+import { startDrainTimer } from './timers';
+import type { FlushCallback } from './transport';
+
+/**
+ * The write path: `write()`'s backpressure, corking per event-loop turn, `drain$`, and `send()`.
+ *
+ * Backpressure follows Node: `write()` returns `false` once the pending output reaches the
+ * high-water mark. Then reading pauses, and the connection learns that its output fell below the
+ * mark again from the write callbacks of the writes made at or above it, so no empty "flush
+ * marker" write ever reaches the transport (on a message-oriented stream it would be an empty
+ * frame on the wire).
+ */
+
+/** Told each time pending output falls below the high-water mark after reaching it. @internal */
+export interface DrainHook {
+  drained(): void;
+}
+
+export function write(
+  connection: CoreConnection,
+  data: Output,
+  onFlushed: FlushCallback | undefined,
+): boolean {
+  if (!connection.isWritable()) {
+    return false;
+  }
+  const { transport, limits } = connection;
+  if (connection.turnWrites === 0) {
+    connection.turnWrites = 1;
+    if (writersThisTurn.push(connection) === 1) {
+      process.nextTick(endTurn);
+    }
+  } else if (connection.turnWrites === 1) {
+    connection.turnWrites = 2;
+    transport.cork();
+  }
+  let callback = onFlushed;
+  // At most 3 UTF-8 bytes per UTF-16 unit: an upper bound that costs no scan of the string.
+  const atMost = typeof data === 'string' ? data.length * 3 : data.byteLength;
+  if (connection.writeBlocked || transport.pendingBytes + atMost >= limits.highWaterMark) {
+    callback = withDrainCheck(connection, onFlushed);
+  }
+  transport.write(data, callback);
+  if (limits.tracksActivity) {
+    connection.lastWrite = limits.scheduler.now();
+  }
+  const pending = transport.pendingBytes;
+  if (pending > limits.maxPending) {
+    connection.abort(new WriteBufferFullError(limits.maxPending, pending));
+    return false;
+  }
+  if (pending >= limits.highWaterMark) {
+    if (!connection.writeBlocked) {
+      connection.writeBlocked = true;
+      updateFlow(connection);
+      startDrainTimer(connection);
+    }
+    return false;
+  }
+  return true;
+}
+
+/** A write callback that also checks whether the output fell below the mark. */
+function withDrainCheck(
+  connection: CoreConnection,
+  onFlushed: FlushCallback | undefined,
+): FlushCallback {
+  const check = (connection.flushedCallback ??= () => flushed(connection));
+  if (onFlushed === undefined) {
+    return check;
+  }
+  return (error) => {
+    onFlushed(error);
+    check();
+  };
+}
+
+function flushed(connection: CoreConnection): void {
+  if (
+    !connection.writeBlocked ||
+    connection.state === 'closed' ||
+    connection.transport.pendingBytes >= connection.limits.highWaterMark
+  ) {
+    return;
+  }
+  connection.writeBlocked = false;
+  connection.drainTimer?.unsubscribe();
+  connection.drainTimer = undefined;
+  updateFlow(connection);
+  const hooks = connection.drainHooks;
+  if (hooks !== undefined) {
+    for (const hook of hooks.slice()) {
+      hook.drained();
+    }
+  }
+}
+
+/**
+ * The connections that wrote in the current event-loop turn. A lone write goes out at once (a cork
+ * would only delay it and cost a buffered request); from the second write on, the connection is
+ * corked, and one `process.nextTick` for all connections uncorks them, so a fan-out of small
+ * messages costs one `writev` per connection and one tick per turn.
+ */
+let writersThisTurn: CoreConnection[] = [];
+
+function endTurn(): void {
+  // Swapped first: a write made while uncorking (a flush callback that writes) starts a new turn.
+  const writers = writersThisTurn;
+  writersThisTurn = [];
+  for (const connection of writers) {
+    const corked = connection.turnWrites === 2;
+    connection.turnWrites = 0;
+    if (corked) {
+      try {
+        connection.transport.uncork();
+      } catch (error: unknown) {
+        // One broken stream must not leave the others corked: it alone is lost.
+        connection.failed(error instanceof Error ? error : new Error(String(error)));
+        connection.transport.destroy();
+      }
+    }
+  }
+}
+
+/** One `drain$` subscription. */
+export class DrainWatch implements DrainHook, CloseHook {
+  constructor(
+    private readonly connection: CoreConnection,
+    private readonly subscriber: Subscriber<void>,
+  ) {
+    (connection.drainHooks ??= []).push(this);
+    connection.watchClose(this);
+  }
+
+  drained(): void {
+    this.subscriber.next();
+  }
+
+  connectionClosed(): void {
+    this.subscriber.complete();
+  }
+
+  unsubscribe(): void {
+    removeFrom(this.connection.drainHooks, this);
+    this.connection.unwatchClose(this);
+  }
+}
+
+/**
+ * One `send()`: the observer of an Observable source, or the pump of an AsyncIterable one, the
+ * close hook and the teardown in one object.
+ *
+ * An Observable cannot be paused, so its values are written as they come and it is bounded by
+ * `maxPendingWriteBytes` and `drainTimeout`. An AsyncIterable (a Node `Readable`, an async
+ * generator) is pulled only while `write()` returns `true`, so at most the high-water mark plus one
+ * chunk of it is ever pending.
+ */
+export class Sending implements Observer<Output>, CloseHook, DrainHook {
+  /** This send's writes not yet flushed. */
+  private outstanding = 0;
+  private completed = false;
+  private stopped = false;
+  private output: Subscription | undefined;
+  private iterator: AsyncIterator<Output> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private readonly onFlushed: FlushCallback = (error) => {
+    this.outstanding -= 1;
+    if (error == null && this.completed && this.outstanding === 0) {
+      this.finish();
+    }
+  };
+
+  constructor(
+    private readonly connection: CoreConnection,
+    private readonly destination: Subscriber<never>,
+  ) {}
+
+  start(source: Observable<Output> | AsyncIterable<Output>): void {
+    if (!this.connection.isWritable()) {
+      this.fail(undefined);
+    } else if (isObservable(source)) {
+      this.output = source.subscribe(this);
+    } else {
+      void this.pump(source);
+    }
+  }
+
+  next(chunk: Output): void {
+    if (!this.connection.isWritable()) {
+      this.fail(undefined);
+      return;
+    }
+    this.outstanding += 1;
+    write(this.connection, chunk, this.onFlushed);
+  }
+
+  error(error: unknown): void {
+    this.stop();
+    this.destination.error(error);
+  }
+
+  complete(): void {
+    this.completed = true;
+    if (this.outstanding === 0) {
+      this.finish();
+    }
+  }
+
+  drained(): void {
+    const wakeUp = this.wakeUp;
+    this.wakeUp = undefined;
+    wakeUp?.();
+  }
+
+  connectionClosed(reason: CloseReason): void {
+    if (!this.stopped) {
+      this.fail('error' in reason ? reason.error : undefined);
+    }
+  }
+
+  unsubscribe(): void {
+    this.stop();
+  }
+
+  private async pump(source: AsyncIterable<Output>): Promise<void> {
+    const iterator = source[Symbol.asyncIterator]();
+    this.iterator = iterator;
+    try {
+      while (!this.stopped) {
+        const result = await iterator.next();
+        if (this.stopped) {
+          return;
+        }
+        if (result.done === true) {
+          this.complete();
+          return;
+        }
+        this.next(result.value);
+        if (this.connection.writeBlocked && !this.stopped) {
+          await new Promise<void>((resolve) => {
+            this.wakeUp = resolve;
+            (this.connection.drainHooks ??= []).push(this);
+          });
+          removeFrom(this.connection.drainHooks, this);
+        }
+      }
+    } catch (error: unknown) {
+      if (!this.stopped) {
+        this.error(error);
+      }
+    }
+  }
+
+  private finish(): void {
+    if (!this.stopped) {
+      this.stop();
+      this.destination.complete();
+    }
+  }
+
+  private fail(cause: unknown): void {
+    if (!this.stopped) {
+      this.stop();
+      this.destination.error(
+        new ConnectionClosedError(undefined, cause === undefined ? undefined : { cause }),
+      );
+    }
+  }
+
+  /** Stops reading the source and forgets the connection; a pump waiting for drain is released. */
+  private stop(): void {
+    if (this.stopped) {
+      return;
+    }
+    this.stopped = true;
+    this.output?.unsubscribe();
+    this.connection.unwatchClose(this);
+    removeFrom(this.connection.drainHooks, this);
+    this.drained();
+    const iterator = this.iterator;
+    if (iterator?.return !== undefined) {
+      iterator.return().catch(ignore);
+    }
+  }
+}
+
+function isObservable(
+  source: Observable<Output> | AsyncIterable<Output>,
+): source is Observable<Output> {
+  return typeof (source as Partial<Observable<Output>>).subscribe === 'function';
+}
+
+function ignore(): void {
+  // An iterator's cleanup failing after the send ended has nobody left to tell.
+}
