@@ -7,6 +7,7 @@ import {
   type SchedulerLike,
   type Subscription,
 } from 'rxjs';
+import type { ClientEvent } from '../types';
 
 /** Milliseconds before the first retry is computed (Twisted's `initialDelay = 1.0` seconds). */
 export const DEFAULT_RECONNECT_INITIAL_DELAY = 1000;
@@ -16,6 +17,26 @@ export const DEFAULT_RECONNECT_FACTOR = 2.7182818284590451;
 export const DEFAULT_RECONNECT_JITTER = 0.11962656472;
 /** The longest delay before jitter, in milliseconds (Twisted's `maxDelay = 3600` seconds). */
 export const DEFAULT_RECONNECT_MAX_DELAY = 3600 * 1000;
+
+/** The `type` of a {@link ClientEvent} that is not a successful connection. */
+const NOT_CONNECTED: ReadonlySet<unknown> = new Set<ClientEvent['type']>([
+  'connecting',
+  'failed',
+  'lost',
+]);
+
+/**
+ * The default `resetWhen`: false for a `connecting`, `failed` or `lost` {@link ClientEvent}, true
+ * for anything else, so `connected` resets and so does every value of {@link connect}, which emits
+ * only on success.
+ */
+function isConnected(value: unknown): boolean {
+  return !(
+    typeof value === 'object' &&
+    value !== null &&
+    NOT_CONNECTED.has((value as { type?: unknown }).type)
+  );
+}
 
 /** Options of {@link reconnect}; every default is Twisted's `ReconnectingClientFactory`'s. */
 export interface ReconnectConfig<T> {
@@ -31,7 +52,9 @@ export interface ReconnectConfig<T> {
   readonly maxRetries?: number;
   /**
    * Which values mean "connected": they reset the delay and the retry count (Twisted's
-   * `resetDelay()`). @defaultValue every value
+   * `resetDelay()`). @defaultValue a `connected` {@link ClientEvent}, and any value that is not a
+   * `ClientEvent` (such as the `Connection` that {@link connect} emits); a `connecting`, `failed`
+   * or `lost` event (an object whose `type` is one of those) never resets
    */
   readonly resetWhen?: (value: T) => boolean;
   /** Where the retry timers run. @defaultValue `asyncScheduler` */
@@ -44,18 +67,29 @@ export interface ReconnectConfig<T> {
  * Resubscribes to the source after it fails or completes, with Twisted's exponential backoff.
  *
  * ```text
- * source:                                                -a-#     (one attempt: connected, then lost)
+ * source:                                                -a-#     a=connection, then lost
  * reconnect({ initialDelay: 1, factor: 2, jitter: 0 }):  -a----a----a-
+ *
+ * refused:                                               cf|      c=connecting  f=failed
+ * reconnect({ ...same, maxRetries: 2 }):                 cf--cf----cf|
  * ```
  *
  * Pipe it after {@link connect} or {@link connectEvents}: each subscription is one connection
- * attempt, so a failed attempt (an error) and a closed connection (completion) both lead to a new
- * attempt, as `clientConnectionFailed` and `clientConnectionLost` call `retry()` in Twisted. Before
- * each retry the delay becomes `min(delay * factor, maxDelay)`, then, with jitter, a normal variate
+ * attempt, so a failed attempt (an error from `connect`, a `failed` event then completion from
+ * `connectEvents`) and a closed connection (completion) both lead to a new attempt, as
+ * `clientConnectionFailed` and `clientConnectionLost` call `retry()` in Twisted. Before each retry
+ * the delay becomes `min(delay * factor, maxDelay)`, then, with jitter, a normal variate
  * with that mean and `delay * jitter` as standard deviation (Python's `normalvariate`, drawing from
  * `random`); the jittered delay is what the next retry grows from, as in Twisted. A value for which
  * `resetWhen` is true resets the delay to `initialDelay` and the retry count to 0, so after a
  * successful connection the first retry waits `initialDelay * factor`.
+ *
+ * Only a successful connection resets, as Twisted's documented client calls `resetDelay()` in
+ * `buildProtocol` and nowhere else. By default that is a `connected` {@link ClientEvent}, or a
+ * value that is not a `ClientEvent` at all, such as the `Connection` that {@link connect} emits
+ * (only on success); `connecting`, `failed` and `lost` events never reset, so after
+ * {@link connectEvents} against a refused port the delays still grow and `maxRetries` still ends
+ * the output. A `resetWhen` of your own replaces this rule.
  *
  * After `maxRetries` retries in a row, the output ends the way the last attempt did: it fails with
  * its error, or completes. Timers run on `scheduler`, so a `TestScheduler` tests it in virtual
@@ -128,7 +162,7 @@ export function reconnect<T>(config: ReconnectConfig<T> = {}): MonoTypeOperatorF
           next(value) {
             let reset: boolean;
             try {
-              reset = resetWhen === undefined || resetWhen(value);
+              reset = resetWhen === undefined ? isConnected(value) : resetWhen(value);
             } catch (error: unknown) {
               subscriber.error(error);
               return;
