@@ -102,8 +102,8 @@ export class TruncatedFrameError extends RxnetError {
 }
 
 /**
- * The connection ended uncleanly: a reset, a network error. `cause` is Node's error, and the default
- * message names its code: `Connection lost: ECONNRESET`.
+ * The connection ended uncleanly: a reset, a network error. `cause` is Node's error, and the
+ * default message names its code: `Connection lost: ECONNRESET`.
  */
 export class ConnectionLostError extends RxnetError {
   override get name(): 'ConnectionLostError' {

@@ -42,7 +42,13 @@ export { listen, type ListenOptions } from './net/listen';
 export { serve, type Listening, type ServerNotification, type ServeOptions } from './net/serve';
 
 /* Client */
-export { connect, connectEvents, type ConnectOptions } from './net/connect';
+export {
+  connect,
+  connectAsync,
+  connectEvents,
+  type ConnectOptions,
+  type ConnectAsyncOptions,
+} from './net/connect';
 export {
   reconnect,
   DEFAULT_RECONNECT_INITIAL_DELAY,

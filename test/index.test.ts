@@ -38,6 +38,7 @@ describe('rxnet', () => {
       'clientFromString',
       'closeOn',
       'connect',
+      'connectAsync',
       'connectEvents',
       'countConnections',
       'delimited',

@@ -1,6 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { Observable, asyncScheduler, type Subscription } from 'rxjs';
-import { ConnectError, IdleTimeoutError } from '../errors';
+import { Observable, Subscription, asyncScheduler } from 'rxjs';
+import { ConnectError, ConnectTimeoutError } from '../errors';
 import {
   checkConnectionOptions,
   fromDuplex,
@@ -11,9 +11,19 @@ import type { ClientEvent, Connection } from '../types';
 import { socketAddresses } from './addresses';
 import { clientFamily, clientFromString, describeEndpoint, type ClientEndpoint } from './endpoints';
 
+/** Node's timers hold at most 2^31-1 ms; a longer delay overflows and fires after 1 ms. */
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
 /** Options of {@link connect} and {@link connectEvents}. */
 export interface ConnectOptions extends ConnectionOptions {
-  /** Overrides the endpoint's connect timeout; milliseconds. */
+  /**
+   * How long to wait for the connection, in milliseconds; overrides the endpoint's `timeout`, which
+   * is in seconds. `0` or `Infinity` waits for ever. A finite value above 2^31-1 ms (about 24.8
+   * days) is a `RangeError` at call time, as Node's timers cannot hold it.
+   *
+   * @defaultValue the endpoint's `timeout` × 1000 ({@link DEFAULT_CONNECT_TIMEOUT} seconds unless
+   * the description says otherwise)
+   */
   readonly connectTimeout?: number;
   /** Disables Nagle's algorithm on the socket. @defaultValue `false` (Node's default) */
   readonly noDelay?: boolean;
@@ -55,9 +65,11 @@ export type { ClientEvent };
  * `unix:/tmp/x.sock`) or a parsed {@link ClientEndpoint}. `tcp:` connects over IPv4 unless the
  * host is an IPv6 literal, like Twisted's `TCP4ClientEndpoint`, so `localhost` reaches a server
  * bound to IPv4.
- * @param options Connection limits and the connect timeout.
- * @returns A cold Observable: each subscription is one attempt.
- * @throws {@link InvalidEndpointError} at call time for a bad description.
+ * @param options Connection limits and the connect timeout (milliseconds).
+ * @returns A cold Observable: each subscription is one attempt. A timed-out attempt emits `failed`
+ * with a {@link ConnectError} whose `cause` is a {@link ConnectTimeoutError}.
+ * @throws {@link InvalidEndpointError} at call time for a bad description; `RangeError` for a
+ * connect timeout out of range (negative, or finite and above 2^31-1 ms).
  * @see {@link connect}
  */
 export function connectEvents(
@@ -66,7 +78,7 @@ export function connectEvents(
 ): Observable<ClientEvent<ClientEndpoint>> {
   const parsed = typeof endpoint === 'string' ? clientFromString(endpoint) : endpoint;
   const label = typeof endpoint === 'string' ? endpoint : describeEndpoint(parsed);
-  const timeout = options.connectTimeout ?? parsed.timeout * 1000;
+  const timeout = connectTimeoutOf(parsed, options);
   const scheduler = options.scheduler ?? asyncScheduler;
   checkConnectionOptions(options);
   return new Observable<ClientEvent<ClientEndpoint>>((subscriber) => {
@@ -82,9 +94,11 @@ export function connectEvents(
             port: parsed.port,
             family: clientFamily(parsed),
             noDelay: options.noDelay ?? false,
+            // The connection layer answers the peer's FIN itself, once its output is flushed.
+            allowHalfOpen: true,
             ...(parsed.bindAddress === undefined ? {} : { localAddress: parsed.bindAddress }),
           })
-        : netConnect({ path: parsed.path });
+        : netConnect({ path: parsed.path, allowHalfOpen: true });
 
     function fail(cause: unknown): void {
       stopConnecting();
@@ -118,8 +132,8 @@ export function connectEvents(
 
     socket.on('error', onConnectError);
     socket.on('connect', onConnect);
-    if (timeout > 0) {
-      timer = scheduler.schedule(() => fail(new IdleTimeoutError(timeout)), timeout);
+    if (timeout > 0 && timeout !== Infinity) {
+      timer = scheduler.schedule(() => fail(new ConnectTimeoutError(timeout)), timeout);
     }
 
     return () => {
@@ -147,6 +161,12 @@ export function connectEvents(
  * (flush, then FIN), so `take`/`takeUntil` scope a connection's life. Each subscription makes a new
  * attempt, which is what lets {@link reconnect} retry it.
  *
+ * Beware `await firstValueFrom(connect(ep))` (and `take(1)`): taking the first value
+ * unsubscribes, and unsubscribing ends the connection, so the Connection it returns is already
+ * closing. From async code, use
+ * {@link connectAsync}, whose connection lives until you end it or an `AbortSignal` fires; in a
+ * pipeline, keep the subscription (`switchMap` from `connect`, as below).
+ *
  * The peer's FIN is read like any other bytes, so a client notices that the server closed only
  * while something subscribes to `data$` (unread bytes wait in the socket, by design); a client
  * that only writes should still subscribe to `data$`, even to ignore it.
@@ -162,11 +182,14 @@ export function connectEvents(
  * ```
  *
  * @param endpoint A client description in Twisted's grammar, or a parsed {@link ClientEndpoint}.
- * @param options Connection limits and the connect timeout.
+ * Its `timeout` is in seconds.
+ * @param options Connection limits and the connect timeout (`connectTimeout`, in milliseconds).
  * @returns An Observable of one Connection. Fails with {@link ConnectError} (naming the endpoint,
- * with the cause: Node's ECONNREFUSED or ENOTFOUND, or an {@link IdleTimeoutError} for a timeout)
- * when the connection cannot be made.
- * @throws {@link InvalidEndpointError} at call time for a bad description.
+ * with the cause: Node's ECONNREFUSED or ENOTFOUND, or a {@link ConnectTimeoutError} when the
+ * connect timeout passes first) when the connection cannot be made.
+ * @throws {@link InvalidEndpointError} at call time for a bad description; `RangeError` for a
+ * connect timeout out of range.
+ * @see {@link connectAsync} for a Promise of a connection that outlives the `await`.
  * @see {@link connectEvents}
  */
 export function connect(
@@ -174,4 +197,114 @@ export function connect(
   options: ConnectOptions = {},
 ): Observable<Connection> {
   return connectionOf(connectEvents(endpoint, options));
+}
+
+/** Options of {@link connectAsync}: those of {@link connect}, and a signal to stop with. */
+export interface ConnectAsyncOptions extends ConnectOptions {
+  /**
+   * Before the connection is made, aborting cancels the attempt and rejects with `signal.reason`;
+   * after, it ends the connection gracefully (flush, then FIN).
+   */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Connects to an endpoint and resolves with the {@link Connection}, which stays open after the
+ * `await`: until you call `end()` or `abort()`, the peer closes it, or `options.signal` aborts.
+ *
+ * ```text
+ * connectAsync(ep):  ----c       c=resolves with the open Connection
+ * refused:           ----#       #=rejects with ConnectError
+ * ```
+ *
+ * `await firstValueFrom(connect(ep))` cannot do this: taking the first value unsubscribes, which
+ * ends the connection. `connectAsync` subscribes to {@link connectEvents} and keeps that
+ * subscription until the connection closes, so nothing outside the connection decides its life.
+ *
+ * ## Example
+ * ```ts
+ * import { connectAsync } from 'rxnet';
+ *
+ * const controller = new AbortController();
+ * const connection = await connectAsync('tcp:localhost:8007', { signal: controller.signal });
+ * connection.data$.subscribe((chunk) => console.log(chunk.toString()));
+ * connection.write('hello\r\n');
+ * // later: controller.abort(), or connection.end()
+ * ```
+ *
+ * @param endpoint A client description in Twisted's grammar (its `timeout` in seconds), or a
+ * parsed {@link ClientEndpoint}.
+ * @param options Those of {@link connect} (`connectTimeout` in milliseconds), and `signal`.
+ * @returns A Promise of the open Connection. Rejects with {@link ConnectError} when the connection
+ * cannot be made (refused, unresolved, or timed out: `cause` is then a
+ * {@link ConnectTimeoutError}); with `signal.reason` (an `AbortError` unless the signal says
+ * otherwise) when the signal aborts before the connection is made, including a signal already
+ * aborted; and with {@link InvalidEndpointError} or `RangeError` for bad arguments.
+ * @see {@link connect}
+ */
+export function connectAsync(
+  endpoint: string | ClientEndpoint,
+  options: ConnectAsyncOptions = {},
+): Promise<Connection> {
+  const { signal, ...connectOptions } = options;
+  return new Promise<Connection>((resolve, reject) => {
+    const events$ = connectEvents(endpoint, connectOptions);
+    if (signal?.aborted === true) {
+      reject(signal.reason);
+      return;
+    }
+    let connection: Connection | undefined;
+    // Created first, so that an abort at any moment has an attempt to cancel.
+    const subscription = new Subscription();
+    function onAbort(): void {
+      if (connection === undefined) {
+        subscription.unsubscribe();
+        reject(signal!.reason);
+      } else {
+        connection.end();
+      }
+    }
+    function stopListening(): void {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    subscription.add(
+      events$.subscribe((event) => {
+        if (event.type === 'connected') {
+          connection = event.connection;
+          resolve(event.connection);
+        } else if (event.type === 'failed') {
+          stopListening();
+          reject(event.error);
+        } else if (event.type === 'lost') {
+          stopListening();
+        }
+      }),
+    );
+  });
+}
+
+/** The connect timeout in milliseconds (0 or Infinity: none), checked at call time. */
+function connectTimeoutOf(endpoint: ClientEndpoint, options: ConnectOptions): number {
+  const { connectTimeout } = options;
+  if (connectTimeout === undefined) {
+    const timeout = endpoint.timeout * 1000;
+    if (!(timeout >= 0) || (timeout > MAX_TIMER_DELAY && timeout !== Infinity)) {
+      throw new RangeError(
+        `the endpoint's timeout must be from 0 to ${Math.floor(MAX_TIMER_DELAY / 1000)} seconds, or Infinity; got ${endpoint.timeout}`,
+      );
+    }
+    return timeout;
+  }
+  if (typeof connectTimeout !== 'number') {
+    throw new TypeError(
+      `connectTimeout must be a number of milliseconds, got ${typeof connectTimeout}`,
+    );
+  }
+  if (!(connectTimeout >= 0) || (connectTimeout > MAX_TIMER_DELAY && connectTimeout !== Infinity)) {
+    throw new RangeError(
+      `connectTimeout must be from 0 to ${MAX_TIMER_DELAY} milliseconds (Node's timers overflow beyond), or Infinity; got ${connectTimeout}`,
+    );
+  }
+  return connectTimeout;
 }

@@ -2,7 +2,9 @@ import { isIP } from 'node:net';
 import { InvalidEndpointError } from '../errors';
 
 /**
- * How long a client waits for a connection before failing, in seconds (Twisted's `timeout=30`).
+ * How long a client waits for a connection before failing, in seconds, the unit of an endpoint
+ * string's `timeout=30` (as in Twisted). The `connectTimeout` option of `connect`, which overrides
+ * it, is in milliseconds.
  *
  * @defaultValue 30
  */
@@ -17,12 +19,16 @@ export const DEFAULT_CONNECT_TIMEOUT = 30;
  */
 export const DEFAULT_BACKLOG = 511;
 
-/** A TCP server endpoint: `tcp:8007`, `tcp:port=8007:interface=127.0.0.1:backlog=50`. */
+/** A TCP server endpoint: `tcp:8007`, `tcp:port=8007:interface=127.0.0.1:backlog=1024`. */
 export interface TcpServerEndpoint {
   readonly type: 'tcp';
   readonly port: number;
   /** The address to bind; `''` is every IPv4 interface, as in Twisted's `TCP4ServerEndpoint`. */
   readonly interface: string;
+  /**
+   * How many not-yet-accepted connections the kernel queues: {@link DEFAULT_BACKLOG} (511) unless
+   * `backlog=N` says otherwise.
+   */
   readonly backlog: number;
 }
 
@@ -30,6 +36,10 @@ export interface TcpServerEndpoint {
 export interface UnixServerEndpoint {
   readonly type: 'unix';
   readonly path: string;
+  /**
+   * How many not-yet-accepted connections the kernel queues: {@link DEFAULT_BACKLOG} (511) unless
+   * `backlog=N` says otherwise.
+   */
   readonly backlog: number;
   /** Permissions to give the socket file once bound; the umask decides when absent. */
   readonly mode?: number;
@@ -43,7 +53,10 @@ export interface TcpClientEndpoint {
   readonly type: 'tcp';
   readonly host: string;
   readonly port: number;
-  /** Seconds to wait for the connection. */
+  /**
+   * How long to wait for the connection, in seconds (as `timeout=` in the string). The
+   * `connectTimeout` option of `connect`, in milliseconds, overrides it.
+   */
   readonly timeout: number;
   /** A local address to connect from (Twisted's `bindAddress`). */
   readonly bindAddress?: string;
@@ -53,7 +66,10 @@ export interface TcpClientEndpoint {
 export interface UnixClientEndpoint {
   readonly type: 'unix';
   readonly path: string;
-  /** Seconds to wait for the connection. */
+  /**
+   * How long to wait for the connection, in seconds (as `timeout=` in the string). The
+   * `connectTimeout` option of `connect`, in milliseconds, overrides it.
+   */
   readonly timeout: number;
 }
 
@@ -66,14 +82,15 @@ export type ClientEndpoint = TcpClientEndpoint | UnixClientEndpoint;
  * Arguments are separated by `:` and are positional or `key=value`; `\` escapes the next
  * character, so `unix:C\:/x.sock` keeps its colon. Supported: `tcp:PORT[:interface=ADDR]
  * [:backlog=N]` and `unix:PATH[:backlog=N][:mode=OCTAL]`. A TCP server binds IPv4 (every interface
- * unless `interface` says otherwise), as Twisted's `TCP4ServerEndpoint` does.
+ * unless `interface` says otherwise), as Twisted's `TCP4ServerEndpoint` does. The backlog defaults
+ * to {@link DEFAULT_BACKLOG} (511, Node's default), not Twisted's 50.
  *
  * ## Example
  * ```ts
  * import { serverFromString } from 'rxnet';
  *
  * serverFromString('tcp:port=8007:interface=127.0.0.1');
- * // { type: 'tcp', port: 8007, interface: '127.0.0.1', backlog: 50 }
+ * // { type: 'tcp', port: 8007, interface: '127.0.0.1', backlog: 511 }
  * ```
  *
  * @param description The endpoint description.
@@ -114,14 +131,15 @@ export function serverFromString(description: string): ServerEndpoint {
  *
  * Supported: `tcp:HOST:PORT`, `tcp:host=HOST:port=PORT[:timeout=SECONDS][:bindAddress=ADDR]` (and
  * mixes such as `tcp:HOST:port=PORT`), `unix:PATH[:timeout=SECONDS]` or `unix:path=PATH`. The
- * timeout defaults to {@link DEFAULT_CONNECT_TIMEOUT} seconds.
+ * timeout is in seconds, as in Twisted, and defaults to {@link DEFAULT_CONNECT_TIMEOUT} seconds;
+ * the `connectTimeout` option of `connect`, which overrides it, is in milliseconds.
  *
  * ## Example
  * ```ts
  * import { clientFromString } from 'rxnet';
  *
  * clientFromString('tcp:localhost:8007');
- * // { type: 'tcp', host: 'localhost', port: 8007, timeout: 30 }
+ * // { type: 'tcp', host: 'localhost', port: 8007, timeout: 30 }  (timeout in seconds)
  * ```
  *
  * @param description The endpoint description.

@@ -110,6 +110,27 @@ describe('clientFromString', () => {
   });
 });
 
+describe('the TSDoc examples', () => {
+  it("default the backlog to 511, not Twisted's 50", () => {
+    expect(serverFromString('tcp:port=8007:interface=127.0.0.1')).toEqual({
+      type: 'tcp',
+      port: 8007,
+      interface: '127.0.0.1',
+      backlog: 511,
+    });
+  });
+
+  it('keep the client timeout in seconds, as the endpoint string gives it', () => {
+    expect(clientFromString('tcp:localhost:8007')).toEqual({
+      type: 'tcp',
+      host: 'localhost',
+      port: 8007,
+      timeout: 30,
+    });
+    expect(clientFromString('tcp:localhost:8007:timeout=5')).toMatchObject({ timeout: 5 });
+  });
+});
+
 describe('describeEndpoint', () => {
   it.each<[ServerEndpoint | ClientEndpoint, string]>([
     [serverFromString('tcp:0:interface=127.0.0.1'), 'tcp:port=0:interface=127.0.0.1'],
