@@ -24,6 +24,22 @@ export interface ListenOptions extends ConnectionOptions {
 }
 
 /**
+ * The `accept()` failures that leave the listening socket usable: a lack of descriptors, buffers
+ * or memory, or one peer that went away (or was refused by a firewall rule) before it was
+ * accepted. Node reports them with `syscall: 'accept'`; none of them is a fault of the socket.
+ */
+const TRANSIENT_ACCEPT_ERRORS: ReadonlySet<string> = new Set([
+  'EMFILE',
+  'ENFILE',
+  'ENOBUFS',
+  'ENOMEM',
+  'ECONNABORTED',
+  'EAGAIN',
+  'EPROTO',
+  'EPERM',
+]);
+
+/**
  * Listens on an endpoint: each accepted connection is one emission (Twisted's
  * `serverFromString(...).listen(factory)`, with the factory's `buildProtocol` as the stream).
  *
@@ -38,7 +54,19 @@ export interface ListenOptions extends ConnectionOptions {
  * problem: its error ends its `closed$`, never this stream. Reading starts only when something
  * subscribes to the connection's `data$` (sockets are accepted paused). A Unix socket's file is
  * removed when listening stops; a stale file left by a crashed process makes the bind fail with
- * EADDRINUSE (Twisted's `lockfile` handling is not reproduced).
+ * EADDRINUSE (Twisted's `lockfile` handling is not reproduced). Accepted sockets allow half-open
+ * use: the connection itself decides what the peer's FIN means (see `halfOpenTimeout`).
+ *
+ * Errors after bind: an `'error'` of the listening socket before it is bound is a bind failure;
+ * after that, it is sorted by code. A failed `accept()` that says the process or the kernel is
+ * short of something for the moment, or that one peer left or was refused before it was accepted
+ * (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED, EAGAIN, EPROTO, EPERM), is dropped: it costs that
+ * pending connection at most, the connections already accepted keep being served, and the
+ * listening socket accepts again once the resource is free. Any other error after bind fails the
+ * stream with a {@link ListenError} whose `cause` is Node's error, and stops listening as an
+ * unsubscribe would. On Linux, Node 20 does not even report descriptor exhaustion: libuv closes a
+ * spare descriptor, accepts the waiting connections and closes them at once (their peers see the
+ * connection end), then keeps listening.
  *
  * ## Example
  * ```ts
@@ -54,7 +82,8 @@ export interface ListenOptions extends ConnectionOptions {
  * @param options Per-connection limits, the idle timeout and the `onListening` callback.
  * @returns An Observable of accepted connections. Fails with {@link ListenError} (naming the
  * endpoint, with Node's error as `cause`) when the endpoint cannot be bound, e.g. EADDRINUSE or
- * EACCES.
+ * EACCES, or when the listening socket fails later with an error that is not transient (see
+ * "Errors after bind").
  * @throws {@link InvalidEndpointError} at call time for a bad description, and TypeError for
  * contradictory limits.
  * @see {@link serve}
@@ -67,15 +96,26 @@ export function listen(
   const label = typeof endpoint === 'string' ? endpoint : describeEndpoint(parsed);
   const limits = checkConnectionOptions(options);
   return new Observable<Connection>((subscriber) => {
-    const server = createServer({ pauseOnConnect: true, noDelay: options.noDelay ?? false });
+    const server = createServer({
+      allowHalfOpen: true,
+      pauseOnConnect: true,
+      noDelay: options.noDelay ?? false,
+    });
     const connections = new Set<Connection>();
     let sharedLocal: Address | undefined;
     let nextId = 1;
+    let bound = false;
 
-    function onError(error: Error): void {
+    function onError(error: NodeJS.ErrnoException): void {
+      // Before 'listening' every error is a bind failure. After it, libuv keeps polling the
+      // listening handle whatever accept() answered, so a transient failure needs no retry here.
+      if (bound && error.code !== undefined && TRANSIENT_ACCEPT_ERRORS.has(error.code)) {
+        return;
+      }
       subscriber.error(new ListenError(label, { cause: error }));
     }
     function onListening(): void {
+      bound = true;
       if (parsed.type === 'unix' && parsed.mode !== undefined) {
         try {
           chmodSync(parsed.path, parsed.mode);
