@@ -17,5 +17,9 @@ export const start = (endpoint = 'tcp:8007') =>
   });
 
 if (require.main === module) {
-  start().subscribe((event) => console.log(event.type, 'id' in event ? event.id : event.address));
+  start().subscribe((event) => {
+    if (event.type === 'listening') console.log('listening on', event.address);
+    else if ('id' in event) console.log(event.type, event.id);
+    else console.error(event.type, event.error.message);
+  });
 }

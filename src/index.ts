@@ -77,12 +77,19 @@ export {
   fromDuplex,
   DEFAULT_WRITE_HIGH_WATER_MARK,
   DEFAULT_MAX_PENDING_WRITE_BYTES,
+  DEFAULT_DRAIN_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_CLOSE_TIMEOUT,
+  DEFAULT_HALF_OPEN_TIMEOUT,
   type ConnectionOptions,
   type ConnectionInfo,
 } from './transport/fromDuplex';
-export { serveConnections, type ServeConnectionsOptions } from './transport/serveConnections';
+export {
+  serveConnections,
+  type ServeConnectionsOptions,
+  type ServerOutput,
+  type WriteFailed,
+} from './transport/serveConnections';
 
 /* Errors */
 export {
@@ -118,7 +125,9 @@ export type {
   Connection,
   ConnectionMade,
   DataReceived,
+  ReadConnectionLost,
   ConnectionLost,
+  ConnectionState,
   ServerEvent,
   WriteCommand,
   CloseCommand,

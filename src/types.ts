@@ -162,6 +162,16 @@ export interface DataReceived<T = Buffer> {
   readonly data: T;
 }
 
+/**
+ * The peer sent FIN: it will send nothing more, and the connection is still writable (Twisted's
+ * `readConnectionLost`). A behaviour that has nothing more to say emits `close`; otherwise the
+ * connection ends by itself after `halfOpenTimeout`.
+ */
+export interface ReadConnectionLost {
+  readonly type: 'readConnectionLost';
+  readonly id: ConnectionId;
+}
+
 /** A connection closed (Twisted's `connectionLost(reason)`). */
 export interface ConnectionLost {
   readonly type: 'connectionLost';
@@ -170,7 +180,8 @@ export interface ConnectionLost {
 }
 
 /** What happens on a server, every connection's events on one stream, each tagged with its connection. */
-export type ServerEvent<T = Buffer> = ConnectionMade | DataReceived<T> | ConnectionLost;
+export type ServerEvent<T = Buffer> =
+  ConnectionMade | DataReceived<T> | ReadConnectionLost | ConnectionLost;
 
 /** Write to one connection, or to several at once (so a broadcast is one command, not one per receiver). */
 export interface WriteCommand<O = Output> {

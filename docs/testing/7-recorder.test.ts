@@ -1,14 +1,14 @@
 import { map, takeUntil, timer } from 'rxjs';
-import { echo, serveConnections, type Behaviour, type ServerEvent } from 'rxnet';
+import { echo, serveConnections, type Behaviour, type ServerOutput } from 'rxnet';
 import { record, VirtualNetwork } from 'rxnet/testing';
 
 const echoBehaviour: Behaviour = (events) => events.pipe(echo());
 
 /** What is worth keeping of a server event in a test: no addresses, data as text. */
-function summary(event: ServerEvent<unknown>) {
+function summary(event: ServerOutput) {
   return event.type === 'data'
     ? { type: event.type, id: event.id, data: String(event.data) }
-    : { type: event.type, id: event.id };
+    : { type: event.type, id: 'id' in event ? event.id : undefined };
 }
 
 describe('record', () => {

@@ -1,6 +1,10 @@
 import { Observable } from 'rxjs';
-import { serveConnections, type ServeConnectionsOptions } from '../transport/serveConnections';
-import type { Address, Behaviour, Output, ServerEvent } from '../types';
+import {
+  serveConnections,
+  type ServeConnectionsOptions,
+  type ServerOutput,
+} from '../transport/serveConnections';
+import type { Address, Behaviour, Output } from '../types';
 import { serverFromString, type ServerEndpoint } from './endpoints';
 import { listen, type ListenOptions } from './listen';
 
@@ -10,8 +14,11 @@ export interface Listening {
   readonly address: Address;
 }
 
-/** What {@link serve} emits: `listening` first, then the events that reach the end of the behaviour. */
-export type ServerNotification = Listening | ServerEvent<unknown>;
+/**
+ * What {@link serve} emits: `listening` first, then the events that reach the end of the
+ * behaviour, and `writeFailed` for a write command that could not be encoded.
+ */
+export type ServerNotification = Listening | ServerOutput;
 
 /** Options of {@link serve}: those of {@link listen}, plus `decode` and `encode` for framing. */
 export type ServeOptions<T, O> = ListenOptions & ServeConnectionsOptions<T, O>;

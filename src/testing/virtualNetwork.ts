@@ -354,8 +354,8 @@ class VirtualSocket extends Duplex {
     private readonly scheduler: VirtualTimeScheduler,
     private readonly link: Link,
   ) {
-    // net.Socket's default: a FIN from the peer ends this side too.
-    super({ allowHalfOpen: false });
+    // As listen() and connect() make their sockets: the connection decides what a peer's FIN ends.
+    super({ allowHalfOpen: true });
   }
 
   override _write(

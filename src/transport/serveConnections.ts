@@ -1,5 +1,5 @@
 import { Observable, Subject, type Observer, type OperatorFunction, type Subscription } from 'rxjs';
-import { InvalidFrameError, RxnetError } from '../errors';
+import { BehaviourError, EncodeError, InvalidFrameError, RxnetError } from '../errors';
 import type {
   Behaviour,
   CloseReason,
@@ -9,6 +9,21 @@ import type {
   ServerCommand,
   ServerEvent,
 } from '../types';
+
+/**
+ * A `write` command could not be carried out: `encode` threw, or without `encode` its data was
+ * not bytes. The write is dropped and nobody's connection is closed: its receivers did nothing
+ * wrong, and the sender's data may not be the cause either; the server goes on serving.
+ */
+export interface WriteFailed {
+  readonly type: 'writeFailed';
+  /** The ids the write was for. */
+  readonly to: ConnectionId | readonly ConnectionId[];
+  readonly error: EncodeError;
+}
+
+/** What {@link serveConnections} emits: the events that reach the end of the behaviour, and failed writes. */
+export type ServerOutput = ServerEvent<unknown> | WriteFailed;
 
 /**
  * How a server turns bytes into the behaviour's messages and back. Without `decode` the behaviour
@@ -73,13 +88,13 @@ export function serveConnections<T = Buffer, O = Output>(
   connections$: Observable<Connection>,
   behaviour: Behaviour<T, O>,
   options: ServeConnectionsOptions<T, O> = {},
-): Observable<ServerEvent<unknown>> {
+): Observable<ServerOutput> {
   const decode = options.decode;
   const encode = options.encode;
-  return new Observable<ServerEvent<unknown>>((subscriber) => {
+  return new Observable<ServerOutput>((subscriber) => {
     const events = new Subject<ServerEvent<T>>();
     const live = new Map<ConnectionId, Served<T>>();
-    const server: ServerState<T> = { events, live, completeIfDrained };
+    const server: ServerState<T> = { events, live, completeIfDrained, current: undefined };
     let sourceDone = false;
 
     function execute(output: ServerCommand<O> | ServerEvent<unknown>): void {
@@ -103,20 +118,46 @@ export function serveConnections<T = Buffer, O = Output>(
       try {
         bytes = encode === undefined ? (data as Output) : encode(data);
       } catch (error: unknown) {
-        for (const id of typeof to === 'number' ? [to] : to) {
-          live.get(id)?.connection.abort(asRxnetError(error));
-        }
+        subscriber.next({
+          type: 'writeFailed',
+          to,
+          error: new EncodeError(undefined, { cause: error }),
+        });
+        return;
+      }
+      if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array)) {
+        const what = bytes === null ? 'null' : typeof bytes;
+        subscriber.next({
+          type: 'writeFailed',
+          to,
+          error: new EncodeError(`A write command's data must be a string or bytes, got ${what}`),
+        });
         return;
       }
       if (typeof to === 'number') {
-        live.get(to)?.connection.write(bytes);
+        writeTo(live.get(to), bytes);
         return;
       }
       if (typeof bytes === 'string' && to.length > 1) {
         bytes = Buffer.from(bytes);
       }
       for (const id of to) {
-        live.get(id)?.connection.write(bytes);
+        writeTo(live.get(id), bytes);
+      }
+    }
+
+    /**
+     * A write that finds its receiver at the high-water mark pauses the connection whose event
+     * caused it (the sender of a broadcast) until the receiver drains or closes: a burst waits for
+     * a fast reader instead of piling into its queue, and only a reader that stays behind for
+     * `drainTimeout` is cut off.
+     */
+    function writeTo(target: Served<T> | undefined, bytes: Output): void {
+      if (target !== undefined && !target.connection.write(bytes)) {
+        const sender = server.current;
+        if (sender !== undefined && sender !== target && isWritable(target.connection)) {
+          sender.waitFor(target);
+        }
       }
     }
 
@@ -142,12 +183,44 @@ export function serveConnections<T = Buffer, O = Output>(
       }
     }
 
-    const behaviourSubscription = behaviour(events.asObservable()).subscribe({
+    /**
+     * The behaviour is one pipeline for every connection, so its failure ends the server: the
+     * connections are ended gracefully (flushed, then FIN: never reset), then the stream fails
+     * with a BehaviourError carrying the cause.
+     */
+    function behaviourFailed(error: unknown): void {
+      stopAll();
+      subscriber.error(
+        error instanceof BehaviourError ? error : new BehaviourError({ cause: error }),
+      );
+    }
+
+    function stopAll(): void {
+      sourceSubscription?.unsubscribe();
+      for (const served of live.values()) {
+        served.stop();
+      }
+      const connections = [...live.values()];
+      live.clear();
+      for (const served of connections) {
+        served.connection.end();
+      }
+    }
+
+    let sourceSubscription: Subscription | undefined;
+    let behaviour$: Observable<ServerCommand<O> | ServerEvent<unknown>>;
+    try {
+      behaviour$ = behaviour(events.asObservable());
+    } catch (error: unknown) {
+      subscriber.error(new BehaviourError({ cause: error }));
+      return undefined;
+    }
+    const behaviourSubscription = behaviour$.subscribe({
       next: execute,
-      error: (error: unknown) => subscriber.error(error),
+      error: behaviourFailed,
       complete: () => subscriber.complete(),
     });
-    const sourceSubscription = connections$.subscribe({
+    sourceSubscription = connections$.subscribe({
       next: accept,
       error: (error: unknown) => subscriber.error(error),
       complete: () => {
@@ -157,15 +230,8 @@ export function serveConnections<T = Buffer, O = Output>(
     });
 
     return () => {
-      sourceSubscription.unsubscribe();
       behaviourSubscription.unsubscribe();
-      for (const served of live.values()) {
-        served.stop();
-      }
-      for (const served of live.values()) {
-        served.connection.end();
-      }
-      live.clear();
+      stopAll();
     };
   });
 }
@@ -175,6 +241,8 @@ interface ServerState<T> {
   readonly events: Subject<ServerEvent<T>>;
   readonly live: Map<ConnectionId, Served<T>>;
   completeIfDrained(): void;
+  /** The connection whose event the behaviour is handling right now: the cause of its writes. */
+  current: Served<T> | undefined;
 }
 
 /**
@@ -196,17 +264,36 @@ class Served<T> implements Observer<T> {
     this.closed = this.connection.closed$.subscribe(new ServedClose(this));
   }
 
+  /** Receivers this connection waits for (see `writeTo`); created on the first. */
+  private waitingOn: Set<Served<T>> | undefined;
+  /** Senders waiting for this connection to drain, and the one subscription that tells them. */
+  private waiters: Set<Served<T>> | undefined;
+  private drain: Subscription | undefined;
+
   next(data: T): void {
-    this.server.events.next({ type: 'data', id: this.connection.id, data });
+    const server = this.server;
+    const previous = server.current;
+    server.current = this;
+    try {
+      server.events.next({ type: 'data', id: this.connection.id, data });
+    } finally {
+      server.current = previous;
+    }
   }
 
-  /** A lost connection's own error arrives here too; abort() is then a no-op. */
+  /**
+   * A decoder's error (bad input, or a frame cut short by the peer's FIN) aborts this connection
+   * with it as the reason. A lost connection's own error arrives here too; abort() is then a no-op.
+   */
   error(error: unknown): void {
     this.connection.abort(asRxnetError(error));
   }
 
+  /** The frames ended: at the peer's FIN the behaviour is told; at a close, connectionLost follows. */
   complete(): void {
-    // The close, which follows, is reported through closed$.
+    if (this.connection.state === 'readClosed') {
+      this.server.events.next({ type: 'readConnectionLost', id: this.connection.id });
+    }
   }
 
   connectionLost(reason: CloseReason): void {
@@ -218,9 +305,68 @@ class Served<T> implements Observer<T> {
     server.completeIfDrained();
   }
 
+  /** Pauses reading this connection until `receiver` drains or closes. */
+  waitFor(receiver: Served<T>): void {
+    const waitingOn = (this.waitingOn ??= new Set());
+    if (waitingOn.has(receiver)) {
+      return;
+    }
+    waitingOn.add(receiver);
+    if (waitingOn.size === 1) {
+      this.connection.pause();
+    }
+    (receiver.waiters ??= new Set()).add(this);
+    receiver.drain ??= receiver.connection.drain$.subscribe(new DrainRelease(receiver));
+  }
+
+  /** This connection drained or closed: whoever waited for it reads again. */
+  release(): void {
+    this.drain?.unsubscribe();
+    this.drain = undefined;
+    const waiters = this.waiters;
+    this.waiters = undefined;
+    if (waiters !== undefined) {
+      for (const sender of waiters) {
+        sender.stopWaitingFor(this);
+      }
+    }
+  }
+
   stop(): void {
     this.frames?.unsubscribe();
     this.closed?.unsubscribe();
+    this.release();
+    const waitingOn = this.waitingOn;
+    this.waitingOn = undefined;
+    if (waitingOn !== undefined) {
+      for (const receiver of waitingOn) {
+        receiver.waiters?.delete(this);
+      }
+    }
+  }
+
+  private stopWaitingFor(receiver: Served<T>): void {
+    const waitingOn = this.waitingOn;
+    if (waitingOn !== undefined && waitingOn.delete(receiver) && waitingOn.size === 0) {
+      this.connection.resume();
+    }
+  }
+}
+
+/** A receiver's `drain$` (completed at its close): either way its senders may go on. */
+class DrainRelease<T> implements Observer<void> {
+  constructor(private readonly receiver: Served<T>) {}
+
+  next(): void {
+    this.receiver.release();
+  }
+
+  error(): void {
+    this.receiver.release();
+  }
+
+  complete(): void {
+    this.receiver.release();
   }
 }
 
@@ -247,4 +393,8 @@ function asRxnetError(error: unknown): RxnetError {
   }
   const message = error instanceof Error ? error.message : String(error);
   return new InvalidFrameError(message, { cause: error });
+}
+
+function isWritable(connection: Connection): boolean {
+  return connection.state === 'open' || connection.state === 'readClosed';
 }

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { Observable, firstValueFrom, mergeMap, of, type Subscription } from 'rxjs';
 import { WriteBufferFullError } from '../../src/errors';
-import { serve } from '../../src/net/serve';
+import { serve, type ServerNotification } from '../../src/net/serve';
 import { DEFAULT_WRITE_HIGH_WATER_MARK } from '../../src/transport/fromDuplex';
 import type { Behaviour, ConnectionId, ServerCommand, ServerEvent } from '../../src/types';
 import { LOOPBACK, rawClient, startListening } from '../helpers/sockets';
@@ -74,7 +74,7 @@ describe('backpressure over real sockets', () => {
                 open.add(event.id);
               } else if (event.type === 'connectionLost') {
                 open.delete(event.id);
-              } else {
+              } else if (event.type === 'data') {
                 const to = [...open].filter((id) => id !== event.id);
                 return of<(ServerCommand | ServerEvent<unknown>)[]>({
                   type: 'write',
@@ -90,7 +90,7 @@ describe('backpressure over real sockets', () => {
 
     it('aborts a slow reader in a broadcast without affecting the others', async () => {
       const limits = { writeHighWaterMark: 64 * 1024, maxPendingWriteBytes: 1 * MiB };
-      const events: ServerEvent<unknown>[] = [];
+      const events: ServerNotification[] = [];
       let subscription: Subscription | undefined;
       const port = await new Promise<number>((resolve, reject) => {
         subscription = serve(LOOPBACK, relay, limits).subscribe({

@@ -46,7 +46,7 @@ function seedModel(events: readonly ServerEvent<string>[]): ServerCommand<string
     } else if (event.type === 'connectionLost') {
       if (closing.delete(event.id)) continue;
       clients.splice(clients.indexOf(event.id), 1);
-    } else if (!closing.has(event.id)) {
+    } else if (event.type === 'data' && !closing.has(event.id)) {
       if (['close', 'close\n', 'close\r\n'].includes(event.data)) {
         closing.add(event.id);
         clients.splice(clients.indexOf(event.id), 1);

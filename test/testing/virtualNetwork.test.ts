@@ -22,14 +22,13 @@ import { lineEquals } from '../../src/operators/lineEquals';
 import { reconnect } from '../../src/operators/reconnect';
 import { sendEvery } from '../../src/operators/sendEvery';
 import { VirtualNetwork } from '../../src/testing/virtualNetwork';
-import { serveConnections } from '../../src/transport/serveConnections';
+import { serveConnections, type ServerOutput } from '../../src/transport/serveConnections';
 import type {
   Behaviour,
   ClientEvent,
   CloseReason,
   Connection,
   MemoryAddress,
-  ServerEvent,
 } from '../../src/types';
 
 const echoBehaviour: Behaviour = (events) => events.pipe(echo());
@@ -105,8 +104,12 @@ function describeReason(reason: CloseReason): string {
     : reason.type;
 }
 
-function eventLine(net: VirtualNetwork, event: ServerEvent<unknown>): string {
+function eventLine(net: VirtualNetwork, event: ServerOutput): string {
   switch (event.type) {
+    case 'readConnectionLost':
+      return `${net.now()} server readLost ${event.id}`;
+    case 'writeFailed':
+      return `${net.now()} server writeFailed ${event.error.code}`;
     case 'connectionMade':
       return `${net.now()} server made ${event.id}`;
     case 'data':

@@ -12,7 +12,7 @@ import {
   type OperatorFunction,
 } from 'rxjs';
 import { InvalidFrameError } from '../../src/errors';
-import { serveConnections } from '../../src/transport/serveConnections';
+import { serveConnections, type ServerOutput } from '../../src/transport/serveConnections';
 import { echo } from '../../src/operators/echo';
 import type { Behaviour, Connection, ServerEvent } from '../../src/types';
 import { readAll, wrappedPair, type WrappedPair } from '../helpers/duplexConnection';
@@ -182,7 +182,7 @@ describe('serveConnections', () => {
     it('reports a lost connection as an event, without failing the server', async () => {
       const connections = new Subject<Connection>();
       const [a, b] = pairs(2);
-      const seen: ServerEvent<unknown>[] = [];
+      const seen: ServerOutput[] = [];
       const subscription = serveConnections(connections, echoing).subscribe({
         next: (event) => seen.push(event),
       });
