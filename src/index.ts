@@ -81,6 +81,7 @@ export {
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_HALF_OPEN_TIMEOUT,
+  DEFAULT_CLIENT_HALF_OPEN_TIMEOUT,
   type ConnectionOptions,
   type ConnectionInfo,
 } from './transport/fromDuplex';

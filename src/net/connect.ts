@@ -2,6 +2,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { Observable, Subscription, asyncScheduler } from 'rxjs';
 import { ConnectError, ConnectTimeoutError } from '../errors';
 import {
+  DEFAULT_CLIENT_HALF_OPEN_TIMEOUT,
   checkConnectionOptions,
   fromDuplex,
   type ConnectionOptions,
@@ -80,7 +81,11 @@ export function connectEvents(
   const label = typeof endpoint === 'string' ? endpoint : describeEndpoint(parsed);
   const timeout = connectTimeoutOf(parsed, options);
   const scheduler = options.scheduler ?? asyncScheduler;
-  checkConnectionOptions(options);
+  const connectionOptions: ConnectionOptions = {
+    halfOpenTimeout: DEFAULT_CLIENT_HALF_OPEN_TIMEOUT,
+    ...options,
+  };
+  checkConnectionOptions(connectionOptions);
   return new Observable<ClientEvent<ClientEndpoint>>((subscriber) => {
     let connecting = true;
     let connection: Connection | undefined;
@@ -112,7 +117,7 @@ export function connectEvents(
     function onConnect(): void {
       const info = { id: 1, ...socketAddresses(socket as Socket, parsed, 'client') };
       // fromDuplex adds its own error listener before ours goes: the socket is never unguarded.
-      const opened = fromDuplex(socket, info, options);
+      const opened = fromDuplex(socket, info, connectionOptions);
       stopConnecting();
       connection = opened;
       subscriber.next({ type: 'connected', connection: opened });

@@ -30,6 +30,7 @@ import type {
   ConnectionMade,
   DataReceived,
   MemoryAddress,
+  ReadConnectionLost,
   WriteCommand,
 } from '../types';
 
@@ -49,6 +50,11 @@ export function made(id: ConnectionId): ConnectionMade {
 /** A `data` event: connection `id` sent `value` (a chunk, or a frame once framed). */
 export function data<T>(id: ConnectionId, value: T): DataReceived<T> {
   return { type: 'data', id, data: value };
+}
+
+/** A `readConnectionLost` event: connection `id`'s peer sent FIN (and can still be written to). */
+export function readLost(id: ConnectionId): ReadConnectionLost {
+  return { type: 'readConnectionLost', id };
 }
 
 /** A `connectionLost` event for connection `id`; the reason defaults to an orderly close. */

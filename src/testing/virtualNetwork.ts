@@ -2,7 +2,11 @@ import { Duplex } from 'node:stream';
 import { Observable, Subscription, VirtualTimeScheduler, type Subscriber } from 'rxjs';
 import { ConnectError, ListenError } from '../errors';
 import { connectionOf } from '../internal/connectionOf';
-import { fromDuplex, type ConnectionOptions } from '../transport/fromDuplex';
+import {
+  DEFAULT_CLIENT_HALF_OPEN_TIMEOUT,
+  fromDuplex,
+  type ConnectionOptions,
+} from '../transport/fromDuplex';
 import type { ClientEvent, Connection, ConnectionId, MemoryAddress } from '../types';
 
 /**
@@ -280,7 +284,11 @@ export class VirtualNetwork {
     const client = fromDuplex(
       link.clientSocket,
       { id: clientId, local: clientAddress, remote: serverAddress },
-      { scheduler: this.scheduler, ...clientOptions },
+      {
+        scheduler: this.scheduler,
+        halfOpenTimeout: DEFAULT_CLIENT_HALF_OPEN_TIMEOUT,
+        ...clientOptions,
+      },
     );
     listener.accepted.add(server);
     server.closed$.subscribe(() => listener.accepted.delete(server));

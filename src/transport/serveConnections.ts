@@ -1,4 +1,4 @@
-import { Observable, Subject, type Observer, type OperatorFunction, type Subscription } from 'rxjs';
+import { Observable, Subject, Subscription, type Observer, type OperatorFunction } from 'rxjs';
 import { BehaviourError, EncodeError, InvalidFrameError, RxnetError } from '../errors';
 import type {
   Behaviour,
@@ -196,7 +196,7 @@ export function serveConnections<T = Buffer, O = Output>(
     }
 
     function stopAll(): void {
-      sourceSubscription?.unsubscribe();
+      source.unsubscribe();
       for (const served of live.values()) {
         served.stop();
       }
@@ -207,7 +207,8 @@ export function serveConnections<T = Buffer, O = Output>(
       }
     }
 
-    let sourceSubscription: Subscription | undefined;
+    // A holder, as a connection can make the behaviour fail before subscribe() returns.
+    const source = new Subscription();
     let behaviour$: Observable<ServerCommand<O> | ServerEvent<unknown>>;
     try {
       behaviour$ = behaviour(events.asObservable());
@@ -220,14 +221,16 @@ export function serveConnections<T = Buffer, O = Output>(
       error: behaviourFailed,
       complete: () => subscriber.complete(),
     });
-    sourceSubscription = connections$.subscribe({
-      next: accept,
-      error: (error: unknown) => subscriber.error(error),
-      complete: () => {
-        sourceDone = true;
-        completeIfDrained();
-      },
-    });
+    source.add(
+      connections$.subscribe({
+        next: accept,
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => {
+          sourceDone = true;
+          completeIfDrained();
+        },
+      }),
+    );
 
     return () => {
       behaviourSubscription.unsubscribe();

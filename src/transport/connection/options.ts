@@ -53,6 +53,16 @@ export const DEFAULT_CLOSE_TIMEOUT = 1000;
  */
 export const DEFAULT_HALF_OPEN_TIMEOUT = 5000;
 
+/**
+ * `halfOpenTimeout` for a client's connection (`connect`, `connectEvents`, `connectAsync`, the
+ * virtual network's `connect`): a server's FIN means the service is over, so the client ends as
+ * soon as its output is flushed, as Node's and Twisted's clients do. A client whose protocol
+ * half-closes on purpose sets `halfOpenTimeout` itself.
+ *
+ * @defaultValue 0
+ */
+export const DEFAULT_CLIENT_HALF_OPEN_TIMEOUT = 0;
+
 /** The longest delay a Node timer keeps; a longer one fires after about 1 ms. */
 export const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
