@@ -11,8 +11,11 @@ describe('rxnet', () => {
       'ConnectionClosedError',
       'ConnectionLostError',
       'DEFAULT_BACKLOG',
+      'DEFAULT_CLIENT_HALF_OPEN_TIMEOUT',
       'DEFAULT_CLOSE_TIMEOUT',
       'DEFAULT_CONNECT_TIMEOUT',
+      'DEFAULT_DRAIN_TIMEOUT',
+      'DEFAULT_HALF_OPEN_TIMEOUT',
       'DEFAULT_IDLE_TIMEOUT',
       'DEFAULT_LINE_DELIMITER',
       'DEFAULT_MAX_FRAME_BYTES',
@@ -73,7 +76,6 @@ describe('rxnet/testing', () => {
   it('exports exactly the testing kit', () => {
     expect(Object.keys(testing).sort()).toEqual([
       'DEFAULT_MAX_STEPS',
-      'DEFAULT_MEMORY_HIGH_WATER_MARK',
       'DEFAULT_RECORD_FRAME_MS',
       'VirtualNetwork',
       'abort',
@@ -86,6 +88,7 @@ describe('rxnet/testing', () => {
       'memoryConnection',
       'observableMatcher',
       'onlyCommands',
+      'readLost',
       'rechunk',
       'record',
       'testBehaviour',

@@ -27,11 +27,12 @@ describe('record', () => {
 
     expect(String(await recording)).toBe(
       [
-        "const marbles = '-----a---------b 289ms c 694ms |';",
+        "const marbles = '-----a---------b 289ms (cd) 691ms |';",
         'const values = {',
         "  a: { type: 'connectionMade', id: 1 },",
         "  b: { type: 'data', id: 1, data: 'hi' },",
-        "  c: { type: 'connectionLost', id: 1 },",
+        "  c: { type: 'readConnectionLost', id: 1 },",
+        "  d: { type: 'connectionLost', id: 1 },",
         '};',
       ].join('\n'),
     );

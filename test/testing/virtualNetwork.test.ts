@@ -161,7 +161,12 @@ describe('VirtualNetwork', () => {
       await net.run(40);
       client.connection!.end();
       await net.run(100);
-      expect(server).toEqual(['10 server made 1', '30 server data 1 hi', '50 server lost 1 done']);
+      expect(server).toEqual([
+        '10 server made 1',
+        '30 server data 1 hi',
+        '50 server readLost 1',
+        '50 server lost 1 done',
+      ]);
       expect(client.lines).toEqual([
         '20 client connected',
         '40 client < hi',
@@ -185,7 +190,7 @@ describe('VirtualNetwork', () => {
       await net.run(1);
       subscription.unsubscribe();
       await net.run(2);
-      expect(server).toEqual(['0 server made 1', '1 server lost 1 done']);
+      expect(server).toEqual(['0 server made 1', '1 server readLost 1', '1 server lost 1 done']);
     });
 
     it('ends a connection the server accepted when unsubscribed during the handshake', async () => {
@@ -195,7 +200,7 @@ describe('VirtualNetwork', () => {
       const subscription = net.connect('echo').subscribe(() => server.push('never emitted'));
       net.at(15, () => subscription.unsubscribe());
       await net.run(100);
-      expect(server).toEqual(['10 server made 1', '25 server lost 1 done']);
+      expect(server).toEqual(['10 server made 1', '25 server readLost 1', '25 server lost 1 done']);
     });
 
     it('makes no connection when unsubscribed before the attempt arrives', async () => {
@@ -295,7 +300,7 @@ describe('VirtualNetwork', () => {
       const client = logEvents(net, net.connectEvents('echo'));
       net.at(5, () => client.subscription.unsubscribe());
       await net.run(10);
-      expect(server).toEqual(['0 server made 1', '5 server lost 1 done']);
+      expect(server).toEqual(['0 server made 1', '5 server readLost 1', '5 server lost 1 done']);
       expect(client.lines).toEqual(['0 connecting MemoryAddress echo', '0 connected 1']);
     });
 

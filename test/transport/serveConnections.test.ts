@@ -47,7 +47,7 @@ function pairs(count: number): WrappedPair[] {
 
 describe('serveConnections', () => {
   describe('events', () => {
-    it('tags connectionMade, data and connectionLost with the connection id', async () => {
+    it('tags connectionMade, data, readConnectionLost and connectionLost with the connection id', async () => {
       const connections = new Subject<Connection>();
       const [a] = pairs(1);
       const seen = lastValueFrom(serveConnections(connections, echoing).pipe(toArray()));
@@ -66,6 +66,7 @@ describe('serveConnections', () => {
           remote: a!.connection.remote,
         },
         { type: 'data', id: 1, data: Buffer.from('hi') },
+        { type: 'readConnectionLost', id: 1 },
         { type: 'connectionLost', id: 1, reason: { type: 'done' } },
       ]);
     });
