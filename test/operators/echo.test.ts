@@ -1,7 +1,7 @@
 import { Observable, take } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { echo, type ServerEvent } from 'rxnet';
-import { close, data, lost, made, observableMatcher, write } from 'rxnet/testing';
+import { close, data, lost, made, observableMatcher, readLost, write } from 'rxnet/testing';
 
 describe('echo', () => {
   let testScheduler: TestScheduler;
@@ -27,6 +27,34 @@ describe('echo', () => {
 
         expectObservable(e1.pipe(echo())).toBe(expected, values);
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
+      });
+    });
+
+    it('closes a connection once its peer has sent FIN, as the marble diagram shows', () => {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const values = {
+          a: made(1),
+          b: data(1, 'hi'),
+          c: data(1, 'yo'),
+          f: readLost(1),
+          d: lost(1),
+          w: write(1, 'hi'),
+          v: write(1, 'yo'),
+          x: close(1),
+        };
+        const e1 = cold(' -a-b----c----f----d-|', values);
+        const expected = '-a-(bw)-(cv)-(fx)-d-|';
+
+        expectObservable(e1.pipe(echo())).toBe(expected, values);
+      });
+    });
+
+    it('closes each half-closed connection once, even after thenClose closed it', () => {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const values = { b: data(1, 'hi'), f: readLost(1), w: write(1, 'hi'), x: close(1) };
+        const e1 = cold(' b----f|', values);
+        const expected = '(bwx)f|';
+        expectObservable(e1.pipe(echo({ thenClose: true }))).toBe(expected, values);
       });
     });
 
