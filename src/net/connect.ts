@@ -46,7 +46,7 @@ export type { ClientEvent };
  *
  * Where Twisted calls `clientConnectionFailed` and `clientConnectionLost` on a factory, rxnet emits
  * them as values, so a failure is data rather than an error notification: the stream never fails,
- * and piped through {@link reconnect} (with `resetWhen` picking `connected`) it becomes the
+ * and piped through {@link reconnect} (whose default resets the backoff on `connected`) it becomes the
  * lifecycle of a reconnecting client, every retry included, on one stream that a UI or a log can
  * follow. Use {@link connect} when only the connection matters.
  *
@@ -58,7 +58,7 @@ export type { ClientEvent };
  * import { connectEvents, reconnect } from 'rxnet';
  *
  * connectEvents('tcp:localhost:8007')
- *   .pipe(reconnect({ resetWhen: (event) => event.type === 'connected' }))
+ *   .pipe(reconnect())
  *   .subscribe((event) => console.log(event.type));
  * ```
  *
@@ -174,7 +174,9 @@ export function connectEvents(
  *
  * The peer's FIN is read like any other bytes, so a client notices that the server closed only
  * while something subscribes to `data$` (unread bytes wait in the socket, by design); a client
- * that only writes should still subscribe to `data$`, even to ignore it.
+ * that only writes should still subscribe to `data$`, even to ignore it. At the server's FIN the
+ * client's connection ends once its output is flushed (`halfOpenTimeout` defaults to
+ * {@link DEFAULT_CLIENT_HALF_OPEN_TIMEOUT}, 0, for clients), as Node's and Twisted's clients do.
  *
  * ## Example
  * ```ts
