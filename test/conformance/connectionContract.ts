@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import {
   config,
   lastValueFrom,
@@ -945,6 +946,21 @@ export function describeConnectionContract(
           expect((await receivedAtLeast(h, output.length)).equals(output)).toBe(true);
         },
       );
+
+      spec('sends a Node Readable to its end, in order, and completes', async () => {
+        const h = await open({ writeHighWaterMark: 64 * KIB });
+        const c = h.connection;
+        const chunks = bulk(64, 16 * KIB);
+        let completed = false;
+        c.send(Readable.from(chunks)).subscribe({
+          complete: () => (completed = true),
+          error: () => undefined,
+        });
+        await until(h, () => completed, 'send() to complete');
+        const output = Buffer.concat(chunks);
+        expect((await receivedAtLeast(h, output.length)).equals(output)).toBe(true);
+        expect(c.state).toBe('open');
+      });
     });
 
     describe('options', () => {
