@@ -38,8 +38,20 @@ export class UsageError extends Error {
 export const EXIT_USAGE = 2;
 
 /**
+ * `--help` (or `-h`) was given: `main` prints the usage line and the option list on stdout and
+ * exits 0. Thrown by {@link parseCommandLine}, so every example accepts it without declaring it.
+ */
+export class HelpRequested extends Error {
+  override readonly name = 'HelpRequested';
+}
+
+/** The option every example accepts on top of its own. */
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+
+/**
  * Parses `argv` with `node:util`'s strict `parseArgs`, allowing at most one positional argument
- * (the endpoint description); any unknown option or extra argument becomes a {@link UsageError}.
+ * (the endpoint description); any unknown option or extra argument becomes a {@link UsageError},
+ * and `--help`/`-h` a {@link HelpRequested}, whatever else is on the line.
  */
 export function parseCommandLine<O extends NonNullable<ParseArgsConfig['options']>>(
   argv: readonly string[],
@@ -50,14 +62,28 @@ export function parseCommandLine<O extends NonNullable<ParseArgsConfig['options'
 } {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: [...argv],
+      options: { ...options, ...HELP_OPTION },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
+    // `--help` next to a mistake still asks for help: the mistake is what help is for.
+    if (argv.includes('--help') || argv.includes('-h')) throw new HelpRequested();
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
+  const { help, ...values } = parsed.values as typeof parsed.values & { help?: boolean };
+  if (help === true) throw new HelpRequested();
   if (parsed.positionals.length > 1) {
     throw new UsageError(`expected one endpoint, got ${parsed.positionals.length} arguments`);
   }
-  return { endpoint: parsed.positionals[0], values: parsed.values };
+  return {
+    endpoint: parsed.positionals[0],
+    values: values as ReturnType<
+      typeof parseArgs<{ options: O; allowPositionals: true }>
+    >['values'],
+  };
 }
 
 /** Parses a positive number of seconds or a count, or throws a {@link UsageError} naming the option. */
@@ -108,17 +134,23 @@ export function formatTimestamp(epochMs: number): string {
  * Runs an example as a program: parses the arguments, starts it, stops it cleanly on SIGINT or
  * SIGTERM (exit 0), and exits with the example's own code when it finishes by itself.
  *
- * Bad arguments, including an endpoint rxnet cannot parse, print `usage` to stderr and exit 2.
+ * `--help` prints `usage` and `help` (the options, one per line) on stdout and exits 0. Bad
+ * arguments, including an endpoint rxnet cannot parse, print `usage` to stderr and exit 2.
  */
 export function runMain<A>(
   usage: string,
   parse: (argv: readonly string[]) => A,
   start: (args: A) => Promise<ExampleHandle>,
+  help = '',
 ): void {
   let args: A;
   try {
     args = parse(process.argv.slice(2));
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      process.stdout.write(helpText(usage, help));
+      process.exit(0);
+    }
     exitWithUsage(usage, error);
     return;
   }
@@ -165,6 +197,11 @@ export function runMain<A>(
       finish(1);
     },
   );
+}
+
+/** What `--help` prints: the usage line, then the option list, if any. */
+export function helpText(usage: string, help: string): string {
+  return help === '' ? `${usage}\n` : `${usage}\n\n${help.trimEnd()}\n`;
 }
 
 function exitWithUsage(usage: string, error: unknown): void {

@@ -158,4 +158,11 @@ export function parseEchoClientArgs(argv: readonly string[]): EchoClientOptions 
   return { endpoint: endpoint ?? DEFAULT_ECHO_CLIENT_ENDPOINT };
 }
 
-if (require.main === module) runMain(USAGE, parseEchoClientArgs, start);
+/** The option list `--help` prints under {@link USAGE}. */
+export const HELP = `Opens ${ECHO_CONNECTIONS} connections, sends "${ECHO_MESSAGE}" on each and prints the replies;
+exits 0 once all replied, 1 if any failed or ${ECHO_TIMEOUT_MS / 1000} s passed.
+
+  ENDPOINT           a Twisted client endpoint, e.g. tcp:localhost:8888
+  -h, --help         print this help and exit`;
+
+if (require.main === module) runMain(USAGE, parseEchoClientArgs, start, HELP);

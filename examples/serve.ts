@@ -13,6 +13,7 @@ import {
   type Behaviour,
   type Connection,
   type ConnectionId,
+  type ConnectionOptions,
   type Output,
   type TcpAddress,
 } from 'rxnet';
@@ -57,16 +58,24 @@ export function twistedRepr(address: Address): string {
   }
 }
 
+/** How {@link serveExample} runs a behaviour: its framing, its log, and the connections' limits. */
+export interface ServeExampleOptions extends ConnectionOptions {
+  /** The per-connection decoder; without it the behaviour receives raw chunks. */
+  readonly decode?: OperatorFunction<Buffer, Buffer | string> | undefined;
+  readonly log: Log;
+}
+
 /**
  * Serves `behaviour` on `endpoint` and resolves once it listens, logging `listening on HOST:PORT`.
- * Rejects with `InvalidEndpointError` for a bad description and `ListenError` when binding fails.
+ * The connection options (`halfOpenTimeout`, …) go to `listen`. Rejects with
+ * `InvalidEndpointError` for a bad description and `ListenError` when binding fails.
  */
 export function serveExample(
   endpoint: string,
   behaviour: Behaviour<Buffer | string, Output>,
-  decode: OperatorFunction<Buffer, Buffer | string> | undefined,
-  log: Log,
+  options: ServeExampleOptions,
 ): Promise<ServerHandle> {
+  const { decode, log, ...connectionOptions } = options;
   return new Promise<ServerHandle>((resolve, reject) => {
     const byId = new Map<ConnectionId, Connection>();
     let listening = false;
@@ -83,6 +92,7 @@ export function serveExample(
     }
 
     const connections$ = listen(endpoint, {
+      ...connectionOptions,
       onListening(address) {
         if (address._tag !== 'TcpAddress') {
           reject(new TypeError(`the examples serve TCP endpoints, not ${twistedRepr(address)}`));
@@ -103,9 +113,9 @@ export function serveExample(
         });
       }),
     );
-    const options = decode === undefined ? {} : { decode };
+    const serveOptions = decode === undefined ? {} : { decode };
     // Declared last, used only from callbacks that run after subscribe() has returned.
-    const subscription = serveConnections(connections$, behaviour, options).subscribe({
+    const subscription = serveConnections(connections$, behaviour, serveOptions).subscribe({
       error(error: unknown) {
         if (!listening) reject(error);
         else log(`server failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -287,4 +287,16 @@ export function parseSpreadClientArgs(argv: readonly string[]): SpreadClientOpti
   };
 }
 
-if (require.main === module) runMain(USAGE, parseSpreadClientArgs, start);
+/** The option list `--help` prints under {@link USAGE}. */
+export const HELP = `Connects to a Spread server, prints what it receives, and sends "hello, I'm NAME TIME"
+at once and then every few seconds.
+
+  ENDPOINT           a Twisted client endpoint, e.g. tcp:localhost:8007
+  --every SECONDS    time between messages (default ${DEFAULT_SPREAD_EVERY_SECONDS})
+  --count N          stop after N messages, close the connection and exit 0
+  --name NAME        the name in the messages (default: this script's file name)
+  --reconnect        try again with Twisted's ReconnectingClientFactory backoff when the
+                     connection fails or is lost
+  -h, --help         print this help and exit`;
+
+if (require.main === module) runMain(USAGE, parseSpreadClientArgs, start, HELP);

@@ -40,6 +40,15 @@ import { lineDecoder, serveExample, type ExampleFraming } from './serve';
 export const DEFAULT_SPREAD_ENDPOINT = 'tcp:8007';
 
 /**
+ * How long a Spread connection stays writable after the client's FIN: not at all, as in the
+ * Twisted original, whose connection ends (after flushing) when the client closes its side. A
+ * relay has no reply in the making for a client that has stopped talking.
+ *
+ * @defaultValue 0
+ */
+export const SPREAD_HALF_OPEN_TIMEOUT = 0;
+
+/**
  * `broadcast` (the default): other data is relayed to every other client. `book`: the book's
  * original, which forwards only an exact `close` chunk and prints everything else.
  */
@@ -190,8 +199,14 @@ export async function start(options: SpreadServerOptions = {}): Promise<SpreadSe
   const endpoint =
     options.endpoint ??
     (options.port === undefined ? DEFAULT_SPREAD_ENDPOINT : `tcp:${options.port}`);
-  const decode = spreadDecoder(framing);
-  return serveExample(endpoint, spreadBehaviour({ ...options, framing, log }), decode, log);
+  return serveExample(endpoint, spreadBehaviour({ ...options, framing, log }), {
+    decode: spreadDecoder(framing),
+    log,
+    // Twisted's transport (the seed's Spreader is not an IHalfCloseableProtocol) loses the
+    // connection at the client's FIN; rxnet would keep it writable for DEFAULT_HALF_OPEN_TIMEOUT.
+    // The option, not a behaviour operator, so the pipeline stays the seed's line for line.
+    halfOpenTimeout: SPREAD_HALF_OPEN_TIMEOUT,
+  });
 }
 
 /** The usage line printed, with exit code 2, for bad arguments. */
@@ -217,4 +232,15 @@ export function parseSpreadServerArgs(argv: readonly string[]): SpreadServerOpti
   };
 }
 
-if (require.main === module) runMain(USAGE, parseSpreadServerArgs, start);
+/** The option list `--help` prints under {@link USAGE}. */
+export const HELP = `Greets each client with its number and relays what it sends to the other clients;
+a client that sends "close" is closed.
+
+  ENDPOINT           a Twisted server endpoint, e.g. tcp:8007:interface=127.0.0.1
+  --mode broadcast   relay every message to the other clients (the default)
+  --mode book        the book's original: forward only an exact "close", print the rest
+  --framing raw      compare and relay chunks as TCP delivers them (the default)
+  --framing lines    split the input into lines first (not with --mode book)
+  -h, --help         print this help and exit`;
+
+if (require.main === module) runMain(USAGE, parseSpreadServerArgs, start, HELP);
