@@ -37,7 +37,7 @@ function start(run: Observable<ServerNotification>): Promise<Started> {
 
 describe('serve', () => {
   describe('notifications', () => {
-    it('emits listening with the bound address first, then the events that reach the end', async () => {
+    it('emits listening with the bound address first, then the events that reach the end, the FIN included', async () => {
       const { port, notifications, notifications$, subscription } = await start(
         serve(LOOPBACK, echoing),
       );
@@ -52,9 +52,13 @@ describe('serve', () => {
         'listening',
         'connectionMade',
         'data',
+        'readConnectionLost',
         'connectionLost',
       ]);
-      expect(notifications[3]).toEqual({ type: 'connectionLost', id: 1, reason: { type: 'done' } });
+      // echo() answers the client's FIN with close: the connection ends at once, not after
+      // halfOpenTimeout.
+      expect(notifications[3]).toEqual({ type: 'readConnectionLost', id: 1 });
+      expect(notifications[4]).toEqual({ type: 'connectionLost', id: 1, reason: { type: 'done' } });
       expect(notifications[0]).toEqual({
         type: 'listening',
         address: { _tag: 'TcpAddress', hostname: '127.0.0.1', port, family: 'IPv4' },
