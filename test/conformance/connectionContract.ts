@@ -197,8 +197,11 @@ export function describeConnectionContract(
   const canReset = capabilities.canReset ?? true;
   const knownDefects = capabilities.knownDefects ?? {};
 
+  const titles = new Set<string>();
+
   /** `it`, or `it.failing` for a case this implementation is known to fail. */
   function spec(title: string, body: () => Promise<void>): void {
+    titles.add(title);
     if (title in knownDefects) {
       it.failing(`${title} [known defect: ${knownDefects[title]}]`, body);
     } else {
@@ -211,6 +214,7 @@ export function describeConnectionContract(
     if (canReset) {
       spec(title, body);
     } else {
+      titles.add(title);
       it.skip(`${title} (this transport cannot reset)`, body);
     }
   }
@@ -984,6 +988,12 @@ export function describeConnectionContract(
       });
     });
   });
+
+  // A misspelt known defect would silently turn back into an ordinary case.
+  const unknown = Object.keys(knownDefects).filter((title) => !titles.has(title));
+  if (unknown.length > 0) {
+    throw new Error(`Known defects name no case of the contract: ${unknown.join('; ')}`);
+  }
 }
 
 /* The real-socket harness, shared by the TCP and Unix runners. */
