@@ -1,4 +1,10 @@
-import { UsageError, describe as describeError, formatTimestamp } from '../../examples/cli';
+import {
+  HelpRequested,
+  UsageError,
+  describe as describeError,
+  formatTimestamp,
+  helpText,
+} from '../../examples/cli';
 import { parseSpreadServerArgs } from '../../examples/spread-server';
 import { parseSpreadClientArgs } from '../../examples/spread-client';
 import { parseEchoClientArgs } from '../../examples/echo-client';
@@ -63,6 +69,32 @@ describe('example command lines', () => {
         framing: 'lines',
       });
       expect(() => parseEchoServerArgs(['--framing', 'netstrings'])).toThrow(UsageError);
+    });
+
+    it('take --persistent for the raw echo server, and refuse it with --framing lines', () => {
+      expect(parseEchoServerArgs(['--persistent'])).toEqual({
+        endpoint: 'tcp:8888',
+        persistent: true,
+      });
+      expect(() => parseEchoServerArgs(['--persistent', '--framing', 'lines'])).toThrow(UsageError);
+    });
+  });
+
+  describe('--help', () => {
+    it.each([
+      ['spread-server', parseSpreadServerArgs],
+      ['spread-client', parseSpreadClientArgs],
+      ['echo-server', parseEchoServerArgs],
+      ['echo-client', parseEchoClientArgs],
+    ])('%s asks for help on --help and -h, even next to a bad argument', (_name, parse) => {
+      expect(() => parse(['--help'])).toThrow(HelpRequested);
+      expect(() => parse(['tcp:9000', '-h'])).toThrow(HelpRequested);
+      expect(() => parse(['--nonsense', '--help'])).toThrow(HelpRequested);
+    });
+
+    it('prints the usage line, then the option list', () => {
+      expect(helpText('usage: x', '  --y  why\n')).toBe('usage: x\n\n  --y  why\n');
+      expect(helpText('usage: x', '')).toBe('usage: x\n');
     });
   });
 });

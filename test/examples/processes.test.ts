@@ -1,9 +1,14 @@
 /**
  * The examples as programs, started with ts-node as `npx ts-node examples/NAME.ts` starts them:
- * usage lines and exit code 2 for bad arguments, a clean stop on SIGTERM (SIGINT takes the same
- * path), and a client that exits by itself.
+ * usage lines and exit code 2 for bad arguments, `--help` (exit 0), a clean stop on SIGTERM
+ * (SIGINT takes the same path), and a client that exits by itself.
  */
-import { start as startEchoServer } from '../../examples/echo-server';
+import { helpText } from '../../examples/cli';
+import {
+  HELP as ECHO_SERVER_HELP,
+  start as startEchoServer,
+  USAGE as ECHO_SERVER_USAGE,
+} from '../../examples/echo-server';
 import { spreadGreeting } from '../../examples/spread-server';
 import { RawClient, Resources, spawnExample, stopping, within } from './harness';
 
@@ -28,6 +33,17 @@ describe('example programs', () => {
       expect(exit).toEqual({ code: 2, signal: null });
       expect(child.stderr).toMatch(usage);
       expect(child.stdout).toBe('');
+    });
+  });
+
+  describe('--help', () => {
+    it('echo-server --help prints the usage line and the options on stdout and exits 0', async () => {
+      const child = spawnExample(resources, 'echo-server', ['--help']);
+      const exit = await within(child.exited, 'echo-server to exit', PROCESS_TIMEOUT_MS);
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(child.stdout).toBe(helpText(ECHO_SERVER_USAGE, ECHO_SERVER_HELP));
+      expect(child.stdout).toMatch(/^ {2}--persistent /m);
+      expect(child.stderr).toBe('');
     });
   });
 
