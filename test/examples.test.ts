@@ -12,6 +12,7 @@ import {
 import { start as startSpreadClient } from '../examples/spread-client';
 import { start as startEchoServer } from '../examples/echo-server';
 import { start as startEchoClient } from '../examples/echo-client';
+import { DEFAULT_HALF_OPEN_TIMEOUT } from 'rxnet';
 import { RawClient, Resources, stopping, within } from './examples/harness';
 
 const LOOPBACK = 'tcp:0:interface=127.0.0.1';
@@ -132,6 +133,13 @@ describe('examples/spread-server', () => {
       const { port, logged } = await spreadServer();
       const [a, b] = await greetedClients(port, 2);
       a!.end();
+      // As the Twisted original does, the server ends the connection at the client's FIN, rather
+      // than keeping it writable for DEFAULT_HALF_OPEN_TIMEOUT.
+      await within(
+        a!.closed,
+        "the server to end at the client's FIN",
+        DEFAULT_HALF_OPEN_TIMEOUT / 2,
+      );
       await logged.waitFor('lost connect: 1');
       b!.socket.destroy();
       await logged.waitFor('lost connect: 0');
@@ -349,6 +357,32 @@ describe('examples/echo-server --framing lines', () => {
       '> Data from client: hello',
       '> Data from client: world',
       '> Data from client: again',
+    ]);
+  });
+});
+
+describe('examples/echo-server --persistent', () => {
+  it('echoes every chunk and closes once the client has half-closed and the echo is flushed', async () => {
+    const logged = new Logged();
+    const server = stopping(
+      resources,
+      await startEchoServer({ endpoint: LOOPBACK, persistent: true, log: logged.log }),
+    );
+    const client = await RawClient.connect(resources, server.address.port);
+    await client.write('one');
+    await client.expectText('one');
+    await client.write('two');
+    await client.expectText('onetwo');
+    expect(client.isClosed).toBe(false);
+    client.end();
+    await within(client.closed, 'the echo server to close after the client half-closes');
+    await logged.waitFor('> Connection closed: done');
+    expect(client.text).toBe('onetwo');
+    expect(logged.events).toEqual([
+      '> New connection made,from client!',
+      '> Now conn=1',
+      '> Client finished sending after 6 bytes',
+      '> Connection closed: done',
     ]);
   });
 });
