@@ -77,13 +77,4 @@ async function virtualHarness(options: ConnectionOptions): Promise<Harness> {
   return h;
 }
 
-const knownDefects = {
-  'reports no pending output from the moment abort() drops it':
-    'CoreConnection.pendingWriteBytes returns the Duplex writableLength until close, not 0 once abort() has dropped the output',
-  'reads again and emits drain$ whenever pending output is below the mark':
-    'the write path notices the fall below the mark only in the callbacks of writes made at or above it; the virtual socket completes corked writes one at a time, so pending output sits below the mark with reading paused and no drain$',
-};
-
-describeConnectionContract('VirtualNetwork (server side, client as peer)', virtualHarness, {
-  knownDefects,
-});
+describeConnectionContract('VirtualNetwork (server side, client as peer)', virtualHarness);

@@ -73,7 +73,7 @@ export class CoreConnection implements Connection, TransportSink {
   /** Writes in this event-loop turn: 0, 1 (sent at once), or 2 for "more, corked until the turn ends". */
   turnWrites = 0;
   drainHooks: DrainHook[] | undefined;
-  /** Created on the first write that reaches the mark, and kept: one per connection, not per write. */
+  /** The drain check every write carries; created on the first write, one per connection. */
   flushedCallback: ((error?: Error | null) => void) | undefined;
 
   /* The timers, and the activity they measure. */
@@ -139,8 +139,10 @@ export class CoreConnection implements Connection, TransportSink {
     }));
   }
 
+  /** Output dropped by a close (an abort, an error) no longer counts, though the stream still holds it. */
   get pendingWriteBytes(): number {
-    return this.state === 'closed' ? 0 : this.transport.pendingBytes;
+    const state = this.state;
+    return state === 'closing' || state === 'closed' ? 0 : this.transport.pendingBytes;
   }
 
   write(data: Output): boolean {

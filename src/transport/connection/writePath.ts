@@ -40,13 +40,10 @@ export function write(
     connection.turnWrites = 2;
     transport.cork();
   }
-  let callback = onFlushed;
-  // At most 3 UTF-8 bytes per UTF-16 unit: an upper bound that costs no scan of the string.
-  const atMost = typeof data === 'string' ? data.length * 3 : data.byteLength;
-  if (connection.writeBlocked || transport.pendingBytes + atMost >= limits.highWaterMark) {
-    callback = withDrainCheck(connection, onFlushed);
-  }
-  transport.write(data, callback);
+  // Every write carries the drain check: a stream without `_writev` completes queued writes one by
+  // one, so any of them, not only those made at the mark, can be the one that brings the output
+  // back below it. Node calls a write's callback either way; ours returns at once unless blocked.
+  transport.write(data, onFlushed ?? (connection.flushedCallback ??= () => flushed(connection)));
   if (limits.tracksActivity) {
     connection.lastWrite = limits.scheduler.now();
   }
@@ -66,22 +63,8 @@ export function write(
   return true;
 }
 
-/** A write callback that also checks whether the output fell below the mark. */
-function withDrainCheck(
-  connection: CoreConnection,
-  onFlushed: FlushCallback | undefined,
-): FlushCallback {
-  const check = (connection.flushedCallback ??= () => flushed(connection));
-  if (onFlushed === undefined) {
-    return check;
-  }
-  return (error) => {
-    onFlushed(error);
-    check();
-  };
-}
-
-function flushed(connection: CoreConnection): void {
+/** A write was handed on: if the output was at the mark and is now below it, reading resumes. */
+export function flushed(connection: CoreConnection): void {
   if (
     !connection.writeBlocked ||
     connection.state === 'closed' ||
@@ -169,7 +152,9 @@ export class Sending implements Observer<Output>, CloseHook, DrainHook {
   private output: Subscription | undefined;
   private iterator: AsyncIterator<Output> | undefined;
   private wakeUp: (() => void) | undefined;
+  /** Also the drain check of the writes it makes (see `write`). */
   private readonly onFlushed: FlushCallback = (error) => {
+    flushed(this.connection);
     this.outstanding -= 1;
     if (error == null && this.completed && this.outstanding === 0) {
       this.finish();
