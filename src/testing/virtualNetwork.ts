@@ -4,6 +4,7 @@ import { ConnectError, ListenError } from '../errors';
 import { connectionOf } from '../internal/connectionOf';
 import {
   DEFAULT_CLIENT_HALF_OPEN_TIMEOUT,
+  checkConnectionOptions,
   fromDuplex,
   type ConnectionOptions,
 } from '../transport/fromDuplex';
@@ -110,8 +111,10 @@ export class VirtualNetwork {
    *
    * @param name The server's address on this network.
    * @param options Passed to `fromDuplex`; the idle timeout runs on the network's scheduler.
+   * @throws TypeError or RangeError at call time for bad connection options, as `listen` does.
    */
   listen(name: string, options: ConnectionOptions = {}): Observable<Connection> {
+    checkConnectionOptions(options);
     return new Observable<Connection>((subscriber) => {
       if (this.listeners.has(name)) {
         subscriber.error(
@@ -167,11 +170,13 @@ export class VirtualNetwork {
    * @param options The link's latency and the options passed to `fromDuplex`.
    * @returns A cold Observable: each subscription is one attempt, which is what lets `reconnect`
    * retry it.
+   * @throws TypeError or RangeError at call time for bad connection options, as `connectEvents` does.
    */
   connectEvents(
     name: string,
     options: VirtualConnectOptions = {},
   ): Observable<ClientEvent<MemoryAddress>> {
+    checkConnectionOptions(options);
     return new Observable<ClientEvent<MemoryAddress>>((subscriber) => {
       const latency = options.latency ?? this.latency;
       // Set once the server has accepted, so an unsubscribe during the handshake still ends it.

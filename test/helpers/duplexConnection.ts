@@ -3,7 +3,7 @@ import { fromDuplex, type ConnectionOptions } from '../../src/transport/fromDupl
 import type { Connection, MemoryAddress } from '../../src/types';
 
 /** The events fromDuplex listens to; teardown tests compare their listener counts. */
-export const WATCHED_EVENTS = ['error', 'data', 'end', 'drain', 'close'] as const;
+export const WATCHED_EVENTS = ['error', 'data', 'end', 'close'] as const;
 
 /** One Connection over a duplexPair() half, and the raw other half to play the peer with. */
 export interface WrappedPair {

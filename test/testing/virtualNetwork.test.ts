@@ -358,6 +358,13 @@ describe('VirtualNetwork', () => {
   });
 
   describe('listen', () => {
+    it('rejects out-of-range connection options at call time, as listen and connect do', () => {
+      const net = new VirtualNetwork();
+      expect(() => net.listen('srv', { idleTimeout: 2 ** 31 })).toThrow(RangeError);
+      expect(() => net.connect('srv', { closeTimeout: -1 })).toThrow(TypeError);
+      expect(() => net.connectEvents('srv', { halfOpenTimeout: 2 ** 32 })).toThrow(RangeError);
+    });
+
     it('fails with ListenError and an EADDRINUSE cause when the name is taken', async () => {
       const net = new VirtualNetwork();
       subscriptions.push(net.listen('srv').subscribe());
