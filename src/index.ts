@@ -37,6 +37,9 @@ export { broadcast, type BroadcastOptions } from './operators/broadcast';
 export { echo, type EchoOptions } from './operators/echo';
 export { sendEvery, type SendEveryConfig } from './operators/sendEvery';
 
+/* Commands */
+export { write, close, abort } from './commands';
+
 /* Server */
 export { listen, type ListenOptions } from './net/listen';
 export { serve, type Listening, type ServerNotification, type ServeOptions } from './net/serve';

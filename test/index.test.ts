@@ -37,8 +37,10 @@ describe('rxnet', () => {
       'RxnetError',
       'TruncatedFrameError',
       'WriteBufferFullError',
+      'abort',
       'broadcast',
       'clientFromString',
+      'close',
       'closeOn',
       'connect',
       'connectAsync',
@@ -68,6 +70,7 @@ describe('rxnet', () => {
       'serveConnections',
       'serverFromString',
       'utf8',
+      'write',
     ]);
   });
 });

@@ -22,8 +22,6 @@
  * @packageDocumentation
  */
 import type {
-  AbortCommand,
-  CloseCommand,
   CloseReason,
   ConnectionId,
   ConnectionLost,
@@ -31,7 +29,6 @@ import type {
   DataReceived,
   MemoryAddress,
   ReadConnectionLost,
-  WriteCommand,
 } from '../types';
 
 /** The server's end of every connection {@link made} describes. */
@@ -62,17 +59,8 @@ export function lost(id: ConnectionId, reason: CloseReason = { type: 'done' }): 
   return { type: 'connectionLost', id, reason };
 }
 
-/** A `write` command: send `value` to one connection, or to several at once. */
-export function write<O>(to: ConnectionId | readonly ConnectionId[], value: O): WriteCommand<O> {
-  return { type: 'write', to, data: value };
-}
-
-/** A `close` command: flush, then close connection `id`. */
-export function close(id: ConnectionId): CloseCommand {
-  return { type: 'close', id };
-}
-
-/** An `abort` command: drop pending output and reset connection `id`. */
-export function abort(id: ConnectionId): AbortCommand {
-  return { type: 'abort', id };
-}
+/**
+ * The command constructors are the library's own (`rxnet` exports them for production code), so a
+ * spec builds its expected commands exactly as the behaviour under test does.
+ */
+export { write, close, abort } from '../commands';

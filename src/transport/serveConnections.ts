@@ -66,13 +66,13 @@ export interface ServeConnectionsOptions<T, O> {
  *
  * ## Example
  * ```ts
- * import { filter, map, merge } from 'rxjs';
- * import { serveConnections, type Behaviour } from 'rxnet';
+ * import { filter, map } from 'rxjs';
+ * import { serveConnections, write, type Behaviour } from 'rxnet';
  *
  * const echo: Behaviour = (events) =>
  *   events.pipe(
  *     filter((event) => event.type === 'data'),
- *     map((event) => ({ type: 'write', to: event.id, data: event.data }) as const),
+ *     map((event) => write(event.id, event.data)),
  *   );
  * serveConnections(connections$, echo).subscribe();
  * ```

@@ -1,0 +1,57 @@
+/**
+ * Constructors for the commands a behaviour emits: `write(to, data)`, `close(id)` and `abort(id)`.
+ *
+ * A command written as an object literal widens its `type` to `string` once it leaves a `map`
+ * callback, so production code needed `as const` to make it a {@link ServerCommand}; these return
+ * the precise command type. The testing kit (`rxnet/testing`) re-exports the same functions, so a
+ * spec builds its expected commands exactly as the behaviour does.
+ *
+ * ## Example
+ * ```ts
+ * import { filter, map } from 'rxjs';
+ * import { write, type Behaviour } from 'rxnet';
+ *
+ * const echoLines: Behaviour<string, string> = (events) =>
+ *   events.pipe(
+ *     filter((event) => event.type === 'data'),
+ *     map((event) => write(event.id, `${event.data}\n`)),
+ *   );
+ * ```
+ *
+ * @packageDocumentation
+ */
+import type { AbortCommand, CloseCommand, ConnectionId, WriteCommand } from './types';
+
+/**
+ * A `write` command: send `data` to one connection, or to several at once (one command, encoded
+ * once, however many receivers).
+ *
+ * @param to The receiver's id, or the ids of every receiver.
+ * @param data What to write: bytes, or the behaviour's message type when the server has an encoder.
+ * @returns `{ type: 'write', to, data }`.
+ */
+export function write<O>(to: ConnectionId | readonly ConnectionId[], data: O): WriteCommand<O> {
+  return { type: 'write', to, data };
+}
+
+/**
+ * A `close` command: flush connection `id`'s pending output, then close it (Twisted's
+ * `loseConnection()`).
+ *
+ * @param id The connection to close.
+ * @returns `{ type: 'close', id }`.
+ */
+export function close(id: ConnectionId): CloseCommand {
+  return { type: 'close', id };
+}
+
+/**
+ * An `abort` command: drop connection `id`'s pending output and reset it (Twisted's
+ * `abortConnection()`).
+ *
+ * @param id The connection to abort.
+ * @returns `{ type: 'abort', id }`.
+ */
+export function abort(id: ConnectionId): AbortCommand {
+  return { type: 'abort', id };
+}
