@@ -38,6 +38,24 @@ describe('framing on a connection', () => {
       connection.closeFromPeer('clean');
 
       expect(received).toEqual(['one', 'two']);
+      // The peer's FIN only half-closes the connection: it stays writable until ended.
+      expect(connection.state).toBe('readClosed');
+      connection.end();
+      expect(connection.state).toBe('closed');
+    });
+
+    it("fails with TruncatedFrameError when the peer's FIN cuts a line short", () => {
+      const connection = memoryConnection();
+      let error: unknown;
+      connection.data$.pipe(lines({ encoding: 'utf8' })).subscribe({
+        error: (caught: unknown) => (error = caught),
+      });
+
+      connection.receive('one\r\ntw');
+      connection.closeFromPeer('clean');
+
+      expect(error).toMatchObject({ code: 'RXNET_ERR_TRUNCATED_FRAME', buffered: 2 });
+      connection.end();
     });
   });
 
