@@ -1,8 +1,9 @@
 import { filter, from, lastValueFrom, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import type { ServerCommand, ServerEvent } from 'rxnet';
-import { close, data, lost, made, observableMatcher, write } from 'rxnet/testing';
+import { close, data, lost, made, observableMatcher, readLost, write } from 'rxnet/testing';
 import {
+  SPREAD_HALF_OPEN_TIMEOUT,
   spreadBehaviour,
   spreadDecoder,
   spreadGreeting,
@@ -109,6 +110,24 @@ describe('spreadBehaviour', () => {
         },
       );
     });
+  });
+
+  describe("the client's FIN", () => {
+    it.each(['broadcast', 'book'] as const)(
+      'is no command in %s mode: the server option ends the connection, as the seed has no code for it',
+      (mode) => {
+        // start() serves with halfOpenTimeout: SPREAD_HALF_OPEN_TIMEOUT, so the pipeline stays the seed's.
+        expect(SPREAD_HALF_OPEN_TIMEOUT).toBe(0);
+        const logged = expectCommands(
+          { mode },
+          'ab-c-d-',
+          { a: made(1), b: made(2), c: readLost(2), d: lost(2) },
+          'xy-----',
+          { x: write(1, spreadGreeting(1)), y: write(2, spreadGreeting(2)) },
+        );
+        expect(logged).toEqual(['new connect: 1', 'new connect: 2', 'lost connect: 1']);
+      },
+    );
   });
 
   describe('mode: book', () => {
