@@ -138,5 +138,7 @@ export type {
   AbortCommand,
   ServerCommand,
   Behaviour,
+  BehaviourItem,
+  DataOf,
   ClientEvent,
 } from './types';

@@ -214,3 +214,20 @@ export type ServerCommand<O = Output> = WriteCommand<O> | CloseCommand | AbortCo
 export type Behaviour<T = Buffer, O = Output> = (
   events: Observable<ServerEvent<T>>,
 ) => Observable<ServerCommand<O> | ServerEvent<unknown>>;
+
+/**
+ * Anything on a behaviour's mixed stream: an event passing through, or a command added to it.
+ *
+ * A behaviour operator is an `OperatorFunction<E, E | …commands>` with `E extends BehaviourItem`:
+ * it accepts whatever the operators before it produced, annotations included (the `count` of
+ * `countConnections`), passes each item on unchanged, and adds its commands after the event that
+ * caused them. `docs/operators.md` walks through writing one.
+ */
+export type BehaviourItem = ServerEvent<unknown> | ServerCommand<unknown>;
+
+/**
+ * The type of the data the `data` events among `E` carry: `DataOf<ServerEvent<string>>` is
+ * `string`. A behaviour operator types its callbacks with it, so they see the frame type of the
+ * stream they are on; `never` when `E` has no `data` event.
+ */
+export type DataOf<E> = E extends DataReceived<infer T> ? T : never;

@@ -1,6 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { ConnectionId, WriteCommand } from '../types';
-import { type DataOf, relay, type ServerItem } from './internal';
+import { type DataOf, relay, type BehaviourItem } from './internal';
 
 /** Options of {@link broadcast}. */
 export interface BroadcastOptions {
@@ -51,7 +51,7 @@ export interface BroadcastOptions {
  * the other open connections after each `data` event.
  * @see {@link closeOn}
  */
-export function broadcast<E extends ServerItem>(
+export function broadcast<E extends BehaviourItem>(
   options: BroadcastOptions = {},
 ): OperatorFunction<E, E | WriteCommand<DataOf<E>>> {
   const includeSender = options.includeSender ?? false;
@@ -84,7 +84,7 @@ export function broadcast<E extends ServerItem>(
 
       relay(source, subscriber, (value) => {
         subscriber.next(value);
-        const item: ServerItem = value;
+        const item: BehaviourItem = value;
         switch (item.type) {
           case 'data': {
             const to = audienceOf(item.id);

@@ -1,6 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { CloseCommand, ConnectionId } from '../types';
-import { type DataOf, relay, type ServerItem } from './internal';
+import { type DataOf, relay, type BehaviourItem } from './internal';
 
 /**
  * Closes a connection when it sends a matching message, and delivers nothing more from it.
@@ -37,14 +37,14 @@ import { type DataOf, relay, type ServerItem } from './internal';
  * dropped.
  * @see {@link lineEquals}
  */
-export function closeOn<E extends ServerItem>(
+export function closeOn<E extends BehaviourItem>(
   predicate: (data: DataOf<E>, id: ConnectionId) => boolean,
 ): OperatorFunction<E, E | CloseCommand> {
   return (source) =>
     new Observable<E | CloseCommand>((subscriber) => {
       const closing = new Set<ConnectionId>();
       relay(source, subscriber, (value) => {
-        const item: ServerItem = value;
+        const item: BehaviourItem = value;
         if (item.type === 'data') {
           if (closing.size > 0 && closing.has(item.id)) return;
           if (predicate(item.data as DataOf<E>, item.id)) {

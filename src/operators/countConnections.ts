@@ -1,6 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { ConnectionId, ConnectionLost, ConnectionMade } from '../types';
-import { relay, type ServerItem } from './internal';
+import { relay, type BehaviourItem } from './internal';
 
 /** The live number of connections, as {@link countConnections} adds it to lifecycle events. */
 export interface ConnectionCount {
@@ -52,12 +52,12 @@ export type Counted<E> = E extends ConnectionMade | ConnectionLost ? E & Connect
  * to every `connectionMade` and `connectionLost` event.
  * @see {@link greet}
  */
-export function countConnections<E extends ServerItem>(): OperatorFunction<E, Counted<E>> {
+export function countConnections<E extends BehaviourItem>(): OperatorFunction<E, Counted<E>> {
   return (source) =>
     new Observable<Counted<E>>((subscriber) => {
       const live = new Set<ConnectionId>();
       relay(source, subscriber, (value) => {
-        const item: ServerItem = value;
+        const item: BehaviourItem = value;
         // TypeScript cannot narrow the generic `value` through the check made on `item`: hence the casts.
         if (item.type === 'connectionMade') {
           live.add(item.id);

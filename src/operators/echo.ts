@@ -1,6 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { CloseCommand, ConnectionId, WriteCommand } from '../types';
-import { type DataOf, relay, type ServerItem } from './internal';
+import { type DataOf, relay, type BehaviourItem } from './internal';
 
 /** Options of {@link echo}. */
 export interface EchoOptions {
@@ -41,7 +41,7 @@ export interface EchoOptions {
  * back to the sender after each `data` event (and then a `close` command, with `thenClose`), and
  * a `close` command after each `readConnectionLost`.
  */
-export function echo<E extends ServerItem>(
+export function echo<E extends BehaviourItem>(
   options: EchoOptions = {},
 ): OperatorFunction<E, E | WriteCommand<DataOf<E>> | CloseCommand> {
   const thenClose = options.thenClose ?? false;
@@ -49,7 +49,7 @@ export function echo<E extends ServerItem>(
     new Observable<E | WriteCommand<DataOf<E>> | CloseCommand>((subscriber) => {
       const closing = new Set<ConnectionId>();
       relay(source, subscriber, (value) => {
-        const item: ServerItem = value;
+        const item: BehaviourItem = value;
         if (item.type === 'data') {
           if (thenClose && closing.has(item.id)) return;
           subscriber.next(value);

@@ -1,6 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { ConnectionMade, Output, WriteCommand } from '../types';
-import { relay, type ServerItem } from './internal';
+import { relay, type BehaviourItem } from './internal';
 
 /**
  * Writes a greeting to each new connection, right after its `connectionMade` event.
@@ -34,14 +34,14 @@ import { relay, type ServerItem } from './internal';
  * each new connection after its `connectionMade` event.
  * @see {@link countConnections}
  */
-export function greet<E extends ServerItem, O extends Output = Output>(
+export function greet<E extends BehaviourItem, O extends Output = Output>(
   message: O | ((event: Extract<E, ConnectionMade>) => O),
 ): OperatorFunction<E, E | WriteCommand<O>> {
   return (source) =>
     new Observable<E | WriteCommand<O>>((subscriber) => {
       relay(source, subscriber, (value) => {
         subscriber.next(value);
-        const item: ServerItem = value;
+        const item: BehaviourItem = value;
         if (item.type === 'connectionMade') {
           // `item` is `value`, which is an `E`; TypeScript cannot carry that through the narrowing.
           const data =

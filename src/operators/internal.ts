@@ -3,12 +3,11 @@
  *
  * @packageDocumentation
  */
-import type { DataReceived, ServerCommand, ServerEvent } from '../types';
+import type { BehaviourItem } from '../types';
 
-/** Anything on a behaviour's mixed stream: an event passing through, or a command added to it. */
-export type ServerItem = ServerEvent<unknown> | ServerCommand<unknown>;
+export type { BehaviourItem, DataOf } from '../types';
 
-/** The type of the data carried by the `data` events among `E`. */
-export type DataOf<E> = E extends DataReceived<infer T> ? T : never;
+/** The internal name {@link BehaviourItem} had before it was public; kept for code in flight. */
+export type ServerItem = BehaviourItem;
 
 export { relay } from '../internal/relay';
