@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ReplaySubject, filter, firstValueFrom, type Subscription } from 'rxjs';
 import { start } from '../examples/quickstart';
-import type { ServerNotification } from '../src/index';
+import * as api from '../src/index';
+import { RxnetError, type ServerNotification } from '../src/index';
 import { RawClient, Resources, within } from './examples/harness';
 
 const resources = new Resources();
@@ -50,3 +51,44 @@ describe('README', () => {
     });
   });
 });
+
+describe('README error codes', () => {
+  const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Error codes'));
+  const rows = section
+    .split('\n')
+    .filter((line) => line.startsWith('| `RXNET_ERR_'))
+    .map((line) => line.split('|').map((cell) => cell.trim()));
+
+  it('lists every code rxnet has, once', () => {
+    const codes = rows.map((cells) => cells[1]!.replace(/`/g, ''));
+    const errors = Object.values(api)
+      .filter(
+        (value): value is new (...args: never[]) => RxnetError =>
+          typeof value === 'function' && value.prototype instanceof RxnetError,
+      )
+      .map((ErrorClass) => (ErrorClass.prototype as { code?: string }).code ?? codeOf(ErrorClass));
+    expect([...codes].sort()).toEqual([...new Set(errors)].sort());
+  });
+
+  it.each(rows.map((cells) => [cells[1], cells[2], cells[4]] as const))(
+    'names, beside %s, test files that raise %s',
+    (code, className, files) => {
+      const name = className!.replace(/`/g, '').split(' ')[0]!;
+      const paths = files!.split(',').map((file) => file.trim().replace(/`/g, ''));
+      expect(paths.length).toBeGreaterThan(0);
+      for (const path of paths) {
+        const source = readFileSync(join(__dirname, '..', path), 'utf8');
+        expect(
+          `${path}: ${source.includes(name) || source.includes(code!.replace(/`/g, ''))}`,
+        ).toBe(`${path}: true`);
+      }
+    },
+  );
+});
+
+/** The literal code of an error class, read from an instance built with dummy arguments. */
+function codeOf(ErrorClass: new (...args: never[]) => RxnetError): string {
+  const Construct = ErrorClass as unknown as new (...args: unknown[]) => RxnetError;
+  return new Construct('x', 1, {}).code;
+}
