@@ -16,6 +16,10 @@ import { relay, type BehaviourItem } from './internal';
  * `connectionMade` event as it is at this point of the pipeline, so after {@link countConnections}
  * it can read `count` with its type checked.
  *
+ * The greeting is the server's message type: bytes by default, or any value its framing encodes
+ * (`{ type: 'hello', version: 2 }` with a JSON codec). A function given as `message` is always
+ * called for the greeting, never sent as one.
+ *
  * Every event passes through unchanged. Fails with whatever the greeting function throws.
  *
  * ## Example
@@ -34,7 +38,7 @@ import { relay, type BehaviourItem } from './internal';
  * each new connection after its `connectionMade` event.
  * @see {@link countConnections}
  */
-export function greet<E extends BehaviourItem, O extends Output = Output>(
+export function greet<E extends BehaviourItem, O = Output>(
   message: O | ((event: Extract<E, ConnectionMade>) => O),
 ): OperatorFunction<E, E | WriteCommand<O>> {
   return (source) =>
@@ -44,8 +48,13 @@ export function greet<E extends BehaviourItem, O extends Output = Output>(
         const item: BehaviourItem = value;
         if (item.type === 'connectionMade') {
           // `item` is `value`, which is an `E`; TypeScript cannot carry that through the narrowing.
+          // With any message type allowed, `O` could be a function too: a function is the greeter.
           const data =
-            typeof message === 'function' ? message(value as Extract<E, ConnectionMade>) : message;
+            typeof message === 'function'
+              ? (message as (event: Extract<E, ConnectionMade>) => O)(
+                  value as Extract<E, ConnectionMade>,
+                )
+              : message;
           subscriber.next({ type: 'write', to: item.id, data });
         }
       });

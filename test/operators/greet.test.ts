@@ -29,6 +29,19 @@ describe('greet', () => {
       });
     });
 
+    it('writes a structured greeting, for the server to encode', () => {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const values = {
+          a: made(1),
+          w: write(1, { kind: 'hello', version: 2 }),
+        };
+        const e1 = cold(' -a---|', values);
+        const expected = '-(aw)|';
+
+        expectObservable(e1.pipe(greet({ kind: 'hello', version: 2 }))).toBe(expected, values);
+      });
+    });
+
     it('completes on an empty source', () => {
       testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
         const e1 = cold<ServerEvent<string>>(' |');

@@ -53,6 +53,20 @@ describe('operator types', () => {
       expect(await firstValueFrom(counted.pipe(toArray()))).toHaveLength(2);
       void uncounted;
     });
+
+    it('greets with structured output, typed as the server writes it', async () => {
+      type Hello = { readonly kind: 'hello'; readonly count: number };
+      const hello: Behaviour<string, Hello> = (events) =>
+        events.pipe(
+          countConnections(),
+          greet(({ count }): Hello => ({ kind: 'hello', count })),
+        );
+      // @ts-expect-error: a server without an encoder writes bytes, not objects.
+      const bytesOnly: Behaviour<string> = (events) => events.pipe(greet({ kind: 'hello' }));
+      const commands = await firstValueFrom(hello(of(made(1))).pipe(onlyCommands(), toArray()));
+      expect(commands).toEqual([{ type: 'write', to: 1, data: { kind: 'hello', count: 1 } }]);
+      void bytesOnly;
+    });
   });
 
   describe('closeOn, broadcast and echo', () => {
