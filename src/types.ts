@@ -209,11 +209,13 @@ export type ServerCommand<O = Output> = WriteCommand<O> | CloseCommand | AbortCo
  * A whole server's logic as a pure function: events in, commands out, with no socket and no clock.
  *
  * Behaviour operators pass events through so the next operator can react to them; the server
- * carries out the commands and ignores the events that reach the end of the pipeline.
+ * carries out the commands, and emits the events that reach the end of the pipeline (for logs and
+ * tests). Those events are the server's own, annotated perhaps (a `count`), so their data is still
+ * of the frame type `T`, and `serve`'s notifications are typed with it.
  */
 export type Behaviour<T = Buffer, O = Output> = (
   events: Observable<ServerEvent<T>>,
-) => Observable<ServerCommand<O> | ServerEvent<unknown>>;
+) => Observable<ServerCommand<O> | ServerEvent<T>>;
 
 /**
  * Anything on a behaviour's mixed stream: an event passing through, or a command added to it.

@@ -16,9 +16,10 @@ export interface Listening {
 
 /**
  * What {@link serve} emits: `listening` first, then the events that reach the end of the
- * behaviour, and `writeFailed` for a write command that could not be encoded.
+ * behaviour (their data of the frame type `T`), and `writeFailed` for a write command that could
+ * not be encoded.
  */
-export type ServerNotification = Listening | ServerOutput;
+export type ServerNotification<T = unknown> = Listening | ServerOutput<T>;
 
 /** Options of {@link serve}: those of {@link listen}, plus `decode` and `encode` for framing. */
 export type ServeOptions<T, O> = ListenOptions & ServeConnectionsOptions<T, O>;
@@ -61,12 +62,12 @@ export function serve<T = Buffer, O = Output>(
   endpoint: string | ServerEndpoint,
   behaviour: Behaviour<T, O>,
   options: ServeOptions<T, O> = {},
-): Observable<ServerNotification> {
+): Observable<ServerNotification<T>> {
   // Bad descriptions throw here, at call time, as they do from listen().
   if (typeof endpoint === 'string') {
     serverFromString(endpoint);
   }
-  return new Observable<ServerNotification>((subscriber) => {
+  return new Observable<ServerNotification<T>>((subscriber) => {
     const onListening = options.onListening;
     const connections$ = listen(endpoint, {
       ...options,

@@ -22,8 +22,11 @@ export interface WriteFailed {
   readonly error: EncodeError;
 }
 
-/** What {@link serveConnections} emits: the events that reach the end of the behaviour, and failed writes. */
-export type ServerOutput = ServerEvent<unknown> | WriteFailed;
+/**
+ * What {@link serveConnections} emits: the events that reach the end of the behaviour, whose data
+ * is of the frame type `T`, and failed writes.
+ */
+export type ServerOutput<T = unknown> = ServerEvent<T> | WriteFailed;
 
 /**
  * How a server turns bytes into the behaviour's messages and back. Without `decode` the behaviour
@@ -88,16 +91,16 @@ export function serveConnections<T = Buffer, O = Output>(
   connections$: Observable<Connection>,
   behaviour: Behaviour<T, O>,
   options: ServeConnectionsOptions<T, O> = {},
-): Observable<ServerOutput> {
+): Observable<ServerOutput<T>> {
   const decode = options.decode;
   const encode = options.encode;
-  return new Observable<ServerOutput>((subscriber) => {
+  return new Observable<ServerOutput<T>>((subscriber) => {
     const events = new Subject<ServerEvent<T>>();
     const live = new Map<ConnectionId, Served<T>>();
     const server: ServerState<T> = { events, live, completeIfDrained, current: undefined };
     let sourceDone = false;
 
-    function execute(output: ServerCommand<O> | ServerEvent<unknown>): void {
+    function execute(output: ServerCommand<O> | ServerEvent<T>): void {
       switch (output.type) {
         case 'write':
           write(output.to, output.data);
@@ -209,7 +212,7 @@ export function serveConnections<T = Buffer, O = Output>(
 
     // A holder, as a connection can make the behaviour fail before subscribe() returns.
     const source = new Subscription();
-    let behaviour$: Observable<ServerCommand<O> | ServerEvent<unknown>>;
+    let behaviour$: Observable<ServerCommand<O> | ServerEvent<T>>;
     try {
       behaviour$ = behaviour(events.asObservable());
     } catch (error: unknown) {
