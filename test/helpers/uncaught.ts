@@ -6,7 +6,7 @@
 import { config } from 'rxjs';
 
 export interface UncaughtRecorder {
-  /** Everything caught since `install()`, oldest first. */
+  /** Everything caught since the last `install()`, oldest first. */
   readonly errors: unknown[];
   /** Starts recording; call in `beforeAll`/`beforeEach`. */
   install(): void;
@@ -26,6 +26,7 @@ export function uncaughtRecorder(): UncaughtRecorder {
     install() {
       if (installed) return;
       installed = true;
+      errors.length = 0;
       previous = config.onUnhandledError;
       config.onUnhandledError = onUncaught;
       process.on('uncaughtException', onUncaught);
