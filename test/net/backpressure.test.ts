@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { Observable, firstValueFrom, mergeMap, of, type Subscription } from 'rxjs';
-import { WriteBufferFullError } from '../../src/errors';
+import { firstValueFrom, type Subscription } from 'rxjs';
+import { DrainTimeoutError, WriteBufferFullError } from '../../src/errors';
 import { serve, type ServerNotification } from '../../src/net/serve';
+import { broadcast } from '../../src/operators/broadcast';
 import { DEFAULT_WRITE_HIGH_WATER_MARK } from '../../src/transport/fromDuplex';
-import type { Behaviour, ConnectionId, ServerCommand, ServerEvent } from '../../src/types';
 import { LOOPBACK, rawClient, startListening } from '../helpers/sockets';
 
 const MiB = 1024 * 1024;
@@ -55,49 +55,34 @@ describe('backpressure over real sockets', () => {
       expect(echoed).toBeGreaterThan(8 * DEFAULT_WRITE_HIGH_WATER_MARK);
       expect(echoed).toBeLessThan(sent);
       expect(worstExcess).toBeLessThanOrEqual(0);
-      expect(connection.pendingWriteBytes).toBeGreaterThan(DEFAULT_WRITE_HIGH_WATER_MARK);
+      // Reading stopped because the output is at the mark (write() is false from exactly the mark).
+      expect(connection.pendingWriteBytes).toBeGreaterThanOrEqual(DEFAULT_WRITE_HIGH_WATER_MARK);
       peer.destroy();
       await firstValueFrom(connection.closed$);
       listener.subscription.unsubscribe();
     });
   });
 
-  describe('maxPendingWriteBytes', () => {
-    /** Relays each chunk to every other connection, and lets every event through. */
-    const relay: Behaviour = (events) =>
-      new Observable<ServerCommand | ServerEvent<unknown>>((subscriber) => {
-        const open = new Set<ConnectionId>();
-        return events
-          .pipe(
-            mergeMap((event) => {
-              if (event.type === 'connectionMade') {
-                open.add(event.id);
-              } else if (event.type === 'connectionLost') {
-                open.delete(event.id);
-              } else if (event.type === 'data') {
-                const to = [...open].filter((id) => id !== event.id);
-                return of<(ServerCommand | ServerEvent<unknown>)[]>({
-                  type: 'write',
-                  to,
-                  data: event.data,
-                });
-              }
-              return of(event);
-            }),
-          )
-          .subscribe(subscriber);
-      });
-
-    it('aborts a slow reader in a broadcast without affecting the others', async () => {
-      const limits = { writeHighWaterMark: 64 * 1024, maxPendingWriteBytes: 1 * MiB };
+  describe('a broadcast with a reader that stops', () => {
+    /*
+     * Before, a broadcast wrote on into a reader that had stopped until maxPendingWriteBytes
+     * aborted it with WriteBufferFullError, while the others were served on. Now a write that finds
+     * a receiver at the mark pauses the sender until the receiver drains or closes: the stopped
+     * reader holds about the mark plus one chunk, never maxPendingWriteBytes, the broadcast waits
+     * for it, and drainTimeout cuts it off with DrainTimeoutError, after which the others get
+     * everything.
+     */
+    it('pauses the sender, then aborts the stopped reader with DrainTimeoutError, and the fast reader gets everything', async () => {
+      const drainTimeout = 300;
+      const limits = { writeHighWaterMark: 64 * 1024, maxPendingWriteBytes: 1 * MiB, drainTimeout };
       const events: ServerNotification[] = [];
       let subscription: Subscription | undefined;
       const port = await new Promise<number>((resolve, reject) => {
-        subscription = serve(LOOPBACK, relay, limits).subscribe({
+        subscription = serve(LOOPBACK, (events$) => events$.pipe(broadcast()), limits).subscribe({
           next(notification) {
             if (notification.type === 'listening') {
               resolve(notification.address._tag === 'TcpAddress' ? notification.address.port : 0);
-            } else {
+            } else if (notification.type !== 'data') {
               events.push(notification);
             }
           },
@@ -109,6 +94,8 @@ describe('backpressure over real sockets', () => {
       const slow = await rawClient(port);
       slow.pause();
       slow.on('error', () => {});
+      producer.on('error', () => {});
+      fast.on('error', () => {});
       const total = 24 * MiB;
       const chunk = Buffer.alloc(64 * 1024, 'b');
       let sent = 0;
@@ -126,7 +113,8 @@ describe('backpressure over real sockets', () => {
           }
         });
       });
-      // Paced by the fast reader, so only the slow one can fall behind by the limit.
+      const started = performance.now();
+      // Paced by the fast reader, so only the stopped one can fall behind.
       while (sent < total) {
         sent += chunk.length;
         producer.write(chunk);
@@ -136,6 +124,8 @@ describe('backpressure over real sockets', () => {
       }
       await fastDone;
       expect(fastReceived).toBe(total);
+      // The broadcast waited for the stopped reader for drainTimeout before it was cut off.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(drainTimeout);
       const lost = events.filter((event) => event.type === 'connectionLost');
       expect(lost).toEqual([
         {
@@ -143,14 +133,54 @@ describe('backpressure over real sockets', () => {
           id: 3,
           reason: {
             type: 'aborted',
-            error: expect.any(WriteBufferFullError) as WriteBufferFullError,
+            error: expect.any(DrainTimeoutError) as DrainTimeoutError,
           },
         },
       ]);
+      const [loss] = lost;
+      const error =
+        loss?.type === 'connectionLost' && loss.reason.type === 'aborted'
+          ? loss.reason.error
+          : undefined;
+      expect(error).toMatchObject({ code: 'RXNET_ERR_DRAIN_TIMEOUT', timeout: drainTimeout });
+      // Never near maxPendingWriteBytes: the mark plus the one chunk that found it there.
+      expect((error as DrainTimeoutError).pending).toBeLessThanOrEqual(
+        limits.writeHighWaterMark + chunk.length,
+      );
       producer.destroy();
       fast.destroy();
       slow.destroy();
       subscription?.unsubscribe();
+    });
+  });
+
+  describe('maxPendingWriteBytes', () => {
+    it('aborts a connection whose writer ignores write() returning false with WriteBufferFullError', async () => {
+      const limit = 1 * MiB;
+      const listener = await startListening(LOOPBACK, { maxPendingWriteBytes: limit });
+      const peer = await rawClient(listener.port);
+      peer.pause();
+      peer.on('error', () => {});
+      const connection = await listener.accepted(0);
+      const chunk = Buffer.alloc(64 * 1024, 'w');
+      let accepted = 0;
+      // In one turn, so nothing leaves for the kernel past the first write.
+      while (connection.state === 'open' && accepted < 4 * limit) {
+        connection.write(chunk);
+        accepted += chunk.length;
+      }
+      const reason = await firstValueFrom(connection.closed$);
+      expect(reason).toEqual({
+        type: 'aborted',
+        error: expect.any(WriteBufferFullError) as WriteBufferFullError,
+      });
+      expect(reason.type === 'aborted' ? reason.error : undefined).toMatchObject({
+        code: 'RXNET_ERR_WRITE_BUFFER_FULL',
+        limit,
+      });
+      expect(accepted).toBeLessThanOrEqual(limit + 2 * chunk.length);
+      peer.destroy();
+      listener.subscription.unsubscribe();
     });
   });
 });
