@@ -11,7 +11,8 @@
  *   pending output is sampled after every write the server makes.
  *
  * Not a test: run it with `npx ts-node bench/backpressure.bench.ts` (`--only=send,slowConsumer`,
- * `--runs=N`, `--seconds=S`, `--gib=G`). Everything runs in this one process, so the readers, the
+ * `--runs=N`, `--seconds=S` per slow-consumer run, `--throttle=B` bytes per second for the
+ * throttled reader, `--gib=G` per send run). Everything runs in this one process, so the readers, the
  * senders and the server share the CPU: absolute rates are lower than between two machines.
  *
  * @packageDocumentation
@@ -499,10 +500,14 @@ async function benchSend(gib: number, runs: number): Promise<void> {
   }
 }
 
-async function benchSlowConsumer(seconds: number, runs: number): Promise<void> {
+async function benchSlowConsumer(seconds: number, runs: number, throttle: number): Promise<void> {
   let cutOff = 0;
   for (let run = 1; run <= runs; run += 1) {
-    const r = await runSlowConsumer({ durationMs: seconds * 1000, drainTimeout: 1000 });
+    const r = await runSlowConsumer({
+      durationMs: seconds * 1000,
+      drainTimeout: 1000,
+      throttledBytesPerSecond: throttle,
+    });
     const readers = [r.fast, r.throttled, ...r.senders];
     const wronglyLost = readers.filter((reader) => reader.lost !== undefined);
     cutOff += wronglyLost.length;
@@ -511,7 +516,7 @@ async function benchSlowConsumer(seconds: number, runs: number): Promise<void> {
       `slowConsumer run ${run}: ${wronglyLost.length === 0 ? 'no reader cut off' : `${wronglyLost.length} READERS CUT OFF`}; ` +
         `fast ${mb(r.fast.received)}, throttled ${mb(r.throttled.received)} ` +
         `(${mb((r.throttled.received * 1000) / r.durationMs)}/s), senders sent ${mb(r.sent)}; ` +
-        `never-reader ${never === undefined ? 'NOT aborted' : `${never.reason.type} ${'error' in never.reason ? never.reason.error?.code : ''} at ${never.atMs.toFixed(0)} ms (at the mark from ${r.never.atMarkMs?.toFixed(0)} ms)`}; ` +
+        `never-reader ${never === undefined ? 'NOT aborted' : `${never.reason.type} ${'error' in never.reason ? never.reason.error?.code : ''} at ${never.atMs.toFixed(0)} ms (at the mark from ${r.never.atMarkMs?.toFixed(0)} ms; the fast reader got ${mb(r.never.fastReceivedMeanwhile ?? 0)} meanwhile)`}; ` +
         `max pending: total ${kib(r.maxPendingTotal)} (${kib(r.maxPendingTotalAfterNever)} after the never-reader), ` +
         `per receiver ${kib(Math.max(...readers.map((reader) => reader.maxPending), r.never.maxPending))}; ` +
         `${r.refusedWrites}/${r.writes} writes refused\n`,
@@ -527,7 +532,13 @@ if (require.main === module) {
   const runs = Number(flag('runs') ?? 5);
   void (async () => {
     if (only.has('send')) await benchSend(Number(flag('gib') ?? 1), Math.min(runs, 2));
-    if (only.has('slowConsumer')) await benchSlowConsumer(Number(flag('seconds') ?? 10), runs);
+    if (only.has('slowConsumer')) {
+      await benchSlowConsumer(
+        Number(flag('seconds') ?? 10),
+        runs,
+        Number(flag('throttle') ?? 100e6),
+      );
+    }
   })().catch((error: unknown) => {
     process.stderr.write(`bench failed: ${String(error)}\n`);
     process.exitCode = 1;
