@@ -22,7 +22,11 @@ export type RxnetErrorCode =
   | 'RXNET_ERR_DRAIN_TIMEOUT'
   | 'RXNET_ERR_WRITE_BUFFER_FULL'
   | 'RXNET_ERR_ENCODE'
-  | 'RXNET_ERR_BEHAVIOUR';
+  | 'RXNET_ERR_BEHAVIOUR'
+  | 'RXNET_ERR_INVALID_COMMAND'
+  | 'RXNET_ERR_PROTOCOL'
+  | 'RXNET_ERR_REQUEST_TIMEOUT'
+  | 'RXNET_ERR_REQUEST_QUEUE_FULL';
 
 /** Options every rxnet error accepts: the underlying error, if any. */
 export interface RxnetErrorOptions {
@@ -311,6 +315,81 @@ export class BehaviourError extends RxnetError {
 
   constructor(options?: RxnetErrorOptions) {
     super(`Behaviour failed${describeCauseMessage(options?.cause)}`, options);
+  }
+}
+
+/**
+ * A behaviour emitted something that is not a command the server can carry out: not an object, a
+ * `write` whose `to` is not an id or a list of ids. Types forbid it; JavaScript and casts do not.
+ * The server drops it, reports it, and goes on.
+ */
+export class InvalidCommandError extends RxnetError {
+  override get name(): 'InvalidCommandError' {
+    return 'InvalidCommandError';
+  }
+
+  readonly code = 'RXNET_ERR_INVALID_COMMAND';
+
+  constructor(
+    /** What is wrong with it, for humans. */
+    readonly reason: string,
+    options?: RxnetErrorOptions,
+  ) {
+    super(`Invalid command: ${reason}`, options);
+  }
+}
+
+/**
+ * One connection's protocol (the function given to `protocol()` or `runProtocol()`) threw or
+ * failed with an error that is not an {@link RxnetError}; `cause` is that error. The connection is
+ * aborted with it as its close reason, and nothing else stops.
+ */
+export class ProtocolError extends RxnetError {
+  override get name(): 'ProtocolError' {
+    return 'ProtocolError';
+  }
+
+  readonly code = 'RXNET_ERR_PROTOCOL';
+
+  constructor(options?: RxnetErrorOptions) {
+    super(`Protocol failed${describeCauseMessage(options?.cause)}`, options);
+  }
+}
+
+/** A request got no (complete) reply within its timeout: `respond()`'s handler, or a requester's request. */
+export class RequestTimeoutError extends RxnetError {
+  override get name(): 'RequestTimeoutError' {
+    return 'RequestTimeoutError';
+  }
+
+  readonly code = 'RXNET_ERR_REQUEST_TIMEOUT';
+
+  constructor(
+    /** The timeout, in milliseconds. */
+    readonly timeout: number,
+    options?: RxnetErrorOptions,
+  ) {
+    super(`Request timed out after ${timeout} ms`, options);
+  }
+}
+
+/**
+ * More requests waited for a free slot than `maxQueued` allows: a peer that sends requests faster
+ * than they are handled, or a client that asks faster than its connection answers.
+ */
+export class RequestQueueFullError extends RxnetError {
+  override get name(): 'RequestQueueFullError' {
+    return 'RequestQueueFullError';
+  }
+
+  readonly code = 'RXNET_ERR_REQUEST_QUEUE_FULL';
+
+  constructor(
+    /** The configured maximum of waiting requests. */
+    readonly limit: number,
+    options?: RxnetErrorOptions,
+  ) {
+    super(`More than ${limit} requests are waiting`, options);
   }
 }
 

@@ -40,6 +40,30 @@ export { sendEvery, type SendEveryConfig } from './operators/sendEvery';
 /* Commands */
 export { write, close, abort } from './commands';
 
+/* Protocols */
+export { protocol, type ProtocolItem } from './protocols/protocol';
+export {
+  forward,
+  type Forwarded,
+  type PerConnection,
+  type ProtocolContext,
+} from './protocols/context';
+export { runProtocol, type RunProtocolOptions } from './protocols/runProtocol';
+export { respond, type RespondOptions, type RespondOrder } from './protocols/respond';
+export {
+  requester,
+  type Correlation,
+  type RequestAsyncOptions,
+  type Requester,
+  type RequesterOptions,
+} from './protocols/requester';
+export {
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_QUEUED_REQUESTS,
+  DEFAULT_REQUEST_TIMEOUT,
+  DEFAULT_RESPOND_CONCURRENCY,
+} from './protocols/limits';
+
 /* Server */
 export { listen, type ListenOptions } from './net/listen';
 export { serve, type Listening, type ServerNotification, type ServeOptions } from './net/serve';
@@ -93,6 +117,7 @@ export {
   type ServeConnectionsOptions,
   type ServerOutput,
   type WriteFailed,
+  type CommandRejected,
 } from './transport/serveConnections';
 
 /* Errors */
@@ -112,6 +137,10 @@ export {
   WriteBufferFullError,
   EncodeError,
   BehaviourError,
+  InvalidCommandError,
+  ProtocolError,
+  RequestTimeoutError,
+  RequestQueueFullError,
   type IdleTimeoutKind,
   type RxnetErrorCode,
   type RxnetErrorOptions,

@@ -200,6 +200,8 @@ export interface CloseCommand {
 export interface AbortCommand {
   readonly type: 'abort';
   readonly id: ConnectionId;
+  /** Why: the connection closes with `{ type: 'aborted', error: reason }` (absent: `{ type: 'aborted' }`). */
+  readonly reason?: RxnetError;
 }
 
 /** What a behaviour asks the server to do. */

@@ -10,7 +10,11 @@ import {
   IdleTimeoutError,
   InvalidEndpointError,
   InvalidFrameError,
+  InvalidCommandError,
   ListenError,
+  ProtocolError,
+  RequestQueueFullError,
+  RequestTimeoutError,
   RxnetError,
   TruncatedFrameError,
   WriteBufferFullError,
@@ -140,6 +144,31 @@ describe('errors', () => {
       'Behaviour failed: boom',
     ],
     [new BehaviourError(), 'BehaviourError', 'RXNET_ERR_BEHAVIOUR', 'Behaviour failed'],
+    [
+      new ProtocolError({ cause: new Error('bad nick') }),
+      'ProtocolError',
+      'RXNET_ERR_PROTOCOL',
+      'Protocol failed: bad nick',
+    ],
+    [new ProtocolError(), 'ProtocolError', 'RXNET_ERR_PROTOCOL', 'Protocol failed'],
+    [
+      new RequestTimeoutError(5000),
+      'RequestTimeoutError',
+      'RXNET_ERR_REQUEST_TIMEOUT',
+      'Request timed out after 5000 ms',
+    ],
+    [
+      new RequestQueueFullError(1024),
+      'RequestQueueFullError',
+      'RXNET_ERR_REQUEST_QUEUE_FULL',
+      'More than 1024 requests are waiting',
+    ],
+    [
+      new InvalidCommandError('a write needs `to`'),
+      'InvalidCommandError',
+      'RXNET_ERR_INVALID_COMMAND',
+      'Invalid command: a write needs `to`',
+    ],
   ];
 
   describe.each(table)('%p', (error, name, code, message) => {
@@ -192,6 +221,8 @@ describe('errors', () => {
     expect(new IdleTimeoutError(5000)).toMatchObject({ timeout: 5000, kind: 'idle' });
     expect(new IdleTimeoutError(5000, 'write')).toMatchObject({ timeout: 5000, kind: 'write' });
     expect(new DrainTimeoutError(100, 2048)).toMatchObject({ timeout: 100, pending: 2048 });
+    expect(new RequestTimeoutError(5000)).toMatchObject({ timeout: 5000 });
+    expect(new RequestQueueFullError(16)).toMatchObject({ limit: 16 });
   });
 
   it('takes the options third in IdleTimeoutError, after the kind', () => {

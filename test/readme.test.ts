@@ -62,10 +62,11 @@ describe('README error codes', () => {
 
   it('lists every code rxnet has, once', () => {
     const codes = rows.map((cells) => cells[1]!.replace(/`/g, ''));
-    const errors = Object.values(api)
+    const errors = Object.values(api as Record<string, unknown>)
       .filter(
         (value): value is new (...args: never[]) => RxnetError =>
-          typeof value === 'function' && value.prototype instanceof RxnetError,
+          typeof value === 'function' &&
+          (value as { prototype?: unknown }).prototype instanceof RxnetError,
       )
       .map((ErrorClass) => (ErrorClass.prototype as { code?: string }).code ?? codeOf(ErrorClass));
     expect([...codes].sort()).toEqual([...new Set(errors)].sort());

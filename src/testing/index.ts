@@ -7,6 +7,7 @@ export {
   type BehaviourInput,
   type BehaviourExpectation,
 } from './testBehaviour';
+export { testProtocol, type ProtocolInput, type ProtocolExpectation } from './testProtocol';
 
 /* In-memory connection */
 export {

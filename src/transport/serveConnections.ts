@@ -1,8 +1,10 @@
 import { Observable, Subject, Subscription, type Observer, type OperatorFunction } from 'rxjs';
-import { BehaviourError, EncodeError, InvalidFrameError, RxnetError } from '../errors';
+import { BehaviourError, EncodeError, InvalidCommandError } from '../errors';
+import { asRxnetError } from '../internal/asRxnetError';
 import type {
   Behaviour,
   CloseReason,
+  Codec,
   Connection,
   ConnectionId,
   Output,
@@ -26,19 +28,40 @@ export interface WriteFailed {
  * What {@link serveConnections} emits: the events that reach the end of the behaviour, whose data
  * is of the frame type `T`, and failed writes.
  */
-export type ServerOutput<T = unknown> = ServerEvent<T> | WriteFailed;
+export type ServerOutput<T = unknown> = ServerEvent<T> | WriteFailed | CommandRejected;
 
 /**
- * How a server turns bytes into the behaviour's messages and back. Without `decode` the behaviour
- * receives the raw `Buffer` chunks, and without `encode` its `write` data must be an
- * {@link Output}; the types cannot insist on that without getting in the way of generic callers,
- * so it is the caller's part of the contract.
+ * The behaviour emitted something that is not a command the server can carry out (types forbid
+ * it; JavaScript and casts do not). It is dropped, and the server goes on serving.
+ */
+export interface CommandRejected {
+  readonly type: 'commandRejected';
+  readonly command: unknown;
+  readonly error: InvalidCommandError;
+}
+
+/**
+ * How a server turns bytes into the behaviour's messages and back: `framing` for both directions,
+ * or `decode` and `encode` one at a time. Without a decoder the behaviour receives the raw
+ * `Buffer` chunks, and without an encoder its `write` data must be an {@link Output}; the types
+ * cannot insist on that without getting in the way of generic callers, so it is the caller's part
+ * of the contract.
  */
 export interface ServeConnectionsOptions<T, O> {
+  /**
+   * The protocol's framing in both directions, e.g. `lines({ encoding: 'utf8' })`,
+   * `netstrings()` or your own {@link Codec}: its `decode` is subscribed once per connection, its
+   * `encode` called once per `write` command. Not together with `decode` or `encode` (a
+   * `TypeError` at call time).
+   */
+  readonly framing?: Codec<T, O>;
   /** Framing for each connection's bytes, e.g. `lines()`; subscribed once per connection. */
   readonly decode?: OperatorFunction<Buffer, T>;
-  /** Turns a `write` command's data into bytes, once per command (not once per receiver). */
-  readonly encode?: (data: O) => Output;
+  /**
+   * Turns a `write` command's data into bytes, once per command (not once per receiver): one
+   * part, or several written in order.
+   */
+  readonly encode?: (data: O) => Output | readonly Output[];
 }
 
 /**
@@ -82,7 +105,8 @@ export interface ServeConnectionsOptions<T, O> {
  *
  * @param connections$ The connections to serve; each must have a distinct id.
  * @param behaviour The server's logic, from events to commands.
- * @param options `decode` and `encode` for framed protocols.
+ * @param options `framing` (or `decode` and `encode`) for framed protocols.
+ * @throws `TypeError` at call time when `framing` is given with `decode` or `encode`.
  * @returns An Observable that runs the server while subscribed and emits the events that reach the
  * end of the behaviour. Fails only when `connections$` or the behaviour itself fails.
  * @see {@link fromDuplex}
@@ -92,8 +116,7 @@ export function serveConnections<T = Buffer, O = Output>(
   behaviour: Behaviour<T, O>,
   options: ServeConnectionsOptions<T, O> = {},
 ): Observable<ServerOutput<T>> {
-  const decode = options.decode;
-  const encode = options.encode;
+  const { decode, encode } = codecOf(options);
   return new Observable<ServerOutput<T>>((subscriber) => {
     const events = new Subject<ServerEvent<T>>();
     const live = new Map<ConnectionId, Served<T>>();
@@ -101,40 +124,57 @@ export function serveConnections<T = Buffer, O = Output>(
     let sourceDone = false;
 
     function execute(output: ServerCommand<O> | ServerEvent<T>): void {
+      // Checked, not trusted: a JavaScript behaviour or a cast can emit anything, and a throw here
+      // would surface as an uncaught exception, not as a failure of that one command.
+      if (typeof output !== 'object' || output === null) {
+        reject(
+          output,
+          `expected a command or an event, got ${output === null ? 'null' : typeof output}`,
+        );
+        return;
+      }
       switch (output.type) {
         case 'write':
-          write(output.to, output.data);
+          if (isTarget(output.to)) {
+            write(output.to, output.data);
+          } else {
+            reject(output, 'a write needs `to`: a connection id or an array of ids');
+          }
           break;
         case 'close':
           live.get(output.id)?.connection.end();
           break;
         case 'abort':
-          live.get(output.id)?.connection.abort();
+          live.get(output.id)?.connection.abort(output.reason);
           break;
         default:
           subscriber.next(output);
       }
     }
 
+    function reject(command: unknown, reason: string): void {
+      subscriber.next({
+        type: 'commandRejected',
+        command,
+        error: new InvalidCommandError(reason),
+      });
+    }
+
     function write(to: ConnectionId | readonly ConnectionId[], data: O): void {
-      let bytes: Output;
+      let encoded: Output | readonly Output[];
       try {
-        bytes = encode === undefined ? (data as Output) : encode(data);
+        encoded = encode === undefined ? (data as Output) : encode(data);
       } catch (error: unknown) {
-        subscriber.next({
-          type: 'writeFailed',
-          to,
-          error: new EncodeError(undefined, { cause: error }),
-        });
+        writeFailed(to, new EncodeError(undefined, { cause: error }));
         return;
       }
-      if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array)) {
-        const what = bytes === null ? 'null' : typeof bytes;
-        subscriber.next({
-          type: 'writeFailed',
-          to,
-          error: new EncodeError(`A write command's data must be a string or bytes, got ${what}`),
-        });
+      if (isParts(encoded)) {
+        writeParts(to, encoded);
+        return;
+      }
+      let bytes = encoded;
+      if (!isOutput(bytes)) {
+        writeFailed(to, notBytes('data', bytes));
         return;
       }
       if (typeof to === 'number') {
@@ -147,6 +187,34 @@ export function serveConnections<T = Buffer, O = Output>(
       for (const id of to) {
         writeTo(live.get(id), bytes);
       }
+    }
+
+    /** An encoder's several parts (header, payload, delimiter): each receiver gets all, in order. */
+    function writeParts(
+      to: ConnectionId | readonly ConnectionId[],
+      parts: readonly Output[],
+    ): void {
+      for (const part of parts) {
+        if (!isOutput(part)) {
+          writeFailed(to, notBytes('encoded part', part));
+          return;
+        }
+      }
+      if (typeof to === 'number') {
+        const target = live.get(to);
+        for (const part of parts) writeTo(target, part);
+        return;
+      }
+      // A string would be encoded once per receiver; as bytes it is encoded once.
+      const shared = to.length > 1 ? parts.map(toBytes) : parts;
+      for (const id of to) {
+        const target = live.get(id);
+        for (const part of shared) writeTo(target, part);
+      }
+    }
+
+    function writeFailed(to: ConnectionId | readonly ConnectionId[], error: EncodeError): void {
+      subscriber.next({ type: 'writeFailed', to, error });
     }
 
     /**
@@ -392,15 +460,49 @@ class ServedClose<T> implements Observer<CloseReason> {
   }
 }
 
-/** A close reason carries an RxnetError; a decoder's foreign error is wrapped, keeping it as cause. */
-function asRxnetError(error: unknown): RxnetError {
-  if (error instanceof RxnetError) {
-    return error;
+/**
+ * The decoder and encoder the options give, checked at call time: `framing` or the pair, not both.
+ * Internal: `serve` calls it too, so that it throws before anything is subscribed.
+ */
+export function codecOf<T, O>(
+  options: ServeConnectionsOptions<T, O>,
+): {
+  readonly decode: Codec<T, O>['decode'] | undefined;
+  readonly encode: Codec<T, O>['encode'] | undefined;
+} {
+  const { framing, decode, encode } = options;
+  if (framing === undefined) {
+    return { decode, encode };
   }
-  const message = error instanceof Error ? error.message : String(error);
-  return new InvalidFrameError(message, { cause: error });
+  if (decode !== undefined || encode !== undefined) {
+    throw new TypeError(
+      '`framing` sets both directions: give it alone, or `decode` and `encode` without it',
+    );
+  }
+  return { decode: framing.decode, encode: framing.encode };
+}
+
+function isParts(encoded: Output | readonly Output[]): encoded is readonly Output[] {
+  return Array.isArray(encoded);
+}
+
+function isOutput(value: unknown): value is Output {
+  return typeof value === 'string' || value instanceof Uint8Array;
+}
+
+function toBytes(part: Output): Output {
+  return typeof part === 'string' ? Buffer.from(part) : part;
+}
+
+function notBytes(what: string, value: unknown): EncodeError {
+  const type = value === null ? 'null' : typeof value;
+  return new EncodeError(`A write command's ${what} must be a string or bytes, got ${type}`);
 }
 
 function isWritable(connection: Connection): boolean {
   return connection.state === 'open' || connection.state === 'readClosed';
+}
+
+function isTarget(to: unknown): to is ConnectionId | readonly ConnectionId[] {
+  return typeof to === 'number' || (Array.isArray(to) && to.every((id) => typeof id === 'number'));
 }

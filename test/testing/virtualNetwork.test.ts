@@ -109,7 +109,8 @@ function eventLine(net: VirtualNetwork, event: ServerOutput): string {
     case 'readConnectionLost':
       return `${net.now()} server readLost ${event.id}`;
     case 'writeFailed':
-      return `${net.now()} server writeFailed ${event.error.code}`;
+    case 'commandRejected':
+      return `${net.now()} server ${event.type} ${event.error.code}`;
     case 'connectionMade':
       return `${net.now()} server made ${event.id}`;
     case 'data':

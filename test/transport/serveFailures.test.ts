@@ -22,12 +22,17 @@ import {
   toArray,
   type Subscription,
 } from 'rxjs';
-import { BehaviourError, EncodeError } from '../../src/errors';
+import { BehaviourError, EncodeError, InvalidCommandError } from '../../src/errors';
 import { lines } from '../../src/framing/lines';
 import { serve, type ServerNotification } from '../../src/net/serve';
 import { broadcast } from '../../src/operators/broadcast';
 import { memoryConnection, type MemoryConnection } from '../../src/testing/memoryConnection';
-import { serveConnections, type WriteFailed } from '../../src/transport/serveConnections';
+import {
+  serveConnections,
+  type CommandRejected,
+  type ServerOutput,
+  type WriteFailed,
+} from '../../src/transport/serveConnections';
 import type {
   Behaviour,
   Connection,
@@ -262,6 +267,17 @@ describe('serveConnections failures', () => {
       expect(uncaught.errors).toEqual([]);
       expect(a!.writtenText.endsWith('after')).toBe(true);
       expect(a!.state).toBe('open');
+      const rejected = (run.outputs as ServerOutput[]).filter(
+        (output): output is CommandRejected => output.type === 'commandRejected',
+      );
+      if (command !== null && typeof command === 'object' && 'id' in command) {
+        expect(rejected).toEqual([]); // a close of an unknown id is ignored, as for a gone connection
+      } else {
+        expect(rejected).toEqual([
+          { type: 'commandRejected', command, error: expect.any(InvalidCommandError) },
+        ]);
+        expect(rejected[0]!.error.code).toBe('RXNET_ERR_INVALID_COMMAND');
+      }
       run.subscription.unsubscribe();
     });
   });
