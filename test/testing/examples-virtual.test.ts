@@ -12,6 +12,7 @@ import {
   spreadDecoder,
   spreadGreeting,
   type SpreadBehaviourOptions,
+  SPREAD_HALF_OPEN_TIMEOUT,
 } from '../../examples/spread-server';
 import { VirtualNetwork } from '../../src/testing/virtualNetwork';
 import { serveConnections } from '../../src/transport/serveConnections';
@@ -71,7 +72,8 @@ describe('examples on the virtual network', () => {
     const behaviour = spreadBehaviour({ ...options, log: stampedLog(net, lines, 'server') });
     const decode = spreadDecoder(options.framing ?? 'raw');
     const server = serveConnections(
-      net.listen('spread'),
+      // The example's own listen option: the Twisted original ends a connection at the client's FIN.
+      net.listen('spread', { halfOpenTimeout: SPREAD_HALF_OPEN_TIMEOUT }),
       behaviour,
       decode === undefined ? {} : { decode },
     ).subscribe();
