@@ -150,13 +150,18 @@ export class Sending implements Observer<Output>, CloseHook, DrainHook {
   private completed = false;
   private stopped = false;
   private output: Subscription | undefined;
+  private source: AsyncIterable<Output> | undefined;
   private iterator: AsyncIterator<Output> | undefined;
   private wakeUp: (() => void) | undefined;
   /** Also the drain check of the writes it makes (see `write`). */
   private readonly onFlushed: FlushCallback = (error) => {
     flushed(this.connection);
     this.outstanding -= 1;
-    if (error == null && this.completed && this.outstanding === 0) {
+    // Node calls back a write in progress without an error when the stream is destroyed: after a
+    // close was decided, only the close can tell whether the bytes went out.
+    const reason = this.connection.reason;
+    const decided = reason !== undefined && reason.type !== 'done';
+    if (error == null && !decided && this.completed && this.outstanding === 0) {
       this.finish();
     }
   };
@@ -178,7 +183,8 @@ export class Sending implements Observer<Output>, CloseHook, DrainHook {
 
   next(chunk: Output): void {
     if (!this.connection.isWritable()) {
-      this.fail(undefined);
+      const reason = this.connection.reason;
+      this.fail(reason !== undefined && 'error' in reason ? reason.error : undefined);
       return;
     }
     this.outstanding += 1;
@@ -214,6 +220,7 @@ export class Sending implements Observer<Output>, CloseHook, DrainHook {
   }
 
   private async pump(source: AsyncIterable<Output>): Promise<void> {
+    this.source = source;
     const iterator = source[Symbol.asyncIterator]();
     this.iterator = iterator;
     try {
@@ -268,9 +275,12 @@ export class Sending implements Observer<Output>, CloseHook, DrainHook {
     this.connection.unwatchClose(this);
     removeFrom(this.connection.drainHooks, this);
     this.drained();
-    const iterator = this.iterator;
-    if (iterator?.return !== undefined) {
-      iterator.return().catch(ignore);
+    // A stream waiting for data would see return() only at its next chunk: destroy it now.
+    const source = this.source as Partial<{ destroy(): void }> | undefined;
+    if (typeof source?.destroy === 'function') {
+      source.destroy();
+    } else if (this.iterator?.return !== undefined) {
+      this.iterator.return().catch(ignore);
     }
   }
 }
