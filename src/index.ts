@@ -27,6 +27,7 @@ export {
 } from './framing/lengthPrefixed';
 export { modal, type FramingMode, type ModalFrame, type ModalOptions } from './framing/modal';
 export { utf8 } from './framing/utf8';
+export { framed, type FramedConnection } from './framing/framed';
 
 /* Behaviours */
 export { countConnections, type ConnectionCount, type Counted } from './operators/countConnections';
@@ -155,6 +156,8 @@ export type {
   Address,
   CloseReason,
   Output,
+  Codec,
+  Framing,
   Connection,
   ConnectionMade,
   DataReceived,

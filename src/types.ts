@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import type { Observable } from 'rxjs';
+import type { Observable, OperatorFunction } from 'rxjs';
 import type { ConnectError, ConnectionLostError, IdleTimeoutError, RxnetError } from './errors';
 
 /** Identifies one connection within one server (or one virtual network); assigned from 1 upwards. */
@@ -52,6 +52,31 @@ export type CloseReason =
 
 /** Bytes a connection can write: a string is written as UTF-8. */
 export type Output = string | Uint8Array;
+
+/**
+ * A protocol's framing in both directions: `decode` turns a connection's chunks into messages,
+ * `encode` turns one message into the bytes to write, as one {@link Output} or several parts
+ * written in order (a header, a payload and a delimiter, never concatenated).
+ *
+ * Give it to a server as `framing` (`serve`, `serveConnections`), or wrap a client's connection
+ * with `framed(connection, codec)`. `lines()`, `delimited()`, `netstrings()` and
+ * `lengthPrefixed()` return one (see {@link Framing}); write your own for JSON lines or a binary
+ * format. `encode` may throw (a message its peer would refuse): a server reports that write as
+ * `writeFailed` and goes on.
+ */
+export interface Codec<T, O = T> {
+  /** Chunks to messages; subscribed once per connection. */
+  readonly decode: OperatorFunction<Buffer, T>;
+  /** One message to the bytes to write: one part, or several written in order. */
+  readonly encode: (value: O) => Output | readonly Output[];
+}
+
+/**
+ * What `lines()`, `delimited()`, `netstrings()` and `lengthPrefixed()` return: their decoder
+ * operator, which is also their {@link Codec}. Pipe it (`data$.pipe(lines())`), give it as a
+ * server's `decode`, or as its `framing` for both directions at once.
+ */
+export type Framing<T, O = Output> = OperatorFunction<Buffer, T> & Codec<T, O>;
 
 /**
  * Where a connection is in its life; one state, changed only by the connection itself.

@@ -65,6 +65,7 @@ describe('rxnet', () => {
       'encodeNetstring',
       'encodeNetstrings',
       'forward',
+      'framed',
       'fromDuplex',
       'greet',
       'lengthPrefixed',

@@ -1,7 +1,8 @@
 import type { OperatorFunction } from 'rxjs';
 import { FrameTooLongError, InvalidFrameError, TruncatedFrameError } from '../errors';
-import type { Output } from '../types';
+import type { Framing, Output } from '../types';
 import { ChunkQueue } from './ChunkQueue';
+import { framingOf } from './codec';
 import { decodeWith } from './decoder';
 import { encodeWith } from './encoder';
 import {
@@ -50,18 +51,19 @@ export interface DelimitedOptions extends TruncationOptions {
  *
  * @param delimiter The bytes that end each frame (a string is UTF-8); not empty.
  * @param options Limits and truncation; see {@link DelimitedOptions}.
- * @returns An operator from chunks to frames.
+ * @returns An operator from chunks to frames, which is also the codec of both directions (its
+ * `encode` is {@link encodeDelimitedFrame}'s), usable as a server's `framing`.
  * @see {@link lines}, {@link encodeDelimited}
  */
 export function delimited(
   delimiter: string | Uint8Array,
   options: DelimitedOptions = {},
-): OperatorFunction<Buffer, Buffer> {
+): Framing<Buffer> {
   const needle = toDelimiter(delimiter);
   const max = byteCount('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
   const allowTruncation = options.allowTruncation ?? false;
   const single = needle.length === 1 ? needle[0] : -1;
-  return decodeWith(() => {
+  const decode = decodeWith<Buffer>(() => {
     const queue = new ChunkQueue();
     /** No delimiter starts before this position of the queue. */
     let searchFrom = 0;
@@ -108,6 +110,7 @@ export function delimited(
       },
     };
   });
+  return framingOf(decode, (frame: Output) => frameParts(toBuffer(frame), needle, max));
 }
 
 /**

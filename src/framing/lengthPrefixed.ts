@@ -1,7 +1,8 @@
 import type { OperatorFunction } from 'rxjs';
 import { FrameTooLongError, InvalidFrameError, TruncatedFrameError } from '../errors';
-import type { Output } from '../types';
+import type { Framing, Output } from '../types';
 import { ChunkQueue } from './ChunkQueue';
+import { framingOf } from './codec';
 import { decodeWith } from './decoder';
 import { encodeWith } from './encoder';
 import { byteCount, DEFAULT_MAX_FRAME_BYTES, toBuffer, type TruncationOptions } from './limits';
@@ -92,14 +93,16 @@ interface Layout {
  * ```
  *
  * @param options Layout, limits and truncation; see {@link LengthPrefixedOptions}.
- * @returns An operator from chunks to payloads (or whole frames, with `includeHeader`).
+ * @returns An operator from chunks to payloads (or whole frames, with `includeHeader`), which is
+ * also the codec of both directions (its `encode` writes a zero-filled header carrying the length,
+ * then the payload, as {@link encodeLengthPrefixed} does), usable as a server's `framing`. With
+ * `includeHeader` the decoder emits whole frames while `encode` still takes a payload; to set
+ * other header fields, write {@link encodeLengthPrefixedFrame}'s parts yourself.
  * @see {@link encodeLengthPrefixed}
  */
-export function lengthPrefixed(
-  options: LengthPrefixedOptions = {},
-): OperatorFunction<Buffer, Buffer> {
-  const { prefixBytes, headerBytes, lengthOffset, lengthIncludesHeader, max, min } =
-    layout(options);
+export function lengthPrefixed(options: LengthPrefixedOptions = {}): Framing<Buffer> {
+  const checked = layout(options);
+  const { prefixBytes, headerBytes, lengthOffset, lengthIncludesHeader, max, min } = checked;
   const allowTruncation = options.allowTruncation ?? false;
   const lengthEnd = lengthOffset + prefixBytes;
   // The options are settled here, once, so the per-frame loop only adds offsets.
@@ -112,7 +115,7 @@ export function lengthPrefixed(
     if (length > max) throw new FrameTooLongError(max, length);
     throw new InvalidFrameError(`length ${length} is below the minimum of ${min}`);
   };
-  return decodeWith(() => {
+  const decode = decodeWith<Buffer>(() => {
     const queue = new ChunkQueue();
     /** Header plus payload bytes of the queued frame, once its length field has been read. */
     let frameBytes = -1;
@@ -159,6 +162,7 @@ export function lengthPrefixed(
       },
     };
   });
+  return framingOf(decode, (payload: Output) => frameParts(toBuffer(payload), checked));
 }
 
 /**

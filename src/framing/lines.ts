@@ -1,5 +1,6 @@
 import { map, type OperatorFunction } from 'rxjs';
-import type { Output } from '../types';
+import type { Framing, Output } from '../types';
+import { framingOf } from './codec';
 import { delimited, frameParts } from './delimited';
 import { encodeWith } from './encoder';
 import {
@@ -54,29 +55,31 @@ export interface LinesOptions extends TruncationOptions {
  * ```
  *
  * @param options Delimiter, limit, encoding and truncation; see {@link LinesOptions}.
- * @returns An operator from chunks to lines, usable as a server's per-connection `decode`.
+ * @returns An operator from chunks to lines, which is also the codec of both directions (its
+ * `encode` is {@link encodeLine}'s, with the same options): pipe it, or give it to a server as
+ * `framing` (or as `decode` alone).
  * @see {@link encodeLines}, {@link delimited}, {@link modal} (line and raw mode)
  */
-export function lines(
-  options?: LinesOptions & { readonly encoding?: undefined },
-): OperatorFunction<Buffer, Buffer>;
+export function lines(options?: LinesOptions & { readonly encoding?: undefined }): Framing<Buffer>;
 export function lines(
   options: LinesOptions & { readonly encoding: BufferEncoding },
-): OperatorFunction<Buffer, string>;
-export function lines(options: LinesOptions): OperatorFunction<Buffer, Buffer | string>;
-export function lines(options: LinesOptions = {}): OperatorFunction<Buffer, Buffer | string> {
+): Framing<string>;
+export function lines(options: LinesOptions): Framing<Buffer | string>;
+export function lines(options: LinesOptions = {}): Framing<Buffer | string> {
   const split = delimited(options.delimiter ?? DEFAULT_LINE_DELIMITER, {
     maxFrameBytes: byteCount('maxLineBytes', options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES),
     allowTruncation: options.allowTruncation ?? false,
   });
   const encoding = options.encoding;
-  return encoding === undefined
-    ? split
-    : (source) =>
-        source.pipe(
-          split,
-          map((line) => line.toString(encoding)),
-        );
+  if (encoding === undefined) return split;
+  return framingOf(
+    (source) =>
+      source.pipe(
+        split,
+        map((line) => line.toString(encoding)),
+      ),
+    split.encode,
+  );
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { OperatorFunction } from 'rxjs';
 import { FrameTooLongError, InvalidFrameError, TruncatedFrameError } from '../errors';
-import type { Output } from '../types';
+import type { Framing, Output } from '../types';
 import { ChunkQueue } from './ChunkQueue';
+import { framingOf } from './codec';
 import { decodeWith } from './decoder';
 import { encodeWith } from './encoder';
 import { byteCount, DEFAULT_MAX_NETSTRING_BYTES, toBuffer, type TruncationOptions } from './limits';
@@ -49,10 +50,11 @@ const COMMA_BYTE = Buffer.from(',');
  * ```
  *
  * @param options Limit and truncation; see {@link NetstringsOptions}.
- * @returns An operator from chunks to payloads.
+ * @returns An operator from chunks to payloads, which is also the codec of both directions (its
+ * `encode` is {@link encodeNetstring}'s), usable as a server's `framing`.
  * @see {@link encodeNetstrings}
  */
-export function netstrings(options: NetstringsOptions = {}): OperatorFunction<Buffer, Buffer> {
+export function netstrings(options: NetstringsOptions = {}): Framing<Buffer> {
   const max = byteCount('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_NETSTRING_BYTES);
   const allowTruncation = options.allowTruncation ?? false;
   /** The length after one more byte of it, `index` being that byte's place; throws on a bad length. */
@@ -68,7 +70,7 @@ export function netstrings(options: NetstringsOptions = {}): OperatorFunction<Bu
     if (next > max) throw new FrameTooLongError(max, next);
     return next;
   };
-  return decodeWith(() => {
+  const decode = decodeWith<Buffer>(() => {
     const queue = new ChunkQueue();
     /** Digits of the queued netstring's length read so far, and their value. */
     let digits = 0;
@@ -134,6 +136,7 @@ export function netstrings(options: NetstringsOptions = {}): OperatorFunction<Bu
       },
     };
   });
+  return framingOf(decode, (payload: Output) => netstringParts(toBuffer(payload), max));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Observable } from 'rxjs';
 import {
+  codecOf,
   serveConnections,
   type ServeConnectionsOptions,
   type ServerOutput,
@@ -21,7 +22,7 @@ export interface Listening {
  */
 export type ServerNotification<T = unknown> = Listening | ServerOutput<T>;
 
-/** Options of {@link serve}: those of {@link listen}, plus `decode` and `encode` for framing. */
+/** Options of {@link serve}: those of {@link listen}, plus `framing` (or `decode` and `encode`). */
 export type ServeOptions<T, O> = ListenOptions & ServeConnectionsOptions<T, O>;
 
 /**
@@ -50,11 +51,13 @@ export type ServeOptions<T, O> = ListenOptions & ServeConnectionsOptions<T, O>;
  *
  * @param endpoint A server description in Twisted's grammar, or a parsed {@link ServerEndpoint}.
  * @param behaviour The server's logic.
- * @param options Listen options, connection limits, `decode` and `encode`.
+ * @param options Listen options, connection limits, and `framing` (a {@link Codec} such as
+ * `lines()`) or `decode` and `encode`.
  * @returns An Observable that runs the server while subscribed. Fails with {@link ListenError}
  * when the endpoint cannot be bound, and when the behaviour itself fails; a connection's failure
  * is only ever its `connectionLost` event.
- * @throws {@link InvalidEndpointError} at call time for a bad description.
+ * @throws {@link InvalidEndpointError} at call time for a bad description; `TypeError` for
+ * `framing` given with `decode` or `encode`.
  * @see {@link listen}
  * @see {@link serveConnections}
  */
@@ -67,6 +70,7 @@ export function serve<T = Buffer, O = Output>(
   if (typeof endpoint === 'string') {
     serverFromString(endpoint);
   }
+  codecOf(options);
   return new Observable<ServerNotification<T>>((subscriber) => {
     const onListening = options.onListening;
     const connections$ = listen(endpoint, {

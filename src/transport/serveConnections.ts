@@ -161,22 +161,25 @@ export function serveConnections<T = Buffer, O = Output>(
     }
 
     function write(to: ConnectionId | readonly ConnectionId[], data: O): void {
-      let encoded: Output | readonly Output[];
-      try {
-        encoded = encode === undefined ? (data as Output) : encode(data);
-      } catch (error: unknown) {
-        writeFailed(to, new EncodeError(undefined, { cause: error }));
+      let encoded: unknown = data;
+      if (encode !== undefined) {
+        try {
+          encoded = encode(data);
+        } catch (error: unknown) {
+          writeFailed(to, new EncodeError(undefined, { cause: error }));
+          return;
+        }
+        // Only an encoder gives parts: without one, an array is data that is not bytes.
+        if (isParts(encoded)) {
+          writeParts(to, encoded);
+          return;
+        }
+      }
+      if (!isOutput(encoded)) {
+        writeFailed(to, notBytes('data', encoded));
         return;
       }
-      if (isParts(encoded)) {
-        writeParts(to, encoded);
-        return;
-      }
-      let bytes = encoded;
-      if (!isOutput(bytes)) {
-        writeFailed(to, notBytes('data', bytes));
-        return;
-      }
+      let bytes: Output = encoded;
       if (typeof to === 'number') {
         writeTo(live.get(to), bytes);
         return;
@@ -482,7 +485,7 @@ export function codecOf<T, O>(
   return { decode: framing.decode, encode: framing.encode };
 }
 
-function isParts(encoded: Output | readonly Output[]): encoded is readonly Output[] {
+function isParts(encoded: unknown): encoded is readonly Output[] {
   return Array.isArray(encoded);
 }
 
