@@ -7,10 +7,12 @@ import { map, type Observable } from 'rxjs';
 import {
   countConnections,
   echo,
+  greet,
   lines,
   serve,
   serveConnections,
   type Behaviour,
+  type Codec,
   type Connection,
   type ServerNotification,
   type ServerOutput,
@@ -44,3 +46,23 @@ export function lineOf(notification: ServerNotification<string>): string | undef
 export const retyped: Behaviour<string, string> = (events) =>
   // @ts-expect-error: a behaviour passes on the server's own events, whose data is of the frame type.
   events.pipe(map((event) => (event.type === 'data' ? { ...event, data: 1 } : event)));
+
+export const withFraming: Observable<ServerNotification<string>> = serve('tcp:0', echoLines, {
+  framing: lines({ encoding: 'utf8' }),
+});
+export const withFramingOverConnections: Observable<ServerOutput<string>> = serveConnections(
+  connections$,
+  echoLines,
+  { framing: lines({ encoding: 'utf8' }) },
+);
+// @ts-expect-error: this framing decodes Buffers, and the behaviour reads strings.
+serve('tcp:0', echoLines, { framing: lines() });
+
+interface Hello {
+  readonly hello: string;
+}
+declare const helloCodec: Codec<Hello>;
+const hello: Behaviour<Hello, Hello> = (events) => events.pipe(greet({ hello: 'world' }));
+export const structured: Observable<ServerNotification<Hello>> = serve('tcp:0', hello, {
+  framing: helloCodec,
+});
