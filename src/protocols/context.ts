@@ -19,7 +19,8 @@ export interface ProtocolContext<T, C extends ConnectionMade = ConnectionMade> {
   /**
    * The connection's frames (`dataReceived`), multicast. Completes at the peer's FIN (Twisted's
    * `readConnectionLost`): the protocol may still reply, and its completion then closes the
-   * connection.
+   * connection. Under `runProtocol` it fails with a decoder's error (bad input); when the
+   * connection closes it just stops, and `closed$` says why.
    */
   readonly frames$: Observable<T>;
   /**

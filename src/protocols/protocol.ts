@@ -26,11 +26,12 @@ import { asProtocolError } from './internal';
  * messages its instances forward (as `data` events of type `M`), and their commands.
  */
 export type ProtocolItem<E, O, M> =
-  | Exclude<E, DataReceived<unknown>>
-  | DataReceived<M>
-  | WriteCommand<Exclude<O, Forwarded<unknown>>>
-  | CloseCommand
-  | AbortCommand;
+  Exclude<E, DataReceived<unknown>> | DataReceived<M> | WritesOf<O> | CloseCommand | AbortCommand;
+
+/** The `write` commands of a protocol whose output is `O`: none when it only forwards. */
+type WritesOf<O> = [Exclude<O, Forwarded<unknown>>] extends [never]
+  ? never
+  : WriteCommand<Exclude<O, Forwarded<unknown>>>;
 
 /**
  * Runs a protocol written as a function of one connection, one instance per connection, inside a
@@ -87,9 +88,14 @@ export type ProtocolItem<E, O, M> =
  * @see {@link runProtocol} to run the same function over one `Connection` (a client's).
  * @see {@link forward}
  */
-export function protocol<E extends BehaviourItem, O, M = never>(
-  // NoInfer: `E` comes from the pipeline the operator is put in, never from the callback's types.
-  perConnection: PerConnection<DataOf<NoInfer<E>>, O, M, Extract<NoInfer<E>, ConnectionMade>>,
+export function protocol<
+  E extends BehaviourItem,
+  O,
+  M = never,
+  C extends ConnectionMade = Extract<E, ConnectionMade>,
+>(
+  // `C` apart from `E`: an annotated callback then infers `C`, and `E` comes from the pipeline.
+  perConnection: PerConnection<DataOf<E>, O, M, C>,
 ): OperatorFunction<E, ProtocolItem<E, O, M>> {
   return (source) =>
     new Observable<ProtocolItem<E, O, M>>((subscriber) => {
@@ -105,7 +111,8 @@ export function protocol<E extends BehaviourItem, O, M = never>(
             const instance = new Instance<DataOf<E>, O, M>(item.id, subscriber, ended);
             instances.get(item.id)?.stop();
             instances.set(item.id, instance);
-            instance.start(perConnection, value as Extract<E, ConnectionMade>);
+            // `C` is the pipeline's connectionMade type, or what an annotated callback asks for.
+            instance.start(perConnection, value as unknown as C);
             return;
           }
           case 'data':
@@ -148,9 +155,7 @@ class Instance<T, O, M> implements Observer<O | Forwarded<M>> {
 
   constructor(
     readonly id: ConnectionId,
-    private readonly output: Subscriber<
-      WriteCommand<Exclude<O, Forwarded<unknown>>> | DataReceived<M> | CloseCommand | AbortCommand
-    >,
+    private readonly output: Subscriber<ProtocolItem<never, O, M>>,
     private readonly ended: (instance: Instance<T, O, M>) => void,
   ) {}
 
@@ -174,11 +179,7 @@ class Instance<T, O, M> implements Observer<O | Forwarded<M>> {
     if (value instanceof Forwarded) {
       this.output.next({ type: 'data', id: this.id, data: (value as Forwarded<M>).message });
     } else {
-      this.output.next({
-        type: 'write',
-        to: this.id,
-        data: value as Exclude<O, Forwarded<unknown>>,
-      });
+      this.output.next({ type: 'write', to: this.id, data: value } as WritesOf<O>);
     }
   }
 

@@ -117,6 +117,7 @@ export interface Requester<Req, Res> {
  *
  * ## Example
  * ```ts
+ * import { map } from 'rxjs';
  * import { connectAsync, encodeLengthPrefixedFrame, lengthPrefixed, requester, runProtocol } from 'rxnet';
  *
  * interface Reply { id: number; result?: unknown; error?: string }

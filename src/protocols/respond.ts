@@ -64,8 +64,8 @@ export interface RespondOptions<Req, Res> {
  * Answers each request with the reply its handler gives: a value, a Promise or an Observable.
  *
  * ```text
- * source:    -a-b-c------|    handler: a takes 4 frames, b 1, c 1
- * respond(): -----(AB)--C|    A, B, C: their replies, in request order
+ * source:    -a-b-c------|    handler: a takes 4 frames, b 1, c 5
+ * respond(): -----(AB)-C-|    A, B, C: their replies, in request order
  * ```
  *
  * The server half of a request/response protocol, for a per-connection {@link protocol}'s
@@ -91,11 +91,14 @@ export interface RespondOptions<Req, Res> {
  * import { respond, protocol, type Behaviour } from 'rxnet';
  *
  * interface Call { id: number; method: string; params: number[] }
- * const rpc: Behaviour<Call, object> = (events) =>
+ * interface Reply { id: number; result?: unknown; error?: string }
+ * declare function compute(call: Call): Promise<unknown>;
+ *
+ * const rpc: Behaviour<Call, Reply> = (events) =>
  *   events.pipe(
  *     protocol((conn) =>
  *       conn.frames$.pipe(
- *         respond(async (call: Call) => ({ id: call.id, result: await compute(call) }), {
+ *         respond(async (call: Call): Promise<Reply> => ({ id: call.id, result: await compute(call) }), {
  *           order: 'completion',
  *           timeout: 5000,
  *           onError: (error, call) => ({ id: call.id, error: String(error) }),

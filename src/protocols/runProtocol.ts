@@ -72,11 +72,11 @@ export function runProtocol<T = Buffer, O = Output, M = never>(
   return new Observable<M>((subscriber) => {
     const { id, local, remote } = connection;
     const made: ConnectionMade = { type: 'connectionMade', id, local, remote };
-    const frames$ = (
+    const decoded$ =
       decode === undefined
         ? (connection.data$ as Observable<unknown> as Observable<T>)
-        : connection.data$.pipe(decode)
-    ).pipe(share());
+        : connection.data$.pipe(decode);
+    const frames$ = untilClosed(connection, decoded$).pipe(share());
     const context: ProtocolContext<T> = {
       id,
       local,
@@ -133,4 +133,24 @@ export function runProtocol<T = Buffer, O = Output, M = never>(
     subscriber.add(watch);
     return () => connection.end();
   });
+}
+
+/**
+ * The frames, ending as they do under `protocol()`: completion is the peer's FIN, an error is bad
+ * input; when the connection closes they just stop, and `closed$` (which follows at once) says
+ * why. `data$` also ends at the close, with the reason's error or none, and passing that on would
+ * tell a requester a reset was a clean end, or make a protocol fail for a loss it did not cause.
+ */
+function untilClosed<T>(connection: Connection, frames$: Observable<T>): Observable<T> {
+  return new Observable<T>((subscriber) =>
+    frames$.subscribe({
+      next: (frame) => subscriber.next(frame),
+      error: (error: unknown) => {
+        if (connection.state !== 'closed') subscriber.error(error);
+      },
+      complete: () => {
+        if (connection.state !== 'closed') subscriber.complete();
+      },
+    }),
+  );
 }

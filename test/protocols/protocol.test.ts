@@ -285,7 +285,7 @@ describe('protocol', () => {
         conn.closed$.subscribe((r) => reasons.push(r));
         return new Observable<string>(() => () => stopped.push(conn.id));
       };
-      testBehaviour((events) => events.pipe(protocol(watching)), {
+      testBehaviour<string, string>((events) => events.pipe(protocol(watching)), {
         events: '-m-l-',
         values: { m: made(1), l: lost(1, reason) },
       }).toEmit('-m-l-', { m: made(1), l: lost(1, reason) });
