@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { firstValueFrom, map, type OperatorFunction, tap } from 'rxjs';
+import { firstValueFrom, type OperatorFunction, tap } from 'rxjs';
 import {
   lines,
   listen,
@@ -30,15 +30,11 @@ export const STOP_GRACE_MS = 1000;
 export type ExampleFraming = 'raw' | 'lines';
 
 /**
- * The examples' `--framing lines` decoder: UTF-8 lines split on `\n`, with a trailing `\r` taken
- * off so `nc -C` and telnet work too; a last line without its `\n` still counts when the peer closes.
+ * The examples' `--framing lines` decoder: UTF-8 lines ending in `\n` or `\r\n` (`anyNewline`), so
+ * `nc`, `nc -C` and telnet work alike; a last line without its `\n` still counts when the peer closes.
  */
 export function lineDecoder(): OperatorFunction<Buffer, string> {
-  return (chunks) =>
-    chunks.pipe(
-      lines({ delimiter: '\n', encoding: 'utf8', allowTruncation: true }),
-      map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line)),
-    );
+  return lines({ anyNewline: true, delimiter: '\n', encoding: 'utf8', allowTruncation: true });
 }
 
 /** A running example server. */

@@ -2,6 +2,7 @@ import { map, type OperatorFunction } from 'rxjs';
 import type { Framing, Output } from '../types';
 import { framingOf } from './codec';
 import { delimited, frameParts } from './delimited';
+import { newlineLines, newlineParts } from './newlines';
 import { encodeWith } from './encoder';
 import {
   byteCount,
@@ -28,6 +29,16 @@ export interface LinesOptions extends TruncationOptions {
   readonly maxLineBytes?: number;
   /** Emit each line decoded as a string in this encoding, rather than as a Buffer. */
   readonly encoding?: BufferEncoding;
+  /**
+   * Accept both `\n` and `\r\n` as line ends, mixed in one stream (netcat, telnet and Windows
+   * clients on one server), so no line keeps a stray `\r`. Lines are split at `\n`, and a `\r`
+   * just before it is dropped with it; `maxLineBytes` counts the line without either. The encoder
+   * still writes `delimiter`, which must then be `'\r\n'` or `'\n'` (a `TypeError` otherwise),
+   * and refuses a line with a `\n` in it.
+   *
+   * @defaultValue false (only `delimiter` ends a line)
+   */
+  readonly anyNewline?: boolean;
 }
 
 /**
@@ -42,6 +53,8 @@ export interface LinesOptions extends TruncationOptions {
  * for no decoding; pass `encoding: 'utf8'` to get strings. That is safe per line: a UTF-8
  * character never contains the bytes of an ASCII delimiter, so it cannot be split by one.
  * With `allowTruncation`, the unterminated rest is emitted as a last line when the source completes.
+ * With `anyNewline`, `\n` and `\r\n` both end a line, so clients that send either can share a
+ * server (`lines({ anyNewline: true })`).
  *
  * Fails with {@link FrameTooLongError} as soon as a line, or the unterminated bytes so far, exceed
  * `maxLineBytes`, and with {@link TruncatedFrameError} when the source completes after an
@@ -66,10 +79,15 @@ export function lines(
 ): Framing<string>;
 export function lines(options: LinesOptions): Framing<Buffer | string>;
 export function lines(options: LinesOptions = {}): Framing<Buffer | string> {
-  const split = delimited(options.delimiter ?? DEFAULT_LINE_DELIMITER, {
-    maxFrameBytes: byteCount('maxLineBytes', options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES),
-    allowTruncation: options.allowTruncation ?? false,
-  });
+  const split = options.anyNewline
+    ? framingOf(
+        newlineLines(maxLineBytesOf(options), options.allowTruncation ?? false),
+        lineEncoder(options),
+      )
+    : delimited(options.delimiter ?? DEFAULT_LINE_DELIMITER, {
+        maxFrameBytes: maxLineBytesOf(options),
+        allowTruncation: options.allowTruncation ?? false,
+      });
   const encoding = options.encoding;
   if (encoding === undefined) return split;
   return framingOf(
@@ -87,17 +105,13 @@ export function lines(options: LinesOptions = {}): Framing<Buffer | string> {
  * concatenating (Twisted's `sendLine` through `writeSequence`).
  *
  * @param line The line, without delimiter (a string is UTF-8).
- * @param options `delimiter` and `maxLineBytes`, as the decoder has them.
+ * @param options `delimiter`, `maxLineBytes` and `anyNewline`, as the decoder has them.
  * @returns The parts to write, in order.
  * @throws {@link FrameTooLongError} when the line is longer than `maxLineBytes`, and
- * {@link InvalidFrameError} when it contains the delimiter.
+ * {@link InvalidFrameError} when it contains the delimiter (with `anyNewline`: a `\n`).
  */
 export function encodeLine(line: Output, options: LinesOptions = {}): readonly Buffer[] {
-  return frameParts(
-    toBuffer(line),
-    toDelimiter(options.delimiter ?? DEFAULT_LINE_DELIMITER),
-    options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
-  );
+  return lineEncoder(options)(line);
 }
 
 /**
@@ -119,11 +133,29 @@ export function encodeLine(line: Output, options: LinesOptions = {}): readonly B
  * connection.send(of('HELLO', 'BYE').pipe(encodeLines({ delimiter: '\n' }))).subscribe();
  * ```
  *
- * @param options `delimiter` and `maxLineBytes`, as the decoder has them.
+ * @param options `delimiter`, `maxLineBytes` and `anyNewline`, as the decoder has them.
  * @returns An operator from lines to the buffers to write.
  */
 export function encodeLines(options: LinesOptions = {}): OperatorFunction<Output, Buffer> {
-  const delimiter = toDelimiter(options.delimiter ?? DEFAULT_LINE_DELIMITER);
-  const max = byteCount('maxLineBytes', options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
-  return encodeWith((line) => frameParts(toBuffer(line), delimiter, max));
+  return encodeWith(lineEncoder(options));
 }
+
+function maxLineBytesOf(options: LinesOptions): number {
+  return byteCount('maxLineBytes', options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+}
+
+/** The encoder of one line for `options`, checked once, at call time. */
+function lineEncoder(options: LinesOptions): (line: Output) => readonly Buffer[] {
+  const delimiter = toDelimiter(options.delimiter ?? DEFAULT_LINE_DELIMITER);
+  const max = maxLineBytesOf(options);
+  if (!options.anyNewline) return (line) => frameParts(toBuffer(line), delimiter, max);
+  if (!delimiter.equals(CRLF) && !delimiter.equals(LF)) {
+    throw new TypeError(
+      `with anyNewline, the delimiter must be '\\r\\n' or '\\n', got ${JSON.stringify(delimiter.toString())}`,
+    );
+  }
+  return (line) => newlineParts(toBuffer(line), delimiter, max);
+}
+
+const CRLF = Buffer.from('\r\n');
+const LF = Buffer.from('\n');
