@@ -1,12 +1,18 @@
 import { Observable, type OperatorFunction, share, Subscription } from 'rxjs';
 import { EncodeError } from '../errors';
-import type { Connection, ConnectionMade, Output } from '../types';
+import { codecOf } from '../transport/serveConnections';
+import type { Codec, Connection, ConnectionMade, Output } from '../types';
 import { Forwarded, type PerConnection, type ProtocolContext } from './context';
 import { asProtocolError } from './internal';
 
 /** How {@link runProtocol} turns a connection's bytes into frames, and the protocol's output into bytes. */
 export interface RunProtocolOptions<T, O> {
-  /** Framing for the connection's bytes, e.g. `lines({ encoding: 'utf8' })`; without it, frames are the raw chunks. */
+  /**
+   * The protocol's framing in both directions, e.g. `lines({ encoding: 'utf8' })`, as a server's
+   * `framing` option takes it; or give `decode` and `encode` apart, not both ways at once.
+   */
+  readonly framing?: Codec<T, O>;
+  /** Frames the connection's bytes; without it (or `framing`), frames are the raw chunks. */
   readonly decode?: OperatorFunction<Buffer, T>;
   /**
    * Turns one output value into bytes, or into parts written in order without concatenating them
@@ -29,7 +35,7 @@ export interface RunProtocolOptions<T, O> {
  *
  * The same function that {@link protocol} runs once per server connection drives one connection
  * here, so a client and a server are written alike, and a {@link requester}'s protocol runs on
- * either. Frames are `connection.data$` through `decode`, shared, so the protocol may subscribe to
+ * either. Frames are `connection.data$` through the framing (or `decode`), shared, so the protocol may subscribe to
  * `frames$` more than once; what the protocol emits is encoded and written; its completion ends
  * the connection (`end()`: flush, then FIN); its error aborts the connection with the error as
  * the close reason (wrapped in {@link ProtocolError} unless it is an {@link RxnetError}), as does
@@ -44,23 +50,24 @@ export interface RunProtocolOptions<T, O> {
  * ## Example
  * ```ts
  * import { concat, ignoreElements, of, take, tap } from 'rxjs';
- * import { connectAsync, encodeLine, lines, runProtocol } from 'rxnet';
+ * import { connectAsync, lines, runProtocol } from 'rxnet';
  *
  * const connection = await connectAsync('tcp:localhost:8007');
  * // Says hello, prints the first reply, and hangs up.
  * runProtocol(
  *   connection,
  *   (conn) => concat(of('hello'), conn.frames$.pipe(take(1), tap(console.log), ignoreElements())),
- *   { decode: lines({ encoding: 'utf8' }), encode: (line: string) => encodeLine(line) },
+ *   { framing: lines({ encoding: 'utf8' }) },
  * ).subscribe();
  * ```
  *
  * @param connection The connection to run on; the protocol decides when it ends.
  * @param perConnection The protocol, as for {@link protocol}.
- * @param options `decode` and `encode`.
+ * @param options `framing`, or `decode` and `encode`.
  * @returns An Observable that runs the protocol while subscribed and emits what it forwards.
  * Fails with the protocol's error ({@link ProtocolError} for a foreign one) or an
  * {@link EncodeError}, after aborting the connection with it.
+ * @throws `TypeError` at call time when `framing` is given with `decode` or `encode`.
  * @see {@link protocol}
  */
 export function runProtocol<T = Buffer, O = Output, M = never>(
@@ -68,7 +75,7 @@ export function runProtocol<T = Buffer, O = Output, M = never>(
   perConnection: PerConnection<T, O, M>,
   options: RunProtocolOptions<T, O> = {},
 ): Observable<M> {
-  const { decode, encode } = options;
+  const { decode, encode } = codecOf(options);
   return new Observable<M>((subscriber) => {
     const { id, local, remote } = connection;
     const made: ConnectionMade = { type: 'connectionMade', id, local, remote };

@@ -53,6 +53,25 @@ describe('runProtocol', () => {
       expect(conn.closeReason).toEqual({ type: 'done' });
     });
 
+    it('frames both ways with a framing, as a server takes it', async () => {
+      const conn = memoryConnection();
+      const done = lastValueFrom(
+        runProtocol(conn, upper, { framing: lines({ delimiter: '\n', encoding: 'utf8' }) }),
+        { defaultValue: 'closed' },
+      );
+      conn.receive('hi\n');
+      conn.closeFromPeer('clean');
+      await done;
+      expect(conn.writtenText).toBe('HI\n');
+    });
+
+    it('throws a TypeError at call time for a framing beside decode or encode', () => {
+      const framing = lines({ encoding: 'utf8' });
+      expect(() => runProtocol(memoryConnection(), upper, { framing, decode: framing })).toThrow(
+        TypeError,
+      );
+    });
+
     it('hands raw chunks to a protocol without decode, and writes Output as it is', async () => {
       const conn = memoryConnection();
       const done = lastValueFrom(
