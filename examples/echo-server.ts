@@ -18,6 +18,7 @@
 import { defer, map, tap } from 'rxjs';
 import {
   countConnections,
+  describeCloseReason,
   echo,
   type Address,
   type Behaviour,
@@ -67,7 +68,8 @@ export interface EchoBehaviourOptions {
  *
  * `persistent` echoes every chunk and closes at the client's FIN (`readConnectionLost`), once the
  * echo is flushed; it logs `> Client finished sending after N bytes` there, and
- * `> Connection closed: REASON` when the connection is gone.
+ * `> Connection closed: REASON` when the connection is gone (REASON from `describeCloseReason`:
+ * `done`, `lost: ECONNRESET`, …).
  */
 export function echoBehaviour(
   options: EchoBehaviourOptions = {},
@@ -140,7 +142,7 @@ function persistentEcho(log: Log): Behaviour<Buffer | string, Output> {
               break;
             case 'connectionLost':
               received.delete(item.id);
-              log(`> Connection closed: ${item.reason.type}`);
+              log(`> Connection closed: ${describeCloseReason(item.reason)}`);
               break;
             default:
           }

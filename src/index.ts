@@ -41,6 +41,9 @@ export { sendEvery, type SendEveryConfig } from './operators/sendEvery';
 /* Commands */
 export { write, close, abort } from './commands';
 
+/* Close reasons */
+export { describeCloseReason } from './describeCloseReason';
+
 /* Protocols */
 export { protocol, type ProtocolItem } from './protocols/protocol';
 export {

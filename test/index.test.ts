@@ -55,6 +55,7 @@ describe('rxnet', () => {
       'connectEvents',
       'countConnections',
       'delimited',
+      'describeCloseReason',
       'echo',
       'encodeDelimited',
       'encodeDelimitedFrame',
