@@ -20,6 +20,7 @@
  *
  * @packageDocumentation
  */
+import type { RxnetError } from './errors';
 import type { AbortCommand, CloseCommand, ConnectionId, WriteCommand } from './types';
 
 /**
@@ -50,8 +51,9 @@ export function close(id: ConnectionId): CloseCommand {
  * `abortConnection()`).
  *
  * @param id The connection to abort.
- * @returns `{ type: 'abort', id }`.
+ * @param reason Why: the connection then closes with `{ type: 'aborted', error: reason }`.
+ * @returns `{ type: 'abort', id }`, with `reason` when one is given.
  */
-export function abort(id: ConnectionId): AbortCommand {
-  return { type: 'abort', id };
+export function abort(id: ConnectionId, reason?: RxnetError): AbortCommand {
+  return reason === undefined ? { type: 'abort', id } : { type: 'abort', id, reason };
 }

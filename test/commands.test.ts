@@ -1,7 +1,7 @@
 import * as rxjs from 'rxjs';
 import { filter, firstValueFrom, map, of, toArray } from 'rxjs';
 import * as api from 'rxnet';
-import { abort, close, write, type Behaviour, type ServerCommand } from 'rxnet';
+import { abort, close, InvalidFrameError, write, type Behaviour, type ServerCommand } from 'rxnet';
 import * as testing from 'rxnet/testing';
 import { data, made } from 'rxnet/testing';
 
@@ -33,6 +33,12 @@ describe('commands', () => {
   describe('abort', () => {
     it('builds an abort command', () => {
       expect(abort(4)).toEqual({ type: 'abort', id: 4 });
+    });
+
+    it('carries a reason when given one, and no reason key otherwise', () => {
+      const reason = new InvalidFrameError('bad greeting');
+      expect(abort(4, reason)).toEqual({ type: 'abort', id: 4, reason });
+      expect(Object.keys(abort(4))).toEqual(['type', 'id']);
     });
   });
 
