@@ -12,8 +12,8 @@ export const spread: Behaviour<string, string> = (events) =>
 /** Serves it; nothing happens until you subscribe, and unsubscribing closes everything. */
 export const start = (endpoint = 'tcp:8007') =>
   serve(endpoint, spread, {
-    decode: lines({ delimiter: '\n', encoding: 'utf8' }),
-    encode: (line) => `${line}\n`,
+    // One codec for both directions: lines end in \n or \r\n (nc, telnet), replies in \n.
+    framing: lines({ delimiter: '\n', anyNewline: true, encoding: 'utf8' }),
   });
 
 if (require.main === module) {
