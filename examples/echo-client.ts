@@ -4,7 +4,8 @@
  *
  * It exits 0 once all 10 replies arrived, and 1, saying which connections failed, when any
  * connection failed or 10 seconds passed. (The seed stops its reactor at the first reply; this
- * waits for all of them, which is evidently what the ten connections are for.)
+ * waits for all of them, which is evidently what the ten connections are for.) The seed's
+ * `Protocol` is {@link echoProtocol}, which rxnet's `runProtocol` runs on each connection.
  *
  * Run: `npx ts-node examples/echo-client.ts [ENDPOINT]` (`npm run example:echo-client`); the
  * endpoint defaults to `tcp:localhost:8888`.
@@ -28,10 +29,9 @@ import {
   timer,
   toArray,
   defaultIfEmpty,
-  ignoreElements,
   Subject,
 } from 'rxjs';
-import { connect, type Connection } from 'rxnet';
+import { connect, forward, runProtocol, type Connection, type PerConnection } from 'rxnet';
 import {
   consoleLog,
   describe,
@@ -56,19 +56,27 @@ export type EchoOutcome =
   | { readonly index: number; readonly error: string };
 
 /**
- * Sends {@link ECHO_MESSAGE} on a connection and emits the first chunk it gets back, as text; the
- * seed's `connectionMade` write and `dataReceived` print. Completes without a value when the
- * connection closes first.
+ * The seed's `Protocol`, as a per-connection protocol: writes `message` and forwards the first
+ * chunk it gets back, as text; then it is done, which ends the connection.
+ */
+export function echoProtocol(message = ECHO_MESSAGE): PerConnection<Buffer, string, string> {
+  return (conn) =>
+    merge(
+      conn.frames$.pipe(
+        take(1),
+        map((chunk) => forward(chunk.toString('utf8'))),
+      ),
+      // Subscribed after frames$, so the reply cannot arrive before anything is reading.
+      of(message),
+    );
+}
+
+/**
+ * Runs {@link echoProtocol} on a connection and emits the reply; the seed's `connectionMade`
+ * write and `dataReceived` print. Completes without a value when the connection closes first.
  */
 export function askEcho(connection: Connection, message = ECHO_MESSAGE): Observable<string> {
-  return merge(
-    connection.data$.pipe(
-      take(1),
-      map((chunk) => chunk.toString('utf8')),
-    ),
-    // Subscribed after data$, so the reply cannot arrive before anything is reading.
-    connection.send(of(message)).pipe(ignoreElements()),
-  ).pipe(take(1));
+  return runProtocol(connection, echoProtocol(message)).pipe(take(1));
 }
 
 /** Options of {@link echoClient} and {@link start}. */

@@ -3,8 +3,10 @@
  * and sends `hello, I'm NAME TIMESTAMP` every 5 seconds while connected.
  *
  * The seed's sending thread becomes {@link spreadSender}, a `sendEvery` pipeline whose clock is an
- * injected scheduler, and `ClientFactory`'s callbacks become rxnet's `connectEvents` lifecycle
- * stream, optionally piped through `reconnect` (Twisted's `ReconnectingClientFactory` backoff).
+ * injected scheduler; its `Protocol` becomes {@link spreadProtocol}, a per-connection protocol that
+ * rxnet's `runProtocol` runs on each connection; and `ClientFactory`'s callbacks become rxnet's
+ * `connectEvents` lifecycle stream, optionally piped through `reconnect` (Twisted's
+ * `ReconnectingClientFactory` backoff).
  * The whole client is {@link spreadClient}, a function of where its lifecycle comes from: `start()`
  * gives it rxnet's `connectEvents` for a TCP endpoint, and the tests the testing kit's
  * `VirtualNetwork.connectEvents`.
@@ -17,9 +19,7 @@
 import { basename } from 'node:path';
 import {
   asyncScheduler,
-  catchError,
   defer,
-  EMPTY,
   ignoreElements,
   last,
   lastValueFrom,
@@ -38,10 +38,12 @@ import {
 import {
   connectEvents,
   reconnect,
+  runProtocol,
   sendEvery,
   type ClientEvent,
   type CloseReason,
   type Connection,
+  type PerConnection,
   type ReconnectConfig,
 } from 'rxnet';
 import {
@@ -131,9 +133,42 @@ export function describeReason(reason: CloseReason): string {
 }
 
 /**
- * One connection's session: prints what arrives, and sends the {@link spreadSender} messages.
- * Completes when the connection has closed (the lifecycle stream reports why). With a `count`,
- * the connection is ended once the last message is flushed, and `onFinished` is called first.
+ * The seed's `Protocol` for one connection, as a per-connection protocol: prints each chunk it
+ * receives, and writes the {@link spreadSender} messages. With a `count`, it completes once the
+ * last message is written, which ends the connection (flush, then FIN); `onFinished` is called
+ * first. Without one it runs until the connection closes.
+ */
+export function spreadProtocol(
+  options: SpreadSenderOptions,
+  log: Log,
+  onFinished: () => void = () => undefined,
+): PerConnection<Buffer, string> {
+  return (conn) =>
+    defer(() => {
+      // The messages decide when the session is over: printing stops with the last one.
+      const finished = new Subject<void>();
+      return merge(
+        conn.frames$.pipe(
+          tap((chunk) => log(withoutLineEnd(chunk.toString('utf8')))),
+          ignoreElements(),
+          takeUntil(finished),
+        ),
+        of(conn).pipe(
+          spreadSender(options),
+          tap({
+            complete: () => {
+              onFinished();
+              finished.next();
+            },
+          }),
+        ),
+      );
+    });
+}
+
+/**
+ * One connection's session: {@link spreadProtocol} run on it with rxnet's `runProtocol`.
+ * Completes when the connection has closed (the lifecycle stream reports why).
  */
 export function spreadSession(
   connection: Connection,
@@ -141,22 +176,7 @@ export function spreadSession(
   log: Log,
   onFinished: () => void = () => undefined,
 ): Observable<never> {
-  const printed = connection.data$.pipe(
-    tap((chunk) => log(withoutLineEnd(chunk.toString('utf8')))),
-    ignoreElements(),
-    // How the connection ended is the lifecycle's `lost` event; here it only stops the printing.
-    catchError(() => EMPTY),
-  );
-  const sent = connection.send(of(connection).pipe(spreadSender(options))).pipe(
-    tap({
-      complete: () => {
-        onFinished();
-        connection.end();
-      },
-    }),
-    catchError(() => EMPTY),
-  );
-  return merge(printed, sent);
+  return runProtocol(connection, spreadProtocol(options, log, onFinished));
 }
 
 function withoutLineEnd(text: string): string {

@@ -1,10 +1,17 @@
 import { filter } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { ConnectError, type ClientEvent, type ServerCommand, type ServerEvent } from 'rxnet';
-import { close, data, lost, made, observableMatcher, write } from 'rxnet/testing';
+import { forward } from 'rxnet';
+import { close, data, lost, made, observableMatcher, testProtocol, write } from 'rxnet/testing';
 import { formatTimestamp } from '../../examples/cli';
+import { ECHO_MESSAGE, echoProtocol } from '../../examples/echo-client';
 import { echoBehaviour } from '../../examples/echo-server';
-import { helloMessage, spreadClient, spreadSender } from '../../examples/spread-client';
+import {
+  helloMessage,
+  spreadClient,
+  spreadProtocol,
+  spreadSender,
+} from '../../examples/spread-client';
 
 type Item = ServerCommand | ServerEvent<unknown>;
 const isCommand = (item: Item): item is ServerCommand =>
@@ -67,6 +74,61 @@ describe('spreadSender', () => {
       expect(helloMessage('alice', now)).toBe("hello, I'm alice 2026-01-02 03:04:05");
       expect(helloMessage('alice', now)).toBe(`hello, I'm alice ${formatTimestamp(now)}`);
     });
+  });
+});
+
+describe('spreadProtocol', () => {
+  it('prints what arrives and writes its messages, then completes after --count, which ends the connection', () => {
+    const logged: string[] = [];
+    let finished = false;
+    testProtocol(
+      spreadProtocol(
+        { name: 'n', every: 1, count: 2, scheduler: testScheduler },
+        (line) => {
+          logged.push(`${testScheduler.now()} ${line}`);
+        },
+        () => (finished = true),
+      ),
+      {
+        frames: '-g 1500ms h',
+        values: { g: Buffer.from('welcome\n'), h: Buffer.from('too late\r\n') },
+        scheduler: testScheduler,
+      },
+    ).toEmit('a 999ms (b|)', { a: helloMessage('n', 0), b: helloMessage('n', 1000) });
+    expect(finished).toBe(true);
+    // The line ending goes, as print() in the seed adds its own; nothing is printed after the end.
+    expect(logged).toEqual(['1 welcome']);
+  });
+
+  it('runs until the connection closes when there is no --count', () => {
+    testProtocol(
+      spreadProtocol({ name: 'n', every: 1, scheduler: testScheduler }, () => {}),
+      {
+        frames: '-',
+        closed: '1500ms c',
+        reasons: { c: { type: 'done' } },
+        scheduler: testScheduler,
+      },
+    ).toEmit('a 999ms b', { a: helloMessage('n', 0), b: helloMessage('n', 1000) });
+  });
+});
+
+describe('echoProtocol', () => {
+  it('writes the message, forwards the first chunk back as text, and is done', () => {
+    testProtocol(echoProtocol(), {
+      frames: '---r-s-|',
+      values: { r: Buffer.from(ECHO_MESSAGE), s: Buffer.from('more') },
+      scheduler: testScheduler,
+    }).toEmit('m--(f|)', { m: ECHO_MESSAGE, f: forward(ECHO_MESSAGE) });
+  });
+
+  it('forwards nothing when the connection closes first', () => {
+    testProtocol(echoProtocol('hi'), {
+      frames: '-----',
+      closed: '--c',
+      reasons: { c: { type: 'done' } },
+      scheduler: testScheduler,
+    }).toEmit('m----', { m: 'hi' });
   });
 });
 
