@@ -1,0 +1,100 @@
+import { Duplex } from 'node:stream';
+import { firstValueFrom, of } from 'rxjs';
+import { fromDuplex } from '../../src/transport/fromDuplex';
+import type { Connection, MemoryAddress } from '../../src/types';
+
+const address = (name: string): MemoryAddress => ({ _tag: 'MemoryAddress', name });
+
+/** A Duplex that records every chunk that reaches it, and can be told to throw from uncork(). */
+class RecordingDuplex extends Duplex {
+  readonly chunks: Buffer[] = [];
+  throwOnUncork = false;
+
+  constructor() {
+    super({ allowHalfOpen: true });
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.chunks.push(chunk);
+    callback();
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: () => void): void {
+    for (const { chunk } of chunks) this.chunks.push(chunk);
+    callback();
+  }
+
+  override _read(): void {
+    // The peer never sends: these tests are about the write path.
+  }
+
+  override uncork(): void {
+    if (this.throwOnUncork) throw new Error('uncork failed');
+    super.uncork();
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString();
+  }
+}
+
+function wrap(duplex: Duplex, id: number, options = {}): Connection {
+  return fromDuplex(
+    duplex,
+    { id, local: address('local'), remote: address(`peer-${id}`) },
+    options,
+  );
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+describe('the write path', () => {
+  describe('corking', () => {
+    it('uncorks every other connection when one throws from uncork(), and loses only that one', async () => {
+      const broken = new RecordingDuplex();
+      const healthy = new RecordingDuplex();
+      broken.throwOnUncork = true;
+      const a = wrap(broken, 1);
+      const b = wrap(healthy, 2);
+      // Two writes each in one turn: the second corks, and the turn's end uncorks both.
+      a.write('a1');
+      b.write('b1');
+      a.write('a2');
+      b.write('b2');
+      await nextTurn();
+      expect(healthy.text()).toBe('b1b2');
+      const reason = await firstValueFrom(a.closed$);
+      expect(reason.type).toBe('lost');
+      expect(b.state).toBe('open');
+
+      // The next turn corks and uncorks the healthy one again: nothing is stuck.
+      b.write('b3');
+      b.write('b4');
+      await nextTurn();
+      expect(healthy.text()).toBe('b1b2b3b4');
+    });
+  });
+
+  describe('what reaches the stream', () => {
+    it('is only what was written: no empty marker writes, through backpressure, send() and end()', async () => {
+      const duplex = new RecordingDuplex();
+      const connection = wrap(duplex, 1, { writeHighWaterMark: 4 });
+      connection.write('abcd'); // reaches the mark
+      connection.write('ef');
+      await nextTurn();
+      await new Promise<void>((resolve, reject) =>
+        connection
+          .send(of('gh', Buffer.from('ij')))
+          .subscribe({ complete: resolve, error: reject }),
+      );
+      connection.end();
+      await nextTurn();
+      expect(duplex.chunks.map((chunk) => chunk.length).filter((length) => length === 0)).toEqual(
+        [],
+      );
+      expect(duplex.text()).toBe('abcdefghij');
+    });
+  });
+});
