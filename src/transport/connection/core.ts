@@ -13,7 +13,8 @@ import type { ConnectionLimits } from './options';
 import { addReader, finishReaders, updateFlow } from './readPath';
 import { startActivityTimer, startCloseTimer, startHalfOpenTimer, stopTimers } from './timers';
 import type { Transport, TransportSink } from './transport';
-import { DrainWatch, Sending, write, type DrainHook } from './writePath';
+import { Sending } from './send';
+import { DrainWatch, write, type DrainHook } from './writePath';
 
 /** Who a connection is: its id and both ends' addresses. */
 export interface ConnectionInfo {

@@ -1,0 +1,153 @@
+import type { Observable, Observer, Subject, Subscription } from 'rxjs';
+import { asRxnetError } from '../internal/asRxnetError';
+import type { CloseReason, Connection, ConnectionId, ServerEvent } from '../types';
+
+/** What a {@link Served} connection reports to its server. */
+export interface ServerState<T> {
+  readonly events: Subject<ServerEvent<T>>;
+  readonly live: Map<ConnectionId, Served<T>>;
+  completeIfDrained(): void;
+  /** The connection whose event the behaviour is handling right now: the cause of its writes. */
+  current: Served<T> | undefined;
+}
+
+/**
+ * One served connection: the observer of its frames, and of its close through a small
+ * {@link ServedClose}. Objects with methods rather than closures, as a server holds one per open
+ * connection.
+ */
+export class Served<T> implements Observer<T> {
+  private frames: Subscription | undefined;
+  private closed: Subscription | undefined;
+
+  constructor(
+    private readonly server: ServerState<T>,
+    readonly connection: Connection,
+  ) {}
+
+  start(frames$: Observable<T>): void {
+    this.frames = frames$.subscribe(this);
+    this.closed = this.connection.closed$.subscribe(new ServedClose(this));
+  }
+
+  /** Receivers this connection waits for (see `writeTo`); created on the first. */
+  private waitingOn: Set<Served<T>> | undefined;
+  /** Senders waiting for this connection to drain, and the one subscription that tells them. */
+  private waiters: Set<Served<T>> | undefined;
+  private drain: Subscription | undefined;
+
+  next(data: T): void {
+    const server = this.server;
+    const previous = server.current;
+    server.current = this;
+    try {
+      server.events.next({ type: 'data', id: this.connection.id, data });
+    } finally {
+      server.current = previous;
+    }
+  }
+
+  /**
+   * A decoder's error (bad input, or a frame cut short by the peer's FIN) aborts this connection
+   * with it as the reason. A lost connection's own error arrives here too; abort() is then a no-op.
+   */
+  error(error: unknown): void {
+    this.connection.abort(asRxnetError(error));
+  }
+
+  /** The frames ended: at the peer's FIN the behaviour is told; at a close, connectionLost follows. */
+  complete(): void {
+    if (this.connection.state === 'readClosed') {
+      this.server.events.next({ type: 'readConnectionLost', id: this.connection.id });
+    }
+  }
+
+  connectionLost(reason: CloseReason): void {
+    const server = this.server;
+    const id = this.connection.id;
+    server.live.delete(id);
+    this.stop();
+    server.events.next({ type: 'connectionLost', id, reason });
+    server.completeIfDrained();
+  }
+
+  /** Pauses reading this connection until `receiver` drains or closes. */
+  waitFor(receiver: Served<T>): void {
+    const waitingOn = (this.waitingOn ??= new Set());
+    if (waitingOn.has(receiver)) {
+      return;
+    }
+    waitingOn.add(receiver);
+    if (waitingOn.size === 1) {
+      this.connection.pause();
+    }
+    (receiver.waiters ??= new Set()).add(this);
+    receiver.drain ??= receiver.connection.drain$.subscribe(new DrainRelease(receiver));
+  }
+
+  /** This connection drained or closed: whoever waited for it reads again. */
+  release(): void {
+    this.drain?.unsubscribe();
+    this.drain = undefined;
+    const waiters = this.waiters;
+    this.waiters = undefined;
+    if (waiters !== undefined) {
+      for (const sender of waiters) {
+        sender.stopWaitingFor(this);
+      }
+    }
+  }
+
+  stop(): void {
+    this.frames?.unsubscribe();
+    this.closed?.unsubscribe();
+    this.release();
+    const waitingOn = this.waitingOn;
+    this.waitingOn = undefined;
+    if (waitingOn !== undefined) {
+      for (const receiver of waitingOn) {
+        receiver.waiters?.delete(this);
+      }
+    }
+  }
+
+  private stopWaitingFor(receiver: Served<T>): void {
+    const waitingOn = this.waitingOn;
+    if (waitingOn !== undefined && waitingOn.delete(receiver) && waitingOn.size === 0) {
+      this.connection.resume();
+    }
+  }
+}
+
+/** A receiver's `drain$` (completed at its close): either way its senders may go on. */
+class DrainRelease<T> implements Observer<void> {
+  constructor(private readonly receiver: Served<T>) {}
+
+  next(): void {
+    this.receiver.release();
+  }
+
+  error(): void {
+    this.receiver.release();
+  }
+
+  complete(): void {
+    this.receiver.release();
+  }
+}
+
+class ServedClose<T> implements Observer<CloseReason> {
+  constructor(private readonly served: Served<T>) {}
+
+  next(reason: CloseReason): void {
+    this.served.connectionLost(reason);
+  }
+
+  error(): void {
+    // closed$ never fails.
+  }
+
+  complete(): void {
+    // closed$ completes right after its one reason.
+  }
+}
