@@ -15,15 +15,12 @@
  *
  * @packageDocumentation
  */
-import { concatMap, defer, type OperatorFunction, startWith, Subscription, takeWhile } from 'rxjs';
+import { concatMap, defer, type OperatorFunction, startWith, takeWhile } from 'rxjs';
 import {
-  describeCloseReason,
   forward,
   lines,
   protocol,
-  serve,
   write,
-  type Address,
   type Behaviour,
   type BehaviourItem,
   type ConnectionId,
@@ -33,8 +30,14 @@ import {
   type PerConnection,
   type WriteCommand,
 } from 'rxnet';
-import { consoleLog, describe, parseCommandLine, runMain, type Log } from './cli';
-import type { ServerHandle } from './serve';
+import {
+  consoleLog,
+  parseCommandLine,
+  runMain,
+  serveLogged,
+  type Log,
+  type LoggedServer,
+} from './cli';
 
 /** Where the chat listens by default: IRC's port, on every IPv4 interface. */
 export const DEFAULT_CHAT_ENDPOINT = 'tcp:6667';
@@ -222,54 +225,9 @@ export interface ChatServerOptions {
  * each connection. `stop()` stops listening and ends every connection gracefully. Rejects with
  * `InvalidEndpointError` for a bad description and `ListenError` when binding fails.
  */
-export function start(options: ChatServerOptions = {}): Promise<ServerHandle> {
+export function start(options: ChatServerOptions = {}): Promise<LoggedServer> {
   const { endpoint = DEFAULT_CHAT_ENDPOINT, log = consoleLog } = options;
-  return new Promise<ServerHandle>((resolve, reject) => {
-    const server = new Subscription();
-    server.add(
-      serve(endpoint, chat, { framing: chatFraming() }).subscribe({
-        next(notification) {
-          switch (notification.type) {
-            case 'listening': {
-              const { address } = notification;
-              if (address._tag !== 'TcpAddress') {
-                reject(new TypeError(`the chat example serves TCP, not ${endpoint}`));
-                server.unsubscribe();
-                return;
-              }
-              log(`listening on ${hostAndPort(address)}`);
-              resolve({ address, stop: async () => server.unsubscribe() });
-              return;
-            }
-            case 'connectionMade':
-              log(`#${notification.id} connected from ${hostAndPort(notification.remote)}`);
-              return;
-            case 'connectionLost':
-              log(`#${notification.id} closed: ${describeCloseReason(notification.reason)}`);
-              return;
-            case 'writeFailed':
-            case 'commandRejected':
-              log(`${notification.type}: ${describe(notification.error)}`);
-              return;
-            default:
-              return;
-          }
-        },
-        error(error: unknown) {
-          reject(error);
-          log(`server failed: ${describe(error)}`);
-        },
-      }),
-    );
-  });
-}
-
-function hostAndPort(address: Address): string {
-  if (address._tag !== 'TcpAddress')
-    return address._tag === 'UnixAddress' ? address.path : address.name;
-  return address.family === 'IPv6'
-    ? `[${address.hostname}]:${address.port}`
-    : `${address.hostname}:${address.port}`;
+  return serveLogged(endpoint, chat, { framing: chatFraming() }, log);
 }
 
 /** The usage line printed, with exit code 2, for bad arguments. */

@@ -1,6 +1,7 @@
 /**
  * What the example programs share when they run standalone: argument parsing with a usage line,
- * the injectable log, local timestamps, and a clean stop on SIGINT/SIGTERM.
+ * the injectable log, local timestamps, a clean stop on SIGINT/SIGTERM, and serving a framed
+ * behaviour with a log of its connections.
  *
  * Not part of rxnet's API: it is the small amount of process plumbing every example would
  * otherwise repeat.
@@ -8,7 +9,16 @@
  * @packageDocumentation
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { InvalidEndpointError } from 'rxnet';
+import { Subscription } from 'rxjs';
+import {
+  describeCloseReason,
+  InvalidEndpointError,
+  serve,
+  type Address,
+  type Behaviour,
+  type ServeOptions,
+  type TcpAddress,
+} from 'rxnet';
 
 /** Where an example prints its lifecycle lines; tests pass a function that records them. */
 export type Log = (line: string) => void;
@@ -222,4 +232,79 @@ export function describe(error: unknown): string {
     typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
   if (typeof causeCode === 'string' && !text.includes(causeCode)) text += `: ${causeCode}`;
   return typeof code === 'string' ? `${code}: ${text}` : text;
+}
+
+/** A running server started by {@link serveLogged}. */
+export interface LoggedServer extends ExampleHandle {
+  readonly address: TcpAddress;
+}
+
+/**
+ * Serves `behaviour` with rxnet's `serve()` and its options (a `framing` codec, connection
+ * limits), and resolves once it listens. Logs `listening on HOST:PORT`, then
+ * `#ID connected from HOST:PORT` and `#ID closed: REASON` (rxnet's `describeCloseReason`) for each
+ * connection, and any write the server could not carry out. `stop()` stops listening and ends
+ * every connection gracefully (flush, then FIN), as unsubscribing from `serve()` does.
+ *
+ * Rejects with `InvalidEndpointError` for a bad description, `ListenError` when binding fails,
+ * and a `TypeError` for an endpoint that is not TCP.
+ */
+export function serveLogged<T, O>(
+  endpoint: string,
+  behaviour: Behaviour<T, O>,
+  options: ServeOptions<T, O>,
+  log: Log,
+): Promise<LoggedServer> {
+  return new Promise<LoggedServer>((resolve, reject) => {
+    const server = new Subscription();
+    server.add(
+      serve(endpoint, behaviour, options).subscribe({
+        next(notification) {
+          switch (notification.type) {
+            case 'listening': {
+              const { address } = notification;
+              if (address._tag !== 'TcpAddress') {
+                reject(new TypeError(`the examples serve TCP endpoints, not ${endpoint}`));
+                server.unsubscribe();
+                return;
+              }
+              log(`listening on ${hostAndPort(address)}`);
+              resolve({ address, stop: async () => server.unsubscribe() });
+              return;
+            }
+            case 'connectionMade':
+              log(`#${notification.id} connected from ${hostAndPort(notification.remote)}`);
+              return;
+            case 'connectionLost':
+              log(`#${notification.id} closed: ${describeCloseReason(notification.reason)}`);
+              return;
+            case 'writeFailed':
+            case 'commandRejected':
+              log(`${notification.type}: ${describe(notification.error)}`);
+              return;
+            default:
+              return;
+          }
+        },
+        error(error: unknown) {
+          reject(error);
+          log(`server failed: ${describe(error)}`);
+        },
+      }),
+    );
+  });
+}
+
+/** `127.0.0.1:8007`, `[::1]:8007`, or a Unix socket's path. */
+function hostAndPort(address: Address): string {
+  switch (address._tag) {
+    case 'TcpAddress':
+      return address.family === 'IPv6'
+        ? `[${address.hostname}]:${address.port}`
+        : `${address.hostname}:${address.port}`;
+    case 'UnixAddress':
+      return address.path;
+    default:
+      return address.name;
+  }
 }
