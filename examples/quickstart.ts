@@ -17,6 +17,10 @@ export const start = (endpoint = 'tcp:8007') =>
   });
 
 if (require.main === module) {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log('usage: quickstart (serves the Spread server on tcp:8007; Ctrl-C stops it)');
+    process.exit(0);
+  }
   start().subscribe((event) => {
     if (event.type === 'listening') console.log('listening on', event.address);
     else if ('id' in event) console.log(event.type, event.id);

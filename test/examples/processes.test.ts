@@ -1,16 +1,30 @@
 /**
  * The examples as programs, started with ts-node as `npx ts-node examples/NAME.ts` starts them:
- * usage lines and exit code 2 for bad arguments, `--help` (exit 0), a clean stop on SIGTERM
+ * usage lines and exit code 2 for bad arguments, `--help` on every one (exit 0), a clean stop on SIGTERM
  * (SIGINT takes the same path), and a client that exits by itself.
  */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { HELP as CHAT_HELP, USAGE as CHAT_USAGE } from '../../examples/chat';
 import { helpText } from '../../examples/cli';
+import { HELP as ECHO_CLIENT_HELP, USAGE as ECHO_CLIENT_USAGE } from '../../examples/echo-client';
 import {
   HELP as ECHO_SERVER_HELP,
   start as startEchoServer,
   USAGE as ECHO_SERVER_USAGE,
 } from '../../examples/echo-server';
-import { spreadGreeting } from '../../examples/spread-server';
-import { RawClient, Resources, spawnExample, stopping, within } from './harness';
+import { HELP as RPC_CLIENT_HELP, USAGE as RPC_CLIENT_USAGE } from '../../examples/rpc-client';
+import { HELP as RPC_SERVER_HELP, USAGE as RPC_SERVER_USAGE } from '../../examples/rpc-server';
+import {
+  HELP as SPREAD_CLIENT_HELP,
+  USAGE as SPREAD_CLIENT_USAGE,
+} from '../../examples/spread-client';
+import {
+  HELP as SPREAD_SERVER_HELP,
+  spreadGreeting,
+  USAGE as SPREAD_SERVER_USAGE,
+} from '../../examples/spread-server';
+import { RawClient, REPO_ROOT, Resources, spawnExample, stopping, within } from './harness';
 
 // Each spawn compiles with ts-node (transpile only), about a second on this machine.
 const PROCESS_TIMEOUT_MS = 30000;
@@ -37,14 +51,39 @@ describe('example programs', () => {
   });
 
   describe('--help', () => {
-    it('echo-server --help prints the usage line and the options on stdout and exits 0', async () => {
-      const child = spawnExample(resources, 'echo-server', ['--help']);
-      const exit = await within(child.exited, 'echo-server to exit', PROCESS_TIMEOUT_MS);
-      expect(exit).toEqual({ code: 0, signal: null });
-      expect(child.stdout).toBe(helpText(ECHO_SERVER_USAGE, ECHO_SERVER_HELP));
-      expect(child.stdout).toMatch(/^ {2}--persistent /m);
-      expect(child.stderr).toBe('');
+    /** Every program in examples/, and what its --help prints (the quickstart has no options). */
+    const helps: [string, string][] = [
+      ['spread-server', helpText(SPREAD_SERVER_USAGE, SPREAD_SERVER_HELP)],
+      ['spread-client', helpText(SPREAD_CLIENT_USAGE, SPREAD_CLIENT_HELP)],
+      ['echo-server', helpText(ECHO_SERVER_USAGE, ECHO_SERVER_HELP)],
+      ['echo-client', helpText(ECHO_CLIENT_USAGE, ECHO_CLIENT_HELP)],
+      ['chat', helpText(CHAT_USAGE, CHAT_HELP)],
+      ['rpc-server', helpText(RPC_SERVER_USAGE, RPC_SERVER_HELP)],
+      ['rpc-client', helpText(RPC_CLIENT_USAGE, RPC_CLIENT_HELP)],
+      ['quickstart', 'usage: quickstart (serves the Spread server on tcp:8007; Ctrl-C stops it)\n'],
+    ];
+
+    it('covers every program in examples/', () => {
+      const programs = readdirSync(join(REPO_ROOT, 'examples'))
+        .filter((file) => file.endsWith('.ts') && !['cli.ts', 'serve.ts'].includes(file))
+        .map((file) => file.slice(0, -'.ts'.length))
+        .sort();
+      expect(helps.map(([name]) => name).sort()).toEqual(programs);
     });
+
+    // Sequential, as above: each start is a ts-node compile.
+    it.each(helps)(
+      '%s --help prints its usage and options on stdout and exits 0',
+      async (name, help) => {
+        const child = spawnExample(resources, name, ['--help']);
+        const exit = await within(child.exited, `${name} to exit`, PROCESS_TIMEOUT_MS);
+        expect({ exit, stdout: child.stdout, stderr: child.stderr }).toEqual({
+          exit: { code: 0, signal: null },
+          stdout: help,
+          stderr: '',
+        });
+      },
+    );
   });
 
   describe('signals', () => {
