@@ -332,10 +332,25 @@ async function fanOut(id: number, job: FanOutJob): Promise<FanOutResult> {
     return start;
   }
 
-  await round(job.warmupMessages);
+  // Warm-up rounds, growing until one lasts a quarter of the measured window; its rate sizes the
+  // measured round, so a server that takes 10 ms for `messages` lines is still timed for measureMs.
+  let warmup = Math.min(job.warmupMessages, job.maxMessages);
+  let warmupTotal = 0;
+  let warmupMs = 0;
+  for (;;) {
+    const warmupStart = await round(warmup);
+    warmupMs = performance.now() - warmupStart;
+    warmupTotal += warmup;
+    if (warmupMs >= job.measureMs / 4 || warmup >= job.maxMessages) break;
+    warmup = Math.min(warmup * 4, job.maxMessages);
+  }
+  const messages = Math.min(
+    job.maxMessages,
+    Math.max(job.messages, Math.ceil((warmup / warmupMs) * job.measureMs)),
+  );
   send({ id, phase: 'measureStart' });
   const meter = new CpuMeter();
-  const start = await round(job.messages);
+  const start = await round(messages);
   const { cpu } = meter.stop();
   send({ id, phase: 'measureEnd' });
   const times = Array.from(doneAt, (t) => (t - start) / 1000).sort((a, b) => a - b);
@@ -350,8 +365,9 @@ async function fanOut(id: number, job: FanOutJob): Promise<FanOutResult> {
   return {
     kind: 'fanOut',
     receivers: job.receivers,
-    messages: job.messages,
-    deliveries: job.receivers * job.messages,
+    messages,
+    warmupMessages: warmupTotal,
+    deliveries: job.receivers * messages,
     seconds,
     medianReceiverSeconds: times[Math.floor(times.length / 2)]!,
     verified: minReceivedBytes === target && maxReceivedBytes === target && senderBytes === 0,

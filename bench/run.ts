@@ -1,7 +1,10 @@
 /**
- * `npm run bench`: every workload against the rxnet server and the raw `net` server in turn, in
- * one run, with the load generator in its own process. Prints a table of rxnet/raw ratios on
- * stdout and progress on stderr, and writes bench/results/latest.{json,md} and chart.svg.
+ * `npm run bench`: every workload against the rxnet server, the raw `net` server and, for echo,
+ * connection rate and fan-out, a Twisted server (bench/servers/*.py, run by /usr/bin/python3) in
+ * turn, in one run, with the load generator in its own process. Fan-out runs against two raw
+ * servers: chunk-forwarding (the headline) and per-line. Prints a table of rxnet/raw and
+ * rxnet/Twisted ratios on stdout and progress on stderr, and writes bench/results/latest.{json,md}
+ * and chart.svg. Without Twisted the Twisted column says why instead of the run failing.
  *
  * Flags:
  * - `--quick`: a smoke run of about a minute (short windows, one round, fewer idle connections);
@@ -25,6 +28,7 @@ import {
   openFileLimit,
   startLoadGenerator,
   startServer,
+  twistedVersion,
   type LoadGenerator,
   type ServerProcess,
 } from './lib/processes';
@@ -39,19 +43,40 @@ import type {
   JobResult,
 } from './lib/protocol';
 import {
+  baselineLegend,
   compare,
   human,
   markdownDetails,
   markdownSummary,
   svgChart,
+  targetsMet,
   textTable,
   type Comparison,
+  type Figures,
+  type TwistedFigure,
 } from './lib/report';
 
 const WORKLOADS = ['echo', 'connectionRate', 'fanOut', 'idleMemory', 'framing'] as const;
 type Workload = (typeof WORKLOADS)[number];
-type Impl = 'raw' | 'rxnet';
-const IMPLS: readonly Impl[] = ['raw', 'rxnet'];
+/**
+ * The servers of a row: `raw` is the row's raw `net` baseline, `rawPerLine` the fan-out
+ * workload's second raw server, `twisted` the Twisted one.
+ */
+type Impl = 'raw' | 'rawPerLine' | 'rxnet' | 'twisted';
+/** The order of a round; the next round runs it backwards. */
+const IMPLS: readonly Impl[] = ['raw', 'rawPerLine', 'rxnet', 'twisted'];
+
+/** What each server is, for the report's list of baselines (keyed by bench/servers file name). */
+const SERVER_DESCRIPTIONS: Readonly<Record<string, string>> = {
+  'raw-echo': '`socket.pipe(socket)`',
+  'raw-greet': 'a counter and `socket.write(greeting)`',
+  'raw-spread-chunks':
+    'chunk-forwarding: each received chunk written as is to every other client, the strongest simple raw design',
+  'raw-spread': 'per-line: splits lines, one `write()` per line per receiver',
+  twisted_echo: "`self.transport.write(data)`, Twisted's own echo example",
+  twisted_spread:
+    'the Spread fixture: greets each client, `client.transport.write(data)` per received chunk per other client',
+};
 
 /** Throughput target from the issue: rxnet at least 0.9 of raw `net`. */
 const THROUGHPUT_TARGET = { op: '>=', value: 0.9 } as const;
@@ -66,11 +91,18 @@ interface Settings {
   readonly echoSizes: readonly number[];
   readonly pipelineDepth: number;
   readonly connectConcurrency: number;
+  /**
+   * Fan-out cases: `messages` is the fewest lines in a measured round; the load generator sizes
+   * each round to last about `durationMs` at the server's own pace, up to {@link FAN_OUT_MAX_MESSAGES}.
+   */
   readonly fanOut: readonly { readonly receivers: number; readonly messages: number }[];
   readonly fanOutSize: number;
   readonly fanOutBatch: number;
   readonly idleConnections: number;
 }
+
+/** The issue's fan-out workload sends 500 000 lines; no measured round sends more. */
+const FAN_OUT_MAX_MESSAGES = 500_000;
 
 const FULL: Settings = {
   warmupMs: 1000,
@@ -188,6 +220,13 @@ interface Measured<R extends JobResult> {
   readonly serverCpu: number;
 }
 
+/** A server's best round by score, and separately its best score per server CPU-second. */
+interface Kept<R extends JobResult> {
+  readonly best: Measured<R>;
+  readonly perCpu: number;
+  readonly server: string;
+}
+
 interface Context {
   readonly settings: Settings;
   readonly options: Options;
@@ -199,11 +238,14 @@ interface Context {
     case: string;
     round: number;
     impl: Impl;
+    server: string;
     serverCpu: number;
     result: JobResult;
   }[];
   readonly servers: Set<ServerProcess>;
   readonly timeLimitSeconds: number;
+  /** Whether the Twisted column can run on this machine. */
+  readonly twisted: ReturnType<typeof twistedVersion>;
 }
 
 async function launch(ctx: Context, name: string): Promise<ServerProcess> {
@@ -214,6 +256,35 @@ async function launch(ctx: Context, name: string): Promise<ServerProcess> {
   });
   ctx.servers.add(server);
   return server;
+}
+
+/** A server missing from a row, and why: the Twisted column is optional. */
+interface Missing {
+  readonly missing: string;
+}
+
+/** Starts a Twisted server, or says why there is none, so the column reports it instead of failing. */
+async function launchTwisted(ctx: Context, name: string): Promise<ServerProcess | Missing> {
+  if ('missing' in ctx.twisted) return ctx.twisted;
+  try {
+    return await launch(ctx, name);
+  } catch (error: unknown) {
+    const missing = `${name}.py did not start: ${error instanceof Error ? error.message : String(error)}`;
+    ctx.progress.note(missing);
+    return { missing };
+  }
+}
+
+/** The servers of a row, the Twisted one only when it is running. */
+function withTwisted(
+  servers: Partial<Record<Impl, ServerProcess>>,
+  twisted: ServerProcess | Missing,
+): Partial<Record<Impl, ServerProcess>> {
+  return 'missing' in twisted ? servers : { ...servers, twisted };
+}
+
+function running(servers: readonly (ServerProcess | Missing)[]): ServerProcess[] {
+  return servers.filter((s): s is ServerProcess => !('missing' in s));
 }
 
 async function stopAll(ctx: Context, servers: readonly ServerProcess[]): Promise<void> {
@@ -244,44 +315,119 @@ async function measure<R extends JobResult>(
 }
 
 /**
- * Runs one case `rounds` times against both servers, alternating which goes first so that a slow
- * spell on the shared machine does not always hit the same server, and keeps each server's best
- * round by `score`, and separately its best score per server CPU-second.
+ * Runs one case `rounds` times against every server given, alternating the order (forwards, then
+ * backwards) so that a slow spell on the shared machine does not always hit the same server, and
+ * keeps each server's best round by `score`, and separately its best score per server CPU-second.
  */
 async function roundsOf<R extends JobResult>(
   ctx: Context,
   workload: Workload,
   label: string,
-  servers: Readonly<Record<Impl, ServerProcess>>,
+  servers: Readonly<Partial<Record<Impl, ServerProcess>>>,
   job: (port: number) => Job,
   score: (r: R) => number,
   describe: (r: R) => string,
   estimatedSeconds: number,
-): Promise<Record<Impl, Measured<R>> & { readonly perCpu: readonly [number, number] }> {
+): Promise<Partial<Record<Impl, Kept<R>>>> {
   const rounds = ctx.options.rounds ?? ctx.settings.rounds;
-  const best: Partial<Record<Impl, Measured<R>>> = {};
-  const perCpu: Record<Impl, number> = { raw: 0, rxnet: 0 };
+  const impls = IMPLS.filter((impl) => servers[impl] !== undefined);
+  const kept: Partial<Record<Impl, Kept<R>>> = {};
   for (let round = 0; round < rounds; round += 1) {
-    for (const impl of round % 2 === 0 ? IMPLS : [...IMPLS].reverse()) {
+    for (const impl of round % 2 === 0 ? impls : [...impls].reverse()) {
+      const server = servers[impl]!;
       const stepLabel = `${workload} ${label} · ${impl}${rounds > 1 ? ` · round ${round + 1}` : ''}`;
       ctx.progress.step(stepLabel);
-      const measured = await measure<R>(ctx, servers[impl], impl, job(servers[impl].port));
+      const measured = await measure<R>(ctx, server, impl, job(server.port));
       ctx.measurements.push({
         workload,
         case: label,
         round,
         impl,
+        server: server.name,
         serverCpu: measured.serverCpu,
         result: measured.result,
       });
       ctx.progress.finish(stepLabel, describe(measured.result), estimatedSeconds);
-      const previous = best[impl];
-      if (previous === undefined || score(measured.result) > score(previous.result))
-        best[impl] = measured;
-      perCpu[impl] = Math.max(perCpu[impl], score(measured.result) / measured.serverCpu);
+      const previous = kept[impl];
+      const perCpu = score(measured.result) / measured.serverCpu;
+      kept[impl] = {
+        best:
+          previous === undefined || score(measured.result) > score(previous.best.result)
+            ? measured
+            : previous.best,
+        perCpu: Math.max(previous?.perCpu ?? 0, perCpu),
+        server: server.name,
+      };
     }
   }
-  return { raw: best.raw!, rxnet: best.rxnet!, perCpu: [perCpu.raw, perCpu.rxnet] };
+  return kept;
+}
+
+/**
+ * A comparison row from the kept rounds: rxnet against `raw` (the row's raw baseline) and, when
+ * `twisted` ran, against Twisted; `twisted` is the reason when it did not. Details get a third
+ * figure for Twisted, and the row the load generator's CPU in the busiest kept round.
+ */
+function row<R extends JobResult & { readonly cpu: CpuUse }>(
+  workload: Workload,
+  label: string,
+  metric: string,
+  kept: { raw: Kept<R>; rxnet: Kept<R>; twisted: Kept<R> | Missing | undefined },
+  rate: (r: R) => number,
+  target: typeof THROUGHPUT_TARGET | undefined,
+  details: Readonly<Record<string, (m: Measured<R>) => number>>,
+  notes: { readonly verified?: boolean } = {},
+): Comparison {
+  const { raw, rxnet } = kept;
+  const twisted = kept.twisted !== undefined && 'best' in kept.twisted ? kept.twisted : undefined;
+  const all = [raw, rxnet, ...(twisted === undefined ? [] : [twisted])];
+  const loadgenCpu = Math.max(...all.map((k) => k.best.result.cpu.fraction));
+  const figures = (f: (m: Measured<R>) => number): Figures =>
+    twisted === undefined
+      ? [f(raw.best), f(rxnet.best)]
+      : [f(raw.best), f(rxnet.best), f(twisted.best)];
+  const rxnetRate = rate(rxnet.best.result);
+  const twistedFigure: TwistedFigure | undefined =
+    twisted !== undefined
+      ? {
+          server: twisted.server,
+          value: rate(twisted.best.result),
+          ratio: rxnetRate / rate(twisted.best.result),
+          perCpuRatio: rxnet.perCpu / twisted.perCpu,
+        }
+      : kept.twisted !== undefined && 'missing' in kept.twisted
+        ? { missing: kept.twisted.missing }
+        : undefined;
+  const note =
+    notes.verified === false
+      ? 'COUNTS NOT VERIFIED'
+      : loadgenCpu >= GENERATOR_BOUND
+        ? `load generator at ${cpuPercent(loadgenCpu)} % CPU`
+        : undefined;
+  return compare(
+    workload,
+    label,
+    metric,
+    rate(raw.best.result),
+    rxnetRate,
+    target,
+    Object.fromEntries(Object.entries(details).map(([name, f]) => [name, figures(f)])),
+    {
+      rawServer: raw.server,
+      perCpu: [raw.perCpu, rxnet.perCpu],
+      loadgenCpu,
+      ...(twistedFigure === undefined ? {} : { twisted: twistedFigure }),
+      ...(note === undefined ? {} : { note }),
+    },
+  );
+}
+
+/** The kept Twisted rounds, or why there are none. */
+function twistedKept<R extends JobResult>(
+  kept: Partial<Record<Impl, Kept<R>>>,
+  twisted: ServerProcess | Missing,
+): Kept<R> | Missing {
+  return 'missing' in twisted ? twisted : kept.twisted!;
 }
 
 interface EchoCase {
@@ -298,18 +444,11 @@ function echoCases(s: Settings): EchoCase[] {
   );
 }
 
-/** Load generator CPU above which a case is flagged: the ratio may then measure the generator. */
+/**
+ * Load generator CPU above which a case is flagged: the ratio may then measure the generator. The
+ * flag looks at every server in the row, Twisted included.
+ */
 const GENERATOR_BOUND = 0.9;
-
-/** A note when the load generator was nearly saturated in either server's kept round. */
-function generatorBound(best: Record<Impl, Measured<JobResult & { readonly cpu: CpuUse }>>): {
-  note?: string;
-} {
-  const busiest = Math.max(best.raw.result.cpu.fraction, best.rxnet.result.cpu.fraction);
-  return busiest >= GENERATOR_BOUND
-    ? { note: `load generator at ${cpuPercent(busiest)} % CPU` }
-    : {};
-}
 
 function sizeLabel(bytes: number): string {
   return bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`;
@@ -329,16 +468,17 @@ const SERVE_ECHO_CASES: readonly EchoCase[] = [
 async function echoCase(
   ctx: Context,
   c: EchoCase,
-  servers: Readonly<Record<Impl, ServerProcess>>,
+  servers: { raw: ServerProcess; rxnet: ServerProcess; twisted?: ServerProcess | Missing },
   suffix: string,
 ): Promise<void> {
   const s = ctx.settings;
   const label = `${c.connections} conn · ${sizeLabel(c.size)} · ${c.mode === 'pipelined' ? `pipelined ×${s.pipelineDepth}` : 'req/resp'}${suffix}`;
-  const best = await roundsOf<EchoResult>(
+  const { raw, rxnet, twisted } = servers;
+  const kept = await roundsOf<EchoResult>(
     ctx,
     'echo',
     label,
-    servers,
+    twisted === undefined ? { raw, rxnet } : withTwisted({ raw, rxnet }, twisted),
     (port) => ({
       kind: 'echo',
       port,
@@ -354,27 +494,25 @@ async function echoCase(
       `${human(r.messages / r.seconds)} msg/s, p99 ${human(r.p99Us)} µs, loadgen CPU ${cpuPercent(r.cpu.fraction)} %`,
     (s.warmupMs + s.durationMs) / 1000 + 0.3,
   );
-  const rate = (m: Measured<EchoResult>): number => m.result.messages / m.result.seconds;
-  const pair = (f: (m: Measured<EchoResult>) => number): readonly [number, number] => [
-    f(best.raw),
-    f(best.rxnet),
-  ];
   ctx.comparisons.push(
-    compare(
+    row<EchoResult>(
       'echo',
       label,
       'msg/s',
-      rate(best.raw),
-      rate(best.rxnet),
+      {
+        raw: kept.raw!,
+        rxnet: kept.rxnet!,
+        twisted: twisted === undefined ? undefined : twistedKept(kept, twisted),
+      },
+      (r) => r.messages / r.seconds,
       THROUGHPUT_TARGET,
       {
-        'MB/s': pair((m) => m.result.bytes / m.result.seconds / 1e6),
-        'p50 µs': pair((m) => m.result.p50Us),
-        'p99 µs': pair((m) => m.result.p99Us),
-        'server CPU %': pair((m) => cpuPercent(m.serverCpu)),
-        'loadgen CPU %': pair((m) => cpuPercent(m.result.cpu.fraction)),
+        'MB/s': (m) => m.result.bytes / m.result.seconds / 1e6,
+        'p50 µs': (m) => m.result.p50Us,
+        'p99 µs': (m) => m.result.p99Us,
+        'server CPU %': (m) => cpuPercent(m.serverCpu),
+        'loadgen CPU %': (m) => cpuPercent(m.result.cpu.fraction),
       },
-      { perCpu: best.perCpu, ...generatorBound(best) },
     ),
   );
 }
@@ -382,8 +520,10 @@ async function echoCase(
 async function echoWorkload(ctx: Context): Promise<void> {
   const raw = await launch(ctx, 'raw-echo');
   const rxnet = await launch(ctx, 'rxnet-echo');
-  for (const c of echoCases(ctx.settings)) await echoCase(ctx, c, { raw, rxnet }, '');
-  await stopAll(ctx, [rxnet]);
+  const twisted = await launchTwisted(ctx, 'twisted_echo');
+  for (const c of echoCases(ctx.settings)) await echoCase(ctx, c, { raw, rxnet, twisted }, '');
+  await stopAll(ctx, running([rxnet, twisted]));
+  // serve(echo()) against raw only: these rows compare two rxnet styles, not frameworks.
   const serveEcho = await launch(ctx, 'rxnet-serve-echo');
   for (const c of SERVE_ECHO_CASES)
     await echoCase(ctx, c, { raw, rxnet: serveEcho }, ' · serve(echo())');
@@ -394,12 +534,14 @@ async function connectionRateWorkload(ctx: Context): Promise<void> {
   const s = ctx.settings;
   const raw = await launch(ctx, 'raw-greet');
   const rxnet = await launch(ctx, 'rxnet-greet');
+  // The Twisted Spread server: with no data, it is a counter and a greeting like the other two.
+  const twisted = await launchTwisted(ctx, 'twisted_spread');
   const label = `${s.connectConcurrency} concurrent · connect, greeting, close`;
-  const best = await roundsOf<ConnectionRateResult>(
+  const kept = await roundsOf<ConnectionRateResult>(
     ctx,
     'connectionRate',
     label,
-    { raw, rxnet },
+    withTwisted({ raw, rxnet }, twisted),
     (port) => ({
       kind: 'connectionRate',
       port,
@@ -412,84 +554,101 @@ async function connectionRateWorkload(ctx: Context): Promise<void> {
       `${human(r.connections / r.seconds)} conn/s, ${r.errors} errors, loadgen CPU ${cpuPercent(r.cpu.fraction)} %`,
     (s.warmupMs + s.durationMs) / 1000 + 0.5,
   );
-  const pair = (f: (m: Measured<ConnectionRateResult>) => number): readonly [number, number] => [
-    f(best.raw),
-    f(best.rxnet),
-  ];
   ctx.comparisons.push(
-    compare(
+    row<ConnectionRateResult>(
       'connectionRate',
       label,
       'conn/s',
-      best.raw.result.connections / best.raw.result.seconds,
-      best.rxnet.result.connections / best.rxnet.result.seconds,
+      { raw: kept.raw!, rxnet: kept.rxnet!, twisted: twistedKept(kept, twisted) },
+      (r) => r.connections / r.seconds,
       THROUGHPUT_TARGET,
       {
-        'p50 µs to greeting': pair((m) => m.result.p50Us),
-        'p99 µs to greeting': pair((m) => m.result.p99Us),
-        errors: pair((m) => m.result.errors),
-        'server CPU %': pair((m) => cpuPercent(m.serverCpu)),
-        'loadgen CPU %': pair((m) => cpuPercent(m.result.cpu.fraction)),
+        'p50 µs to greeting': (m) => m.result.p50Us,
+        'p99 µs to greeting': (m) => m.result.p99Us,
+        errors: (m) => m.result.errors,
+        'server CPU %': (m) => cpuPercent(m.serverCpu),
+        'loadgen CPU %': (m) => cpuPercent(m.result.cpu.fraction),
       },
-      { perCpu: best.perCpu, ...generatorBound(best) },
     ),
   );
-  await stopAll(ctx, [raw, rxnet]);
+  await stopAll(ctx, running([raw, rxnet, twisted]));
 }
 
+/** About how long one fan-out step takes: warm-up rounds, then a measured round of `durationMs`. */
+function fanOutStepSeconds(s: Settings): number {
+  return (2 * s.durationMs) / 1000 + 1;
+}
+
+/**
+ * Broadcast fan-out against two raw servers: the headline row compares rxnet with the
+ * chunk-forwarding server (the strongest simple raw design) and carries the target; a second,
+ * informational row compares it with the per-line server, which writes every line separately.
+ */
 async function fanOutWorkload(ctx: Context): Promise<void> {
   const s = ctx.settings;
   for (const c of s.fanOut) {
     // Fresh servers per case: the previous case's receivers must be gone from the audience.
-    const raw = await launch(ctx, 'raw-spread');
+    const raw = await launch(ctx, 'raw-spread-chunks');
+    const rawPerLine = await launch(ctx, 'raw-spread');
     const rxnet = await launch(ctx, 'rxnet-spread');
-    const label = `${c.receivers} receivers · ${c.messages} × ${sizeLabel(s.fanOutSize)} lines`;
-    const best = await roundsOf<FanOutResult>(
+    const twisted = await launchTwisted(ctx, 'twisted_spread');
+    const label = `${c.receivers} receivers · ${sizeLabel(s.fanOutSize)} lines`;
+    const kept = await roundsOf<FanOutResult>(
       ctx,
       'fanOut',
       label,
-      { raw, rxnet },
+      withTwisted({ raw, rawPerLine, rxnet }, twisted),
       (port) => ({
         kind: 'fanOut',
         port,
         receivers: c.receivers,
         messages: c.messages,
+        maxMessages: FAN_OUT_MAX_MESSAGES,
+        measureMs: s.durationMs,
         warmupMessages: Math.ceil(c.messages / 10),
         size: s.fanOutSize,
         batch: s.fanOutBatch,
       }),
       (r) => (r.verified ? r.deliveries / r.seconds : 0),
       (r) =>
-        `${human(r.deliveries / r.seconds)} deliveries/s, all in ${(r.seconds * 1000).toFixed(0)} ms, ${r.verified ? 'counts verified' : `COUNTS WRONG (${r.minReceivedBytes}..${r.maxReceivedBytes} B)`}`,
-      3,
+        `${human(r.deliveries / r.seconds)} deliveries/s, ${human(r.messages)} lines all in ${(r.seconds * 1000).toFixed(0)} ms, loadgen CPU ${cpuPercent(r.cpu.fraction)} %, ${r.verified ? 'counts verified' : `COUNTS WRONG (${r.minReceivedBytes}..${r.maxReceivedBytes} B)`}`,
+      fanOutStepSeconds(s),
     );
-    const pair = (f: (m: Measured<FanOutResult>) => number): readonly [number, number] => [
-      f(best.raw),
-      f(best.rxnet),
-    ];
-    const rate = (m: Measured<FanOutResult>): number => m.result.deliveries / m.result.seconds;
-    const verified = best.raw.result.verified && best.rxnet.result.verified;
+    const details = {
+      'lines measured': (m: Measured<FanOutResult>) => m.result.messages,
+      'ms until all have all': (m: Measured<FanOutResult>) => m.result.seconds * 1000,
+      'ms until half have all': (m: Measured<FanOutResult>) =>
+        m.result.medianReceiverSeconds * 1000,
+      'server CPU %': (m: Measured<FanOutResult>) => cpuPercent(m.serverCpu),
+      'loadgen CPU %': (m: Measured<FanOutResult>) => cpuPercent(m.result.cpu.fraction),
+    };
+    const rate = (r: FanOutResult): number => r.deliveries / r.seconds;
+    const twistedRounds = twistedKept(kept, twisted);
+    const verified = (...rows: (Kept<FanOutResult> | Missing)[]): boolean =>
+      rows.every((k) => !('best' in k) || k.best.result.verified);
     ctx.comparisons.push(
-      compare(
+      row<FanOutResult>(
         'fanOut',
-        label,
+        `${label} · vs chunk-forwarding raw`,
         'deliveries/s',
-        rate(best.raw),
-        rate(best.rxnet),
+        { raw: kept.raw!, rxnet: kept.rxnet!, twisted: twistedRounds },
+        rate,
         THROUGHPUT_TARGET,
-        {
-          'ms until all have all': pair((m) => m.result.seconds * 1000),
-          'ms until half have all': pair((m) => m.result.medianReceiverSeconds * 1000),
-          'server CPU %': pair((m) => cpuPercent(m.serverCpu)),
-          'loadgen CPU %': pair((m) => cpuPercent(m.result.cpu.fraction)),
-        },
-        {
-          perCpu: best.perCpu,
-          ...(verified ? generatorBound(best) : { note: 'COUNTS NOT VERIFIED' }),
-        },
+        details,
+        { verified: verified(kept.raw!, kept.rxnet!, twistedRounds) },
+      ),
+      row<FanOutResult>(
+        'fanOut',
+        `${label} · vs per-line raw`,
+        'deliveries/s',
+        { raw: kept.rawPerLine!, rxnet: kept.rxnet!, twisted: undefined },
+        rate,
+        undefined,
+        details,
+        { verified: verified(kept.rawPerLine!, kept.rxnet!) },
       ),
     );
-    await stopAll(ctx, [raw, rxnet]);
+    await stopAll(ctx, running([raw, rawPerLine, rxnet, twisted]));
   }
 }
 
@@ -499,9 +658,9 @@ async function idleMemoryWorkload(ctx: Context): Promise<void> {
   const connections = Math.min(ctx.settings.idleConnections, openFileLimit() - 500);
   const label = `${connections} idle echo connections`;
   const figures: Partial<
-    Record<Impl, { rss: number; heap: number; external: number; seconds: number }>
+    Record<'raw' | 'rxnet', { rss: number; heap: number; external: number; seconds: number }>
   > = {};
-  for (const impl of IMPLS) {
+  for (const impl of ['raw', 'rxnet'] as const) {
     const stepLabel = `idleMemory ${label} · ${impl}`;
     ctx.progress.step(stepLabel);
     const server = await launch(ctx, `${impl}-echo`);
@@ -534,6 +693,7 @@ async function idleMemoryWorkload(ctx: Context): Promise<void> {
       case: label,
       round: 0,
       impl,
+      server: `${impl}-echo`,
       serverCpu: Number.NaN,
       result: opened,
     });
@@ -553,12 +713,21 @@ async function idleMemoryWorkload(ctx: Context): Promise<void> {
   const estimate = (f: typeof raw): number =>
     raw.rss + (f.heap + f.external - raw.heap - raw.external);
   ctx.comparisons.push(
-    compare('idleMemory', label, 'B/conn (est.)', estimate(raw), estimate(rxnet), MEMORY_TARGET, {
-      'RSS B/conn': [raw.rss, rxnet.rss],
-      'heap B/conn': [raw.heap, rxnet.heap],
-      'external B/conn': [raw.external, rxnet.external],
-      's to open the second half': [raw.seconds, rxnet.seconds],
-    }),
+    compare(
+      'idleMemory',
+      label,
+      'B/conn (est.)',
+      estimate(raw),
+      estimate(rxnet),
+      MEMORY_TARGET,
+      {
+        'RSS B/conn': [raw.rss, rxnet.rss],
+        'heap B/conn': [raw.heap, rxnet.heap],
+        'external B/conn': [raw.external, rxnet.external],
+        's to open the second half': [raw.seconds, rxnet.seconds],
+      },
+      { rawServer: 'raw-echo' },
+    ),
   );
 }
 
@@ -659,17 +828,20 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const settings = options.quick ? QUICK : FULL;
   const rounds = options.rounds ?? settings.rounds;
-  const echoCount = echoCases(settings).length + SERVE_ECHO_CASES.length;
+  const twisted = twistedVersion();
+  const withTwisted = 'missing' in twisted ? 0 : 1;
+  const echoSteps =
+    (echoCases(settings).length * (2 + withTwisted) + SERVE_ECHO_CASES.length * 2) * rounds;
   const casePlan: Record<Workload, [steps: number, seconds: number]> = {
-    echo: [
-      echoCount * 2 * rounds,
-      echoCount * 2 * rounds * ((settings.warmupMs + settings.durationMs) / 1000 + 0.3),
-    ],
+    echo: [echoSteps, echoSteps * ((settings.warmupMs + settings.durationMs) / 1000 + 0.3)],
     connectionRate: [
-      2 * rounds,
-      2 * rounds * ((settings.warmupMs + settings.durationMs) / 1000 + 0.5),
+      (2 + withTwisted) * rounds,
+      (2 + withTwisted) * rounds * ((settings.warmupMs + settings.durationMs) / 1000 + 0.5),
     ],
-    fanOut: [settings.fanOut.length * 2 * rounds, settings.fanOut.length * 2 * rounds * 3],
+    fanOut: [
+      settings.fanOut.length * (3 + withTwisted) * rounds,
+      settings.fanOut.length * (3 + withTwisted) * rounds * fanOutStepSeconds(settings),
+    ],
     idleMemory: [2, 8],
     framing: [1, 10],
   };
@@ -690,6 +862,7 @@ async function main(): Promise<void> {
     measurements: [],
     servers: new Set(),
     timeLimitSeconds: options.quick ? 300 : 900,
+    twisted,
   };
   function onInterrupt(): void {
     for (const server of ctx.servers) process.kill(server.pid, 'SIGTERM');
@@ -699,7 +872,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', onInterrupt);
   const started = performance.now();
   progress.note(
-    `rxnet benchmarks${options.quick ? ' (quick)' : ''}: ${selected.join(', ')}; load generator pid ${loadgen.pid}`,
+    `rxnet benchmarks${options.quick ? ' (quick)' : ''}: ${selected.join(', ')}; load generator pid ${loadgen.pid}; ${'version' in twisted ? `Twisted ${twisted.version}` : `${twisted.missing}: no Twisted column`}`,
   );
   let framing: unknown;
   try {
@@ -725,6 +898,8 @@ async function main(): Promise<void> {
     loadAverageAtStart: loadAtStart,
     loadAverageAtEnd: loadavg(),
     quick: options.quick,
+    twisted,
+    servers: SERVER_DESCRIPTIONS,
     settings,
     rounds,
     totalSeconds,
@@ -738,11 +913,14 @@ async function main(): Promise<void> {
   const title = `rxnet vs raw net — ${meta.date.slice(0, 16).replace('T', ' ')} UTC, ${meta.commit}${options.quick ? ' (quick)' : ''}`;
   const svg = svgChart(ctx.comparisons, title);
   writeFileSync(join(resultsDir, 'chart.svg'), svg);
-  const met = ctx.comparisons.filter((c) => c.met).length;
+  const { met, total } = targetsMet(ctx.comparisons);
+  const legend = baselineLegend(ctx.comparisons, SERVER_DESCRIPTIONS);
   const markdown = [
     '## Results',
-    `Run of ${meta.date} on commit \`${meta.commit}\`: Node ${meta.node}, ${meta.cpu}, ${meta.memoryGiB} GiB; load average ${loadAtStart.map((l) => l.toFixed(2)).join(' / ')} at the start and ${meta.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' / ')} at the end; ${options.quick ? 'quick run, ' : ''}${settings.warmupMs} ms warm-up and ${settings.durationMs} ms measured per case, best of ${rounds} round${rounds > 1 ? 's' : ''}; ${totalSeconds.toFixed(0)} s in all. ${met} of ${ctx.comparisons.length} targets met.`,
+    `Run of ${meta.date} on commit \`${meta.commit}\`: Node ${meta.node}, ${'version' in twisted ? `Twisted ${twisted.version}, ` : ''}${meta.cpu}, ${meta.memoryGiB} GiB; load average ${loadAtStart.map((l) => l.toFixed(2)).join(' / ')} at the start and ${meta.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' / ')} at the end; ${options.quick ? 'quick run, ' : ''}${settings.warmupMs} ms warm-up and ${settings.durationMs} ms measured per case, best of ${rounds} round${rounds > 1 ? 's' : ''}; ${totalSeconds.toFixed(0)} s in all. ${met} of ${total} targets met.`,
     '![rxnet / raw ratios](chart.svg)',
+    '### Baselines',
+    legend.map((l) => `- ${l}`).join('\n'),
     '### Summary',
     markdownSummary(ctx.comparisons),
     '### Details',
@@ -751,7 +929,7 @@ async function main(): Promise<void> {
   writeFileSync(join(resultsDir, 'latest.md'), `# rxnet benchmarks\n\n${markdown}\n`);
   if (options.docs) writeDocs(markdown, svg);
   process.stdout.write(
-    `${textTable(ctx.comparisons)}\n\n${met}/${ctx.comparisons.length} targets met in ${totalSeconds.toFixed(0)} s; bench/results/latest.json, latest.md and chart.svg written${options.docs ? ', docs/benchmarks.md updated' : ''}.\n`,
+    `${textTable(ctx.comparisons)}\n\n${legend.join('\n')}\n\n${met}/${total} targets met in ${totalSeconds.toFixed(0)} s; bench/results/latest.json, latest.md and chart.svg written${options.docs ? ', docs/benchmarks.md updated' : ''}.\n`,
   );
 }
 

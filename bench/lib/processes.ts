@@ -5,8 +5,8 @@
  *
  * @packageDocumentation
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ServerReport } from '../servers/harness';
@@ -17,6 +17,31 @@ export const REPO_DIR = join(BENCH_DIR, '..');
 /** ts-node with the repo's tsconfig (transpile-only, `rxnet` mapped to src). */
 const TS_NODE = ['-r', 'ts-node/register'];
 const STARTUP_TIMEOUT_MS = 30_000;
+/**
+ * The Python that has Debian's python3-twisted (what .ci/run installs and the interop tests use),
+ * not whatever `python3` a version manager puts first on the PATH; `BENCH_PYTHON` overrides it.
+ */
+export const PYTHON = process.env['BENCH_PYTHON'] ?? '/usr/bin/python3';
+
+/**
+ * Twisted's version as {@link PYTHON} imports it, or why it cannot: the Twisted servers are an
+ * optional baseline, so a machine without Twisted gets a report that says so rather than a failure.
+ */
+export function twistedVersion(): { readonly version: string } | { readonly missing: string } {
+  try {
+    const version = execFileSync(PYTHON, ['-c', 'import twisted; print(twisted.__version__)'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 10_000,
+    }).trim();
+    return { version };
+  } catch (error: unknown) {
+    const stderr = (error as { stderr?: unknown }).stderr;
+    const lastLine =
+      typeof stderr === 'string' ? stderr.trim().split('\n').pop() : (error as Error).message;
+    return { missing: `Twisted not available to ${PYTHON} (${lastLine ?? 'unknown error'})` };
+  }
+}
 
 /** Clock ticks per second for /proc/<pid>/stat; 100 on every Linux this runs on. */
 const CLOCK_TICKS = 100;
@@ -41,8 +66,15 @@ export interface StartServerOptions {
   readonly cpuProfileDir?: string;
 }
 
-/** Starts `bench/servers/<name>.ts` on an ephemeral loopback port and waits until it listens. */
-export function startServer(name: string, options: StartServerOptions): Promise<ServerProcess> {
+/** The command that runs a server: Node with ts-node for `<name>.ts`, {@link PYTHON} for `<name>.py`. */
+function serverCommand(name: string, options: StartServerOptions): [string, string[]] {
+  const serverArgs = [
+    'tcp:0:interface=127.0.0.1:backlog=1024',
+    `--time-limit=${options.timeLimitSeconds}`,
+  ];
+  const python = join(BENCH_DIR, 'servers', `${name}.py`);
+  // -u: the listening line must not wait in a pipe buffer; -B: no __pycache__ in bench/servers.
+  if (existsSync(python)) return [PYTHON, ['-u', '-B', python, ...serverArgs]];
   const nodeArgs = ['--expose-gc', ...TS_NODE];
   if (options.cpuProfileDir !== undefined) {
     nodeArgs.unshift(
@@ -51,16 +83,16 @@ export function startServer(name: string, options: StartServerOptions): Promise<
       `--cpu-prof-name=${name}.${Date.now()}.cpuprofile`,
     );
   }
-  const child = spawn(
-    process.execPath,
-    [
-      ...nodeArgs,
-      join(BENCH_DIR, 'servers', `${name}.ts`),
-      'tcp:0:interface=127.0.0.1:backlog=1024',
-      `--time-limit=${options.timeLimitSeconds}`,
-    ],
-    { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  return [process.execPath, [...nodeArgs, join(BENCH_DIR, 'servers', `${name}.ts`), ...serverArgs]];
+}
+
+/**
+ * Starts `bench/servers/<name>.ts` (or `<name>.py`, a Twisted server, which is never profiled) on
+ * an ephemeral loopback port and waits until it listens.
+ */
+export function startServer(name: string, options: StartServerOptions): Promise<ServerProcess> {
+  const [command, args] = serverCommand(name, options);
+  const child = spawn(command, args, { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const memoryWaiters: ((report: Extract<ServerReport, { event: 'memory' }>) => void)[] = [];
   return new Promise<ServerProcess>((resolve, reject) => {
@@ -71,6 +103,10 @@ export function startServer(name: string, options: StartServerOptions): Promise<
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited with code ${code} before listening`));
+    });
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} could not be started: ${error.message}`));
     });
     createInterface({ input: child.stdout! }).on('line', (line) => {
       let parsed: ServerReport;

@@ -28,13 +28,23 @@ export interface ConnectionRateJob {
   readonly durationMs: number;
 }
 
-/** One sender's lines fanned out by the server to every receiver (the Spread pattern). */
+/**
+ * One sender's lines fanned out by the server to every receiver (the Spread pattern).
+ *
+ * The measured round is sized to the server, so that a fast one is not timed over a few
+ * milliseconds: warm-up rounds start at `warmupMessages` lines and grow fourfold until one lasts a
+ * quarter of `measureMs`; the measured round then sends as many lines as the last warm-up's rate
+ * fills `measureMs` with, at least `messages` and at most `maxMessages`.
+ */
 export interface FanOutJob {
   readonly kind: 'fanOut';
   readonly port: number;
   readonly receivers: number;
-  /** Lines per measured round; a warm-up round of `warmupMessages` comes first. */
+  /** The fewest lines in the measured round. */
   readonly messages: number;
+  readonly maxMessages: number;
+  /** How long the measured round should last, from the warm-up's rate. */
+  readonly measureMs: number;
   readonly warmupMessages: number;
   /** Bytes per line, newline included. */
   readonly size: number;
@@ -89,7 +99,10 @@ export interface ConnectionRateResult {
 export interface FanOutResult {
   readonly kind: 'fanOut';
   readonly receivers: number;
+  /** Lines in the measured round (sized to the server; see {@link FanOutJob}). */
   readonly messages: number;
+  /** Lines in all warm-up rounds together. */
+  readonly warmupMessages: number;
   readonly deliveries: number;
   /** From the sender's first write until every receiver has every line of the measured round. */
   readonly seconds: number;

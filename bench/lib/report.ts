@@ -1,6 +1,8 @@
 /**
  * Turns one run's measurements into what people read: a plain-text table for stdout, Markdown for
  * docs/benchmarks.md, and a hand-written SVG bar chart of the rxnet/raw ratios (no dependencies).
+ * Each row compares rxnet with a raw `net` server and, where the workload has one, a Twisted
+ * server doing the same work; {@link baselineLegend} names the servers behind every column.
  *
  * @packageDocumentation
  */
@@ -11,19 +13,45 @@ export interface Target {
   readonly value: number;
 }
 
-/** One workload case measured against both servers. */
+/** Figures for one detail column: raw, rxnet and, when the row has a Twisted server, Twisted. */
+export type Figures = readonly [raw: number, rxnet: number, twisted?: number];
+
+/**
+ * The third column: the same case against a Twisted server, with rxnet's ratio to it (throughput
+ * and per server CPU-second), or why there is none (Twisted not installed, the server failed).
+ */
+export type TwistedFigure =
+  | {
+      readonly server: string;
+      readonly value: number;
+      /** rxnet / Twisted. */
+      readonly ratio: number;
+      readonly perCpuRatio?: number;
+    }
+  | { readonly missing: string };
+
+/** One workload case measured against rxnet, a raw `net` server and maybe a Twisted server. */
 export interface Comparison {
   readonly workload: string;
   readonly case: string;
   readonly metric: string;
+  /** The raw server this row compares with (a bench/servers file name without extension). */
+  readonly rawServer?: string;
   readonly raw: number;
   readonly rxnet: number;
   /** rxnet / raw. */
   readonly ratio: number;
-  readonly target: Target;
-  readonly met: boolean;
-  /** Further figures for the workload's detail table, as [raw, rxnet]. */
-  readonly details: Readonly<Record<string, readonly [number, number]>>;
+  /** Absent on an informational row (the fan-out workload's comparison with the per-line server). */
+  readonly target?: Target;
+  readonly met?: boolean;
+  /** Further figures for the workload's detail table. */
+  readonly details: Readonly<Record<string, Figures>>;
+  readonly twisted?: TwistedFigure;
+  /**
+   * The load generator's CPU (1 = one core) in the busiest kept round of any server in the row:
+   * near 1, the generator rather than the server may set the pace.
+   */
+  readonly loadgenCpu?: number;
   /**
    * The metric per second of server CPU, and its rxnet/raw ratio. On a machine shared with other
    * work, a server gets whatever CPU is left, so throughput ratios swing from run to run; work done
@@ -33,18 +61,33 @@ export interface Comparison {
   readonly note?: string;
 }
 
+/** What {@link compare} takes besides the headline figures; every field is optional. */
+export interface CompareExtra {
+  /** Metric per server CPU-second, as [raw, rxnet]. */
+  readonly perCpu?: readonly [number, number];
+  readonly note?: string;
+  readonly rawServer?: string;
+  readonly twisted?: TwistedFigure;
+  readonly loadgenCpu?: number;
+}
+
 export function compare(
   workload: string,
   caseName: string,
   metric: string,
   raw: number,
   rxnet: number,
-  target: Target,
-  details: Record<string, readonly [number, number]> = {},
-  extra: { readonly perCpu?: readonly [number, number]; readonly note?: string } = {},
+  target: Target | undefined,
+  details: Record<string, Figures> = {},
+  extra: CompareExtra = {},
 ): Comparison {
   const ratio = rxnet / raw;
-  const met = target.op === '>=' ? ratio >= target.value : ratio <= target.value;
+  const met =
+    target === undefined
+      ? undefined
+      : target.op === '>='
+        ? ratio >= target.value
+        : ratio <= target.value;
   const perCpu =
     extra.perCpu === undefined
       ? undefined
@@ -53,15 +96,24 @@ export function compare(
     workload,
     case: caseName,
     metric,
+    ...(extra.rawServer === undefined ? {} : { rawServer: extra.rawServer }),
     raw,
     rxnet,
     ratio,
-    target,
-    met,
+    ...(target === undefined ? {} : { target }),
+    ...(met === undefined ? {} : { met }),
     details,
+    ...(extra.twisted === undefined ? {} : { twisted: extra.twisted }),
+    ...(extra.loadgenCpu === undefined ? {} : { loadgenCpu: extra.loadgenCpu }),
     ...(perCpu === undefined ? {} : { perCpu }),
     ...(extra.note === undefined ? {} : { note: extra.note }),
   };
+}
+
+/** Rows with a target, and how many of them meet it (informational rows count in neither). */
+export function targetsMet(comparisons: readonly Comparison[]): { met: number; total: number } {
+  const targeted = comparisons.filter((c) => c.target !== undefined);
+  return { met: targeted.filter((c) => c.met === true).length, total: targeted.length };
 }
 
 /** Formats a figure with three significant digits and a k/M suffix. */
@@ -80,14 +132,29 @@ function caseText(c: Comparison): string {
 }
 
 function mark(c: Comparison): string {
-  return c.met ? 'yes' : 'NO';
+  return c.met === undefined ? '–' : c.met ? 'yes' : 'NO';
 }
 
-function targetText(t: Target): string {
-  return `${t.op === '>=' ? '≥' : '≤'} ${t.value}`;
+function targetText(t: Target | undefined): string {
+  return t === undefined ? '–' : `${t.op === '>=' ? '≥' : '≤'} ${t.value}`;
 }
 
-/** A fixed-width table for a terminal. */
+function ratioText(ratio: number | undefined): string {
+  return ratio === undefined || !Number.isFinite(ratio) ? '–' : ratio.toFixed(2);
+}
+
+/** The three Twisted cells of a row: its figure (or "not run: …"), rxnet/Twisted, and per CPU-s. */
+function twistedCells(c: Comparison): [string, string, string] {
+  if (c.twisted === undefined) return ['', '', ''];
+  if ('missing' in c.twisted) return ['not run', '–', '–'];
+  return [human(c.twisted.value), ratioText(c.twisted.ratio), ratioText(c.twisted.perCpuRatio)];
+}
+
+function loadgenText(c: Comparison): string {
+  return c.loadgenCpu === undefined ? '' : String(Math.round(c.loadgenCpu * 100));
+}
+
+/** A fixed-width table for a terminal, then the baselines and why any Twisted cell is empty. */
 export function textTable(comparisons: readonly Comparison[]): string {
   const header = [
     'workload',
@@ -99,6 +166,10 @@ export function textTable(comparisons: readonly Comparison[]): string {
     'target',
     'met',
     'per CPU-s',
+    'Twisted',
+    'rxnet/Twisted',
+    'per CPU-s',
+    'loadgen CPU %',
   ];
   const rows = comparisons.map((c) => [
     c.workload,
@@ -109,15 +180,61 @@ export function textTable(comparisons: readonly Comparison[]): string {
     c.ratio.toFixed(2),
     targetText(c.target),
     mark(c),
-    c.perCpu === undefined ? '' : c.perCpu.ratio.toFixed(2),
+    c.perCpu === undefined ? '' : ratioText(c.perCpu.ratio),
+    ...twistedCells(c),
+    loadgenText(c),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const numeric = new Set([3, 4, 5, 8]);
+  const numeric = new Set([3, 4, 5, 8, 9, 10, 11, 12]);
   const line = (cells: readonly string[]): string =>
     cells
       .map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
       .join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/**
+ * One line per workload naming the server behind each column (from `describe`, keyed by server
+ * name), then why Twisted did not run, if it did not. Plain text; Markdown code spans are kept.
+ */
+export function baselineLegend(
+  comparisons: readonly Comparison[],
+  describe: Readonly<Record<string, string>>,
+): string[] {
+  const named = (server: string, ext: string): string =>
+    `${server}${ext}${describe[server] === undefined ? '' : ` (${describe[server]})`}`;
+  const lines: string[] = [];
+  for (const workload of [...new Set(comparisons.map((c) => c.workload))]) {
+    const rows = comparisons.filter((c) => c.workload === workload);
+    const raws = [
+      ...new Set(rows.flatMap((c) => (c.rawServer === undefined ? [] : [c.rawServer]))),
+    ];
+    const twisted = [
+      ...new Set(
+        rows.flatMap((c) =>
+          c.twisted !== undefined && 'server' in c.twisted ? [c.twisted.server] : [],
+        ),
+      ),
+    ];
+    const parts = [
+      ...raws.map((server, i) =>
+        raws.length === 1
+          ? `raw = ${named(server, '.ts')}`
+          : `raw (${i === 0 ? 'headline, rows with a target' : 'informational rows'}) = ${named(server, '.ts')}`,
+      ),
+      ...twisted.map((server) => `Twisted = ${named(server, '.py')}`),
+    ];
+    if (parts.length > 0) lines.push(`${workload}: ${parts.join('; ')}`);
+  }
+  const missing = [
+    ...new Set(
+      comparisons.flatMap((c) =>
+        c.twisted !== undefined && 'missing' in c.twisted ? [c.twisted.missing] : [],
+      ),
+    ),
+  ];
+  for (const reason of missing) lines.push(`Twisted column not run: ${reason}`);
+  return lines;
 }
 
 function markdownTable(
@@ -129,7 +246,10 @@ function markdownTable(
   return [header, align, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
-/** The summary table: one row per case, with the ratio and whether it meets its target. */
+/**
+ * The summary table: one row per case, with the ratio to raw and whether it meets its target,
+ * then the Twisted column and the load generator's CPU.
+ */
 export function markdownSummary(comparisons: readonly Comparison[]): string {
   return markdownTable(
     [
@@ -142,6 +262,10 @@ export function markdownSummary(comparisons: readonly Comparison[]): string {
       'Target',
       'Met',
       'rxnet/raw per server CPU-s',
+      'Twisted',
+      'rxnet/Twisted',
+      'rxnet/Twisted per server CPU-s',
+      'loadgen CPU %',
     ],
     comparisons.map((c) => [
       c.workload,
@@ -151,10 +275,12 @@ export function markdownSummary(comparisons: readonly Comparison[]): string {
       human(c.rxnet),
       `**${c.ratio.toFixed(2)}**`,
       targetText(c.target),
-      c.met ? '✅' : '❌',
+      c.met === undefined ? '–' : c.met ? '✅' : '❌',
       c.perCpu === undefined ? '' : c.perCpu.ratio.toFixed(2),
+      ...twistedCells(c),
+      loadgenText(c),
     ]),
-    new Set([3, 4, 5, 8]),
+    new Set([3, 4, 5, 8, 9, 10, 11, 12]),
   );
 }
 
@@ -164,17 +290,22 @@ export function markdownDetails(comparisons: readonly Comparison[]): string {
   for (const workload of [...new Set(comparisons.map((c) => c.workload))]) {
     const rows = comparisons.filter((c) => c.workload === workload);
     const keys = [...new Set(rows.flatMap((c) => Object.keys(c.details)))];
+    // A Twisted column per figure only in workloads where some row has Twisted figures.
+    const withTwisted = rows.some((c) => Object.values(c.details).some((f) => f.length > 2));
+    const sides = withTwisted ? ['raw', 'rxnet', 'Twisted'] : ['raw', 'rxnet'];
+    const twistedValue = (c: Comparison): number =>
+      c.twisted !== undefined && 'value' in c.twisted ? c.twisted.value : Number.NaN;
     const header = [
       'Case',
-      `${rows[0]!.metric} raw`,
-      `${rows[0]!.metric} rxnet`,
-      ...keys.flatMap((k) => [`${k} raw`, `${k} rxnet`]),
+      ...sides.map((side) => `${rows[0]!.metric} ${side}`),
+      ...keys.flatMap((k) => sides.map((side) => `${k} ${side}`)),
     ];
     const body = rows.map((c) => [
       caseText(c),
       human(c.raw),
       human(c.rxnet),
-      ...keys.flatMap((k) => (c.details[k] ?? [Number.NaN, Number.NaN]).map(human)),
+      ...(withTwisted ? [human(twistedValue(c))] : []),
+      ...keys.flatMap((k) => sides.map((_, i) => human(c.details[k]?.[i] ?? Number.NaN))),
     ]);
     sections.push(
       `#### ${workload}\n\n${markdownTable(header, body, new Set(header.map((_, i) => i).filter((i) => i > 0)))}`,
@@ -211,7 +342,7 @@ export function svgChart(comparisons: readonly Comparison[], title: string): str
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="10" y="20" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
-    `<text x="10" y="36" fill="#555555">rxnet ÷ raw net, one run. Throughput: higher is better (target ≥ tick). Memory: lower is better (target ≤ tick).</text>`,
+    `<text x="10" y="36" fill="#555555">rxnet ÷ raw net, one run. Throughput: higher is better (target ≥ tick). Memory: lower is better (target ≤ tick). Grey: no target.</text>`,
   ];
   for (let r = 0; r <= AXIS_MAX + 1e-9; r += 0.25) {
     const gx = x(r);
@@ -230,8 +361,10 @@ export function svgChart(comparisons: readonly Comparison[], title: string): str
     parts.push(
       `<text x="${labelWidth - 8}" y="${y + 15}" text-anchor="end">${escapeXml(`${c.workload}: ${c.case}`)}</text>`,
     );
+    // Grey for an informational row, which has no target.
+    const fill = c.met === undefined ? '#9e9e9e' : c.met ? '#4caf50' : '#e53935';
     parts.push(
-      `<rect x="${labelWidth}" y="${y + 4}" width="${Math.max(0, x(ratio) - labelWidth)}" height="${rowHeight - 8}" fill="${c.met ? '#4caf50' : '#e53935'}"/>`,
+      `<rect x="${labelWidth}" y="${y + 4}" width="${Math.max(0, x(ratio) - labelWidth)}" height="${rowHeight - 8}" fill="${fill}"/>`,
     );
     if (value > AXIS_MAX) {
       // A cut bar: two white chevrons near its end.
@@ -239,10 +372,12 @@ export function svgChart(comparisons: readonly Comparison[], title: string): str
         `<path d="M${x(ratio) - 14} ${y + 4} l6 7 l-6 7 M${x(ratio) - 8} ${y + 4} l6 7 l-6 7" stroke="#ffffff" stroke-width="2" fill="none"/>`,
       );
     }
-    const tx = x(c.target.value);
-    parts.push(
-      `<line x1="${tx}" y1="${y + 1}" x2="${tx}" y2="${y + rowHeight - 1}" stroke="#000000" stroke-width="2"/>`,
-    );
+    if (c.target !== undefined) {
+      const tx = x(c.target.value);
+      parts.push(
+        `<line x1="${tx}" y1="${y + 1}" x2="${tx}" y2="${y + rowHeight - 1}" stroke="#000000" stroke-width="2"/>`,
+      );
+    }
     parts.push(`<text x="${x(ratio) + 6}" y="${y + 15}">${value.toFixed(2)}×</text>`);
   });
   parts.push(

@@ -19,6 +19,10 @@ serve(
     ),
   {
     noDelay: true,
+    // The load generator ends each connection with a FIN; the raw and Twisted servers close at
+    // once (Node's allowHalfOpen: false, Twisted without IHalfCloseableProtocol), so rxnet must
+    // too, rather than keep the connection writable for DEFAULT_HALF_OPEN_TIMEOUT.
+    halfOpenTimeout: 0,
   },
 ).subscribe(function onNotification(notification) {
   if (notification.type === 'listening') {
