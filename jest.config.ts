@@ -13,6 +13,11 @@ const config: Config = {
     '^rxnet/testing$': '<rootDir>/src/testing/index.ts',
   },
   testTimeout: 20000,
+  // Some suites leave connections in their half-open or close timeouts when they end; once jest
+  // has torn a suite's environment down, such a timer can fire after its own cancellation and
+  // rxjs throws 'executing a cancelled action'. Exit once every test has run, and find the rest
+  // with `npx jest --detectOpenHandles`.
+  forceExit: true,
 };
 
 export default config;

@@ -1,5 +1,5 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { Observable, Subscription, asyncScheduler } from 'rxjs';
+import { Observable, Subscription, asyncScheduler, map } from 'rxjs';
 import { ConnectError, ConnectTimeoutError } from '../errors';
 import {
   DEFAULT_CLIENT_HALF_OPEN_TIMEOUT,
@@ -8,7 +8,8 @@ import {
   type ConnectionOptions,
 } from '../transport/fromDuplex';
 import { connectionOf } from '../internal/connectionOf';
-import type { ClientEvent, Connection } from '../types';
+import { framed, type FramedConnection } from '../framing/framed';
+import type { ClientEvent, Codec, Connection } from '../types';
 import { socketAddresses } from './addresses';
 import { clientFamily, clientFromString, describeEndpoint, type ClientEndpoint } from './endpoints';
 
@@ -201,9 +202,25 @@ export function connectEvents(
  */
 export function connect(
   endpoint: string | ClientEndpoint,
-  options: ConnectOptions = {},
-): Observable<Connection> {
-  return connectionOf(connectEvents(endpoint, options));
+  options?: ConnectOptions,
+): Observable<Connection>;
+/**
+ * With a `framing` codec, the connection comes through {@link framed}: `frames$` gives decoded
+ * messages and `write(message)` encodes, with the same codecs a server's `framing` option takes.
+ */
+export function connect<T, O>(
+  endpoint: string | ClientEndpoint,
+  options: ConnectOptions & { readonly framing: Codec<T, O> },
+): Observable<FramedConnection<T, O>>;
+export function connect<T, O>(
+  endpoint: string | ClientEndpoint,
+  options: ConnectOptions & { readonly framing?: Codec<T, O> } = {},
+): Observable<Connection | FramedConnection<T, O>> {
+  const { framing, ...connectOptions } = options;
+  const connection$ = connectionOf(connectEvents(endpoint, connectOptions));
+  return framing === undefined
+    ? connection$
+    : connection$.pipe(map((connection) => framed(connection, framing)));
 }
 
 /** Options of {@link connectAsync}: those of {@link connect}, and a signal to stop with. */

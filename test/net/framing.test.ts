@@ -1,6 +1,7 @@
-import { filter, firstValueFrom, map, ReplaySubject, take, toArray } from 'rxjs';
+import { filter, firstValueFrom, map, ReplaySubject, switchMap, take, toArray } from 'rxjs';
 import {
   closeOn,
+  connect,
   connectAsync,
   echo,
   framed,
@@ -54,6 +55,34 @@ describe('framing over real sockets', () => {
       ),
     );
     expect(served).toEqual(['hello', 'again']);
+    subscription.unsubscribe();
+  });
+
+  it('connect takes the same framing option and gives the connection framed', async () => {
+    const notifications$ = new ReplaySubject<ServerNotification<Buffer>>();
+    const subscription = serve(LOOPBACK, greeter, { framing: netstrings() }).subscribe(
+      notifications$,
+    );
+    const listening = await firstValueFrom(
+      notifications$.pipe(
+        filter((notification) => notification.type === 'listening'),
+        map(({ address }) => address),
+      ),
+    );
+    const port = listening._tag === 'TcpAddress' ? listening.port : 0;
+    const frames = await firstValueFrom(
+      connect(`tcp:127.0.0.1:${port}`, { framing: netstrings() }).pipe(
+        switchMap((client) => {
+          client.write('ping');
+          return client.frames$.pipe(
+            map((frame) => frame.toString()),
+            take(2),
+            toArray(),
+          );
+        }),
+      ),
+    );
+    expect(frames).toEqual(['welcome', 'ping']);
     subscription.unsubscribe();
   });
 });
