@@ -259,7 +259,10 @@ export class CoreConnection implements Connection, TransportSink {
       // data$ completes at the FIN (Twisted's readConnectionLost); the connection stays writable.
       finishReaders(this, DONE);
       updateFlow(this);
-      startHalfOpenTimer(this);
+      // A reader may have ended or closed the connection as data$ completed: then no timer.
+      if (this.state === 'readClosed') {
+        startHalfOpenTimer(this);
+      }
     } else if (this.state === 'ending' && this.ourFin) {
       // Our FIN was sent before: both sides are done.
       this.transport.destroy();
