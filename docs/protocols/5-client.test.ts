@@ -1,16 +1,21 @@
 import { lines, protocol, requester, runProtocol, serveConnections } from 'rxnet';
-import { testProtocol, VirtualNetwork } from 'rxnet/testing';
+import { observableMatcher, testProtocol, VirtualNetwork } from 'rxnet/testing';
+import { TestScheduler } from 'rxjs/testing';
 import { calculator } from './3-calculator';
 
 describe('a requester', () => {
   it('writes its requests as the protocol of a connection, and matches the replies in order', () => {
-    const rpc = requester<string, string>();
+    // The requester's timeouts run on the test's scheduler: a real timer set outside run() would
+    // be cancelled inside it on the virtual clock, and fire later anyway.
+    const scheduler = new TestScheduler(observableMatcher);
+    const rpc = requester<string, string>({ scheduler });
     const replies: string[] = [];
     rpc.request('add 1 2').subscribe((reply) => replies.push(reply));
     rpc.request('add 3 4').subscribe((reply) => replies.push(reply));
     testProtocol(rpc.protocol, {
       frames: '---a-b-|',
       values: { a: '3', b: '7' },
+      scheduler,
     }).toEmit('(xy)---|', { x: 'add 1 2', y: 'add 3 4' });
     expect(replies).toEqual(['3', '7']);
   });
