@@ -53,6 +53,7 @@ describe('memoryConnection', () => {
       conn.receive('last words');
       conn.closeFromPeer('clean');
       expect(text(await lastValueFrom(conn.data$.pipe(toArray())))).toEqual(['last words']);
+      conn.end(); // half-open until now: no halfOpenTimeout timer outlives the test
     });
   });
 
