@@ -18,19 +18,28 @@ import { LOOPBACK } from '../helpers/sockets';
 const greeter: Behaviour<Buffer, string | Buffer> = (events) =>
   events.pipe(greet('welcome'), closeOn(lineEquals('bye')), echo());
 
+/** Serves {@link greeter} with netstrings on a loopback port, once it is listening. */
+async function serveGreeter() {
+  const notifications$ = new ReplaySubject<ServerNotification<Buffer>>();
+  const subscription = serve(LOOPBACK, greeter, { framing: netstrings() }).subscribe(
+    notifications$,
+  );
+  const listening = await firstValueFrom(
+    notifications$.pipe(
+      filter((notification) => notification.type === 'listening'),
+      map(({ address }) => address),
+    ),
+  );
+  return {
+    notifications$,
+    subscription,
+    port: listening._tag === 'TcpAddress' ? listening.port : 0,
+  };
+}
+
 describe('framing over real sockets', () => {
   it('serve encodes and decodes with one codec, and a client speaks it through framed', async () => {
-    const notifications$ = new ReplaySubject<ServerNotification<Buffer>>();
-    const subscription = serve(LOOPBACK, greeter, { framing: netstrings() }).subscribe(
-      notifications$,
-    );
-    const listening = await firstValueFrom(
-      notifications$.pipe(
-        filter((notification) => notification.type === 'listening'),
-        map(({ address }) => address),
-      ),
-    );
-    const port = listening._tag === 'TcpAddress' ? listening.port : 0;
+    const { notifications$, subscription, port } = await serveGreeter();
     const client = framed(await connectAsync(`tcp:127.0.0.1:${port}`), netstrings());
     const frames = firstValueFrom(
       client.frames$.pipe(
@@ -59,17 +68,7 @@ describe('framing over real sockets', () => {
   });
 
   it('connect takes the same framing option and gives the connection framed', async () => {
-    const notifications$ = new ReplaySubject<ServerNotification<Buffer>>();
-    const subscription = serve(LOOPBACK, greeter, { framing: netstrings() }).subscribe(
-      notifications$,
-    );
-    const listening = await firstValueFrom(
-      notifications$.pipe(
-        filter((notification) => notification.type === 'listening'),
-        map(({ address }) => address),
-      ),
-    );
-    const port = listening._tag === 'TcpAddress' ? listening.port : 0;
+    const { subscription, port } = await serveGreeter();
     const frames = await firstValueFrom(
       connect(`tcp:127.0.0.1:${port}`, { framing: netstrings() }).pipe(
         switchMap((client) => {
