@@ -481,3 +481,47 @@ describe('connect over Unix sockets', () => {
     }
   });
 });
+
+describe('a client at the server FIN', () => {
+  it('ends its connection once its output is flushed (DEFAULT_CLIENT_HALF_OPEN_TIMEOUT is 0)', async () => {
+    const server = createServer({ allowHalfOpen: true }, (socket) => socket.end('bye'));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    try {
+      const connection = await connectAsync(`tcp:host=127.0.0.1:port=${port}`);
+      const received: string[] = [];
+      connection.data$.subscribe((chunk) => received.push(chunk.toString()));
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'done' });
+      expect(received).toEqual(['bye']);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('stays writable after it when the client asks for a half-open timeout', async () => {
+    let serverSide: Socket | undefined;
+    const server = createServer({ allowHalfOpen: true }, (socket) => {
+      serverSide = socket;
+      socket.end('bye');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    try {
+      const connection = await connectAsync(`tcp:host=127.0.0.1:port=${port}`, {
+        halfOpenTimeout: Infinity,
+      });
+      await lastValueFrom(connection.data$, { defaultValue: undefined });
+      expect(connection.state).toBe('readClosed');
+      connection.write('still here');
+      const [reply] = (await once(serverSide!, 'data')) as [Buffer];
+      expect(reply.toString()).toBe('still here');
+      connection.end();
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'done' });
+    } finally {
+      serverSide?.destroy();
+      server.close();
+    }
+  });
+});
