@@ -39,9 +39,9 @@ export type Address = TcpAddress | UnixAddress | MemoryAddress;
  *
  * - `done`: an orderly close by either side (Twisted's `ConnectionDone`).
  * - `lost`: an unclean end, such as a reset; `error.cause` is Node's error (Twisted's `ConnectionLost`).
- * - `aborted`: closed locally without flushing; `error` says why when rxnet itself aborted it
- *   (bad input, a frame cut short by the peer's FIN, a full or stalled write buffer, a failed
- *   encode), and is absent when the user called `abort()`.
+ * - `aborted`: closed locally without flushing; `error` says why: rxnet's own reason (bad input, a
+ *   frame cut short by the peer's FIN, a full or stalled write buffer, a failed encode, a
+ *   protocol's `ProtocolError`) or the one given to `abort(reason)`; absent after a bare `abort()`.
  * - `timedOut`: an idle timeout passed; `error.kind` says which (`idle`, `read` or `write`).
  */
 export type CloseReason =

@@ -83,8 +83,8 @@ export function connectEvents(
   const timeout = connectTimeoutOf(parsed, options);
   const scheduler = options.scheduler ?? asyncScheduler;
   const connectionOptions: ConnectionOptions = {
-    halfOpenTimeout: DEFAULT_CLIENT_HALF_OPEN_TIMEOUT,
     ...options,
+    halfOpenTimeout: options.halfOpenTimeout ?? DEFAULT_CLIENT_HALF_OPEN_TIMEOUT,
   };
   checkConnectionOptions(connectionOptions);
   return new Observable<ClientEvent<ClientEndpoint>>((subscriber) => {

@@ -6,7 +6,8 @@
 
 /**
  * How long a request may take, in milliseconds, before it fails with `RequestTimeoutError`: a
- * `respond()` handler from its start, a requester's request from the call. 0 or `Infinity` mean
+ * `respond()` handler from its start, a requester's request from its subscription (the call, for
+ * `requestAsync`). 0 or `Infinity` mean
  * no timeout.
  *
  * @defaultValue 30000 (30 s, as `DEFAULT_CONNECT_TIMEOUT`)

@@ -284,15 +284,19 @@ export class VirtualNetwork {
     const server = fromDuplex(
       link.serverSocket,
       { id: serverId, local: serverAddress, remote: clientAddress },
-      { scheduler: this.scheduler, ...listener.options },
+      {
+        ...listener.options,
+        scheduler: listener.options.scheduler ?? this.scheduler,
+      },
     );
     const client = fromDuplex(
       link.clientSocket,
       { id: clientId, local: clientAddress, remote: serverAddress },
       {
-        scheduler: this.scheduler,
-        halfOpenTimeout: DEFAULT_CLIENT_HALF_OPEN_TIMEOUT,
         ...clientOptions,
+        // An option given as undefined takes the default, as everywhere else.
+        scheduler: clientOptions.scheduler ?? this.scheduler,
+        halfOpenTimeout: clientOptions.halfOpenTimeout ?? DEFAULT_CLIENT_HALF_OPEN_TIMEOUT,
       },
     );
     listener.accepted.add(server);

@@ -68,8 +68,15 @@ export interface ServeConnectionsOptions<T, O> {
  *
  * ```text
  * connections$: -a---------b------|
- * a.data$:        --x---|
- * events:       -m--d---l-m-------   m=connectionMade d=data l=connectionLost (each with its id)
+ * a.data$:        --x---|             | at the peer's FIN
+ * events:       -m--d---r-m-------   m=connectionMade d=data r=readConnectionLost (each with its id)
+ * ```
+ *
+ * and `connectionLost` follows once the connection has closed (after `close`, or
+ * `halfOpenTimeout`):
+ *
+ * ```text
+ * events:       ...r--l   r=readConnectionLost l=connectionLost
  * ```
  *
  * Every connection's events are merged into one stream, tagged with the connection's id, and the

@@ -12,7 +12,7 @@ import type { CoreConnection } from './core';
  * | `idleTimeout`      | when the connection opens           | each chunk, each write | closes as `timedOut`        |
  * | `readIdleTimeout`  | when the connection opens           | each chunk received    | closes as `timedOut`        |
  * | `writeIdleTimeout` | when the connection opens           | each `write()`         | closes as `timedOut`        |
- * | `halfOpenTimeout`  | at the peer's FIN                   | never                  | `end()`                     |
+ * | `halfOpenTimeout`  | at the peer's FIN, if still half-open once data$ completed | never                  | `end()`                     |
  * | `closeTimeout`     | when `end()` has flushed and sent FIN | never                | closes as `done`            |
  * | `drainTimeout`     | when output reaches the high-water mark | falling below it   | aborts with DrainTimeoutError |
  */
