@@ -13,7 +13,7 @@ import {
   toArray,
   type Subscription,
 } from 'rxjs';
-import { ConnectError, ConnectTimeoutError } from '../../src/errors';
+import { ConnectError, ConnectTimeoutError, InvalidEndpointError } from '../../src/errors';
 import { connect, connectAsync, connectEvents, type ClientEvent } from '../../src/net/connect';
 import { reconnect } from '../../src/operators/reconnect';
 import type { Connection } from '../../src/types';
@@ -523,5 +523,13 @@ describe('a client at the server FIN', () => {
       serverSide?.destroy();
       server.close();
     }
+  });
+});
+
+describe('a bad client endpoint description', () => {
+  it('throws InvalidEndpointError at call time from connect and connectEvents, and rejects connectAsync', async () => {
+    expect(() => connect('bogus:1')).toThrow(InvalidEndpointError);
+    expect(() => connectEvents('tcp:')).toThrow(InvalidEndpointError);
+    await expect(connectAsync('bogus:1')).rejects.toBeInstanceOf(InvalidEndpointError);
   });
 });

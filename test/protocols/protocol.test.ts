@@ -37,6 +37,7 @@ import {
   type ServerNotification,
 } from 'rxnet';
 import {
+  abort,
   close,
   data,
   lost,
@@ -307,6 +308,13 @@ describe('protocol', () => {
       testScheduler.run(({ cold, expectObservable }) => {
         const values = { m: made(1), c: close(1), a: data(1, 'late') };
         expectObservable(cold('-m-c-a-', values).pipe(protocol(upper))).toBe('-m-c---', values);
+      });
+    });
+
+    it('stops the instance at an abort command from upstream', () => {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const values = { m: made(1), x: abort(1), a: data(1, 'late') };
+        expectObservable(cold('-m-x-a-', values).pipe(protocol(upper))).toBe('-m-x---', values);
       });
     });
 
