@@ -50,6 +50,57 @@ function advance(scheduler: VirtualTimeScheduler, ms: number): void {
   scheduler.frame = target;
 }
 
+/** What one operation acts on: the connection under test, its observers and its clock. */
+interface Target {
+  readonly connection: Connection;
+  readonly observed: Observed;
+  readonly scheduler: VirtualTimeScheduler;
+  readonly abortError: InvalidFrameError;
+}
+
+/** The peer's side of the operations, which each transport plays its own way. */
+interface Peer {
+  fin(): void;
+  rst(): void;
+  write(): void;
+}
+
+/** Carries out one operation of a generated sequence. */
+function apply(op: Op, { connection, observed, scheduler, abortError }: Target, peer: Peer): void {
+  if (op === 'end' || op === 'abort' || op === 'abortWithError') observed.stopCalled = true;
+  switch (op) {
+    case 'end':
+      connection.end();
+      break;
+    case 'abort':
+      connection.abort();
+      break;
+    case 'abortWithError':
+      connection.abort(abortError);
+      break;
+    case 'peerFin':
+      peer.fin();
+      break;
+    case 'peerRst':
+      peer.rst();
+      break;
+    case 'peerWrite':
+      peer.write();
+      break;
+    case 'localWrite':
+      connection.write('to the peer');
+      break;
+    case 'idleTimeout':
+    case 'closeTimeout':
+    case 'halfOpenTimeout':
+      advance(scheduler, TIMEOUTS[op] + 1);
+      break;
+    case 'unsubscribe':
+      observed.unsubscribe();
+      break;
+  }
+}
+
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -162,39 +213,15 @@ describe('every path into a close', () => {
             let closedBy: Op | 'settle' | undefined;
 
             for (const { op, nextTurn: waits } of steps) {
-              if (op === 'end' || op === 'abort' || op === 'abortWithError')
-                observed.stopCalled = true;
-              switch (op) {
-                case 'end':
-                  connection.end();
-                  break;
-                case 'abort':
-                  connection.abort();
-                  break;
-                case 'abortWithError':
-                  connection.abort(abortError);
-                  break;
-                case 'peerFin':
-                  connection.closeFromPeer('clean');
-                  break;
-                case 'peerRst':
-                  connection.closeFromPeer('reset');
-                  break;
-                case 'peerWrite':
-                  connection.receive('from the peer');
-                  break;
-                case 'localWrite':
-                  connection.write('to the peer');
-                  break;
-                case 'idleTimeout':
-                case 'closeTimeout':
-                case 'halfOpenTimeout':
-                  advance(scheduler, TIMEOUTS[op] + 1);
-                  break;
-                case 'unsubscribe':
-                  observed.unsubscribe();
-                  break;
-              }
+              apply(
+                op,
+                { connection, observed, scheduler, abortError },
+                {
+                  fin: () => connection.closeFromPeer('clean'),
+                  rst: () => connection.closeFromPeer('reset'),
+                  write: () => connection.receive('from the peer'),
+                },
+              );
               // The scripted peer is synchronous: a decided close is carried out at once.
               expect(connection.state).not.toBe('closing');
               if (connection.state === 'closed') closedBy ??= op;
@@ -318,43 +345,25 @@ describe('every path into a close', () => {
             const abortError = new InvalidFrameError('aborted by the test');
             try {
               for (const { op, gap: wait } of steps) {
-                if (op === 'end' || op === 'abort' || op === 'abortWithError')
-                  observed.stopCalled = true;
-                switch (op) {
-                  case 'end':
-                    connection.end();
-                    break;
-                  case 'abort':
-                    connection.abort();
-                    break;
-                  case 'abortWithError':
-                    connection.abort(abortError);
-                    break;
-                  case 'peerFin':
-                    if (!peer.writableEnded && !peer.destroyed) peer.end();
-                    break;
-                  case 'peerRst':
-                    // Node cannot reset a socket whose FIN is queued either (EINVAL, and then no
-                    // 'close' ever): after its FIN the peer can only destroy.
-                    if (peer.destroyed) break;
-                    if (peer.writableEnded) peer.destroy();
-                    else peer.resetAndDestroy();
-                    break;
-                  case 'peerWrite':
-                    if (peer.writable) peer.write('from the peer');
-                    break;
-                  case 'localWrite':
-                    connection.write('to the peer');
-                    break;
-                  case 'idleTimeout':
-                  case 'closeTimeout':
-                  case 'halfOpenTimeout':
-                    advance(scheduler, TIMEOUTS[op] + 1);
-                    break;
-                  case 'unsubscribe':
-                    observed.unsubscribe();
-                    break;
-                }
+                apply(
+                  op,
+                  { connection, observed, scheduler, abortError },
+                  {
+                    fin: () => {
+                      if (!peer.writableEnded && !peer.destroyed) peer.end();
+                    },
+                    rst: () => {
+                      // Node cannot reset a socket whose FIN is queued either (EINVAL, and then no
+                      // 'close' ever): after its FIN the peer can only destroy.
+                      if (peer.destroyed) return;
+                      if (peer.writableEnded) peer.destroy();
+                      else peer.resetAndDestroy();
+                    },
+                    write: () => {
+                      if (peer.writable) peer.write('from the peer');
+                    },
+                  },
+                );
                 if (wait === 'nextTurn') await nextTurn();
                 // Not a sleep for an event: a pause of varying length, so packets interleave differently.
                 else if (wait === 'io') await new Promise((resolve) => setTimeout(resolve, 2));
