@@ -24,6 +24,7 @@ if (require.main === module) {
   start().subscribe((event) => {
     if (event.type === 'listening') console.log('listening on', event.address);
     else if ('id' in event) console.log(event.type, event.id);
-    else console.error(event.type, event.error.message);
+    else if ('error' in event) console.error(event.type, event.error.message);
+    else console.log(event.type);
   });
 }

@@ -21,7 +21,7 @@
  * @packageDocumentation
  */
 import type { RxnetError } from './errors';
-import type { AbortCommand, CloseCommand, ConnectionId, WriteCommand } from './types';
+import type { AbortCommand, CloseCommand, ConnectionId, ServerEvent, WriteCommand } from './types';
 
 /**
  * A `write` command: send `data` to one connection, or to several at once (one command, encoded
@@ -56,4 +56,21 @@ export function close(id: ConnectionId): CloseCommand {
  */
 export function abort(id: ConnectionId, reason?: RxnetError): AbortCommand {
   return reason === undefined ? { type: 'abort', id } : { type: 'abort', id, reason };
+}
+
+/** The events that belong to one connection: every {@link ServerEvent} that carries an `id`. */
+export type ConnectionEvent<T = Buffer> = Extract<ServerEvent<T>, { readonly id: ConnectionId }>;
+
+/**
+ * Whether an event belongs to one connection (`connectionMade`, `data`, `readConnectionLost`,
+ * `connectionLost`) rather than to the server (`connectionRefused`, `shuttingDown`). A type guard,
+ * for pipelines that group by `event.id`.
+ *
+ * ## Example
+ * ```ts
+ * events.pipe(filter(isConnectionEvent), groupBy((event) => event.id));
+ * ```
+ */
+export function isConnectionEvent<T>(event: ServerEvent<T>): event is ConnectionEvent<T> {
+  return 'id' in event;
 }

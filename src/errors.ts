@@ -26,7 +26,11 @@ export type RxnetErrorCode =
   | 'RXNET_ERR_INVALID_COMMAND'
   | 'RXNET_ERR_PROTOCOL'
   | 'RXNET_ERR_REQUEST_TIMEOUT'
-  | 'RXNET_ERR_REQUEST_QUEUE_FULL';
+  | 'RXNET_ERR_REQUEST_QUEUE_FULL'
+  | 'RXNET_ERR_CONNECTION_LIMIT'
+  | 'RXNET_ERR_PROXY_PROTOCOL'
+  | 'RXNET_ERR_TLS'
+  | 'RXNET_ERR_HANDSHAKE_TIMEOUT';
 
 /** Options every rxnet error accepts: the underlying error, if any. */
 export interface RxnetErrorOptions {
@@ -390,6 +394,99 @@ export class RequestQueueFullError extends RxnetError {
     options?: RxnetErrorOptions,
   ) {
     super(`More than ${limit} requests are waiting`, options);
+  }
+}
+
+/**
+ * Which limit refused a connection: the server's total, the peer's share, the peer's accept rate,
+ * or the server shutting down (connections that were waiting for a slot when it stopped).
+ */
+export type ConnectionLimit =
+  'maxConnections' | 'maxConnectionsPerPeer' | 'peerAcceptRate' | 'shutdown';
+
+/**
+ * A server refused a connection because of a limit (Twisted's `LimitTotalConnectionsFactory` and
+ * `LimitConnectionsByPeer`). It is the `error` of a `connectionRefused` event; the peer is closed
+ * (after the optional refusal message), and no connection is made.
+ */
+export class ConnectionLimitError extends RxnetError {
+  override get name(): 'ConnectionLimitError' {
+    return 'ConnectionLimitError';
+  }
+
+  readonly code = 'RXNET_ERR_CONNECTION_LIMIT';
+
+  constructor(
+    /** The limit that refused the connection. */
+    readonly limit: ConnectionLimit,
+    message?: string,
+    options?: RxnetErrorOptions,
+  ) {
+    super(message ?? `Connection refused: ${limit} reached`, options);
+  }
+}
+
+/**
+ * A connection to a `haproxy:` endpoint did not start with a valid PROXY protocol header (v1 or
+ * v2). The connection is closed before anything else is read from it.
+ */
+export class ProxyProtocolError extends RxnetError {
+  override get name(): 'ProxyProtocolError' {
+    return 'ProxyProtocolError';
+  }
+
+  readonly code = 'RXNET_ERR_PROXY_PROTOCOL';
+
+  constructor(message: string, options?: RxnetErrorOptions) {
+    super(message, options);
+  }
+}
+
+/**
+ * A TLS handshake failed: a plain-text client on a TLS port, a certificate the other side does not
+ * trust (unknown issuer, expired, wrong name), no protocol version or cipher in common. `cause` is
+ * Node's error; `reason` is OpenSSL's code for it, such as `CERT_HAS_EXPIRED`.
+ */
+export class TlsError extends RxnetError {
+  override get name(): 'TlsError' {
+    return 'TlsError';
+  }
+
+  readonly code = 'RXNET_ERR_TLS';
+
+  /** OpenSSL's or Node's code for the failure, when it has one (`ERR_SSL_WRONG_VERSION_NUMBER`). */
+  readonly reason: string | undefined;
+
+  constructor(message?: string, options?: RxnetErrorOptions) {
+    super(message ?? `TLS handshake failed${describeCause(options?.cause)}`, options);
+    const code =
+      typeof options?.cause === 'object' && options.cause !== null
+        ? (options.cause as { code?: unknown }).code
+        : undefined;
+    this.reason = typeof code === 'string' ? code : undefined;
+  }
+}
+
+/**
+ * What happens before a connection is made (reading a PROXY header, a TLS handshake) did not finish
+ * within `handshakeTimeout`: a slowloris on the handshake. The socket is destroyed.
+ */
+export class HandshakeTimeoutError extends RxnetError {
+  override get name(): 'HandshakeTimeoutError' {
+    return 'HandshakeTimeoutError';
+  }
+
+  readonly code = 'RXNET_ERR_HANDSHAKE_TIMEOUT';
+
+  constructor(
+    /** The step that did not finish. */
+    readonly stage: 'proxy' | 'tls',
+    /** The timeout, in milliseconds. */
+    readonly timeout: number,
+  ) {
+    super(
+      `The ${stage === 'tls' ? 'TLS handshake' : 'PROXY header'} did not finish within ${timeout} ms`,
+    );
   }
 }
 

@@ -39,7 +39,7 @@ export { echo, type EchoOptions } from './operators/echo';
 export { sendEvery, type SendEveryConfig } from './operators/sendEvery';
 
 /* Commands */
-export { write, close, abort } from './commands';
+export { write, close, abort, isConnectionEvent, type ConnectionEvent } from './commands';
 
 /* Close reasons */
 export { describeCloseReason } from './describeCloseReason';
@@ -69,7 +69,7 @@ export {
 } from './protocols/limits';
 
 /* Server */
-export { listen, type ListenOptions } from './net/listen';
+export { listen, DEFAULT_HANDSHAKE_TIMEOUT, type ListenOptions } from './net/listen';
 export { serve, type Listening, type ServerNotification, type ServeOptions } from './net/serve';
 
 /* Client */
@@ -101,6 +101,10 @@ export {
   type ClientEndpoint,
   type TcpClientEndpoint,
   type UnixClientEndpoint,
+  type TlsServerEndpoint,
+  type HaproxyServerEndpoint,
+  type TlsClientEndpoint,
+  type TlsMinVersion,
 } from './net/endpoints';
 
 /* Transport */
@@ -145,6 +149,11 @@ export {
   ProtocolError,
   RequestTimeoutError,
   RequestQueueFullError,
+  ConnectionLimitError,
+  ProxyProtocolError,
+  TlsError,
+  HandshakeTimeoutError,
+  type ConnectionLimit,
   type IdleTimeoutKind,
   type RxnetErrorCode,
   type RxnetErrorOptions,
@@ -166,6 +175,8 @@ export type {
   DataReceived,
   ReadConnectionLost,
   ConnectionLost,
+  ConnectionRefused,
+  ShuttingDown,
   ConnectionState,
   ServerEvent,
   WriteCommand,

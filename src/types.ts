@@ -6,7 +6,16 @@
  * @packageDocumentation
  */
 import type { Observable, OperatorFunction } from 'rxjs';
-import type { ConnectError, ConnectionLostError, IdleTimeoutError, RxnetError } from './errors';
+import type {
+  ConnectError,
+  ConnectionLimitError,
+  ConnectionLostError,
+  HandshakeTimeoutError,
+  IdleTimeoutError,
+  ProxyProtocolError,
+  RxnetError,
+  TlsError,
+} from './errors';
 
 /** Identifies one connection within one server (or one virtual network); assigned from 1 upwards. */
 export type ConnectionId = number;
@@ -204,9 +213,37 @@ export interface ConnectionLost {
   readonly reason: CloseReason;
 }
 
+/**
+ * A server turned a peer away before a connection was made: a limit (`maxConnections`,
+ * `maxConnectionsPerPeer`, the per-peer accept rate), a bad PROXY header, a failed or too slow TLS
+ * handshake. No id was given and no `connectionMade` or `connectionLost` follows.
+ */
+export interface ConnectionRefused {
+  readonly type: 'connectionRefused';
+  /** The peer, as far as it is known (the socket's address if the PROXY header was bad). */
+  readonly remote: Address;
+  readonly error: ConnectionLimitError | ProxyProtocolError | TlsError | HandshakeTimeoutError;
+}
+
+/**
+ * The server began a graceful shutdown: it accepts nothing more, and at `deadline` (milliseconds
+ * from now) it aborts the connections still open. The behaviour's chance to say goodbye: what it
+ * writes now is flushed before each connection ends.
+ */
+export interface ShuttingDown {
+  readonly type: 'shuttingDown';
+  /** Milliseconds until the connections still open are aborted. */
+  readonly deadline: number;
+}
+
 /** What happens on a server, every connection's events on one stream, each tagged with its connection. */
 export type ServerEvent<T = Buffer> =
-  ConnectionMade | DataReceived<T> | ReadConnectionLost | ConnectionLost;
+  | ConnectionMade
+  | DataReceived<T>
+  | ReadConnectionLost
+  | ConnectionLost
+  | ConnectionRefused
+  | ShuttingDown;
 
 /** Write to one connection, or to several at once (so a broadcast is one command, not one per receiver). */
 export interface WriteCommand<O = Output> {

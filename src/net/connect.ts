@@ -104,7 +104,9 @@ export function connectEvents(
             allowHalfOpen: true,
             ...(parsed.bindAddress === undefined ? {} : { localAddress: parsed.bindAddress }),
           })
-        : netConnect({ path: parsed.path, allowHalfOpen: true });
+        : parsed.type === 'unix'
+          ? netConnect({ path: parsed.path, allowHalfOpen: true })
+          : notYet();
 
     function fail(cause: unknown): void {
       stopConnecting();
@@ -331,4 +333,9 @@ function connectTimeoutOf(endpoint: ClientEndpoint, options: ConnectOptions): nu
     );
   }
   return connectTimeout;
+}
+
+/** SKELETON: the TLS work replaces this with tls.connect. */
+function notYet(): never {
+  throw new Error('TLS client endpoints are not implemented yet');
 }

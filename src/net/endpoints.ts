@@ -45,8 +45,54 @@ export interface UnixServerEndpoint {
   readonly mode?: number;
 }
 
-/** Where a server listens. A `type` tag, so TLS can join the union later. */
-export type ServerEndpoint = TcpServerEndpoint | UnixServerEndpoint;
+/** The lowest TLS version a TLS endpoint accepts. */
+export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/**
+ * A TLS server endpoint: `ssl:8443:privateKey=key.pem:certKey=cert.pem` (TCP), or `tls:` wrapping
+ * another stream endpoint, `tls:unix\:/run/app.sock:privateKey=key.pem:certKey=cert.pem`.
+ */
+export interface TlsServerEndpoint {
+  readonly type: 'tls';
+  /** The endpoint TLS runs over. */
+  readonly inner: TcpServerEndpoint | UnixServerEndpoint;
+  /** A PEM file with the private key. */
+  readonly privateKey: string;
+  /** A PEM file with the certificate; Twisted's default is the `privateKey` file, which may hold both. */
+  readonly certKey: string;
+  /** A PEM file of intermediate certificates sent after the certificate. */
+  readonly extraCertChain?: string;
+  /**
+   * A directory of `SERVERNAME.pem` files, each a private key and its certificate chain, chosen by
+   * the client's SNI (as txsni does); a name without a file gets `privateKey`/`certKey`.
+   */
+  readonly sni?: string;
+  /** ALPN protocols in order of preference (`alpn=h2,http/1.1`). */
+  readonly alpn?: readonly string[];
+  /** The lowest TLS version accepted. @defaultValue `'TLSv1.2'` */
+  readonly minVersion: TlsMinVersion;
+}
+
+/**
+ * A server endpoint behind a proxy that speaks the PROXY protocol (v1 or v2), in Twisted's
+ * grammar: `haproxy:` followed by the endpoint it wraps, `haproxy:tcp:8080` or
+ * `haproxy:ssl:8443:privateKey=key.pem`. Each connection's `remote` is the original client.
+ */
+export interface HaproxyServerEndpoint {
+  readonly type: 'haproxy';
+  readonly inner: TcpServerEndpoint | UnixServerEndpoint | TlsServerEndpoint;
+}
+
+/** Where a server listens. */
+export type ServerEndpoint =
+  TcpServerEndpoint | UnixServerEndpoint | TlsServerEndpoint | HaproxyServerEndpoint;
+
+/** The endpoint whose socket a server binds: the innermost of a `haproxy:` or `tls:` endpoint. */
+export function boundEndpoint(endpoint: ServerEndpoint): TcpServerEndpoint | UnixServerEndpoint {
+  return endpoint.type === 'tcp' || endpoint.type === 'unix'
+    ? endpoint
+    : boundEndpoint(endpoint.inner);
+}
 
 /** A TCP client endpoint: `tcp:localhost:8007`, `tcp:host=example.org:port=80:timeout=30`. */
 export interface TcpClientEndpoint {
@@ -73,8 +119,34 @@ export interface UnixClientEndpoint {
   readonly timeout: number;
 }
 
-/** Where a client connects. A `type` tag, so TLS can join the union later. */
-export type ClientEndpoint = TcpClientEndpoint | UnixClientEndpoint;
+/**
+ * A TLS client endpoint: `tls:host=example.org:port=443[:trustRoots=ca.pem]` or Twisted's older
+ * `ssl:example.org:443[:caCertsDir=DIR]`. The server's certificate is always verified, against
+ * `trustRoots` when given (a PEM file or a directory of them), else Node's bundled roots.
+ */
+export interface TlsClientEndpoint {
+  readonly type: 'tls';
+  readonly host: string;
+  readonly port: number;
+  /** How long to wait for the connection, in seconds, the handshake included. */
+  readonly timeout: number;
+  readonly bindAddress?: string;
+  /** A PEM file, or a directory of PEM files, of the certificates to trust. */
+  readonly trustRoots?: string;
+  /** A client certificate (PEM file), with `privateKey`. */
+  readonly certificate?: string;
+  /** The client certificate's private key (PEM file). */
+  readonly privateKey?: string;
+  /** The name sent as SNI and checked against the certificate. @defaultValue the host, unless it is an IP address */
+  readonly servername?: string;
+  /** ALPN protocols to offer. */
+  readonly alpn?: readonly string[];
+  /** @defaultValue `'TLSv1.2'` */
+  readonly minVersion: TlsMinVersion;
+}
+
+/** Where a client connects. */
+export type ClientEndpoint = TcpClientEndpoint | UnixClientEndpoint | TlsClientEndpoint;
 
 /**
  * Parses a server endpoint description in Twisted's grammar (`serverFromString`).
@@ -99,10 +171,54 @@ export type ClientEndpoint = TcpClientEndpoint | UnixClientEndpoint;
  * unknown type or keyword, or has a bad port or number.
  */
 export function serverFromString(description: string): ServerEndpoint {
+  // Twisted's haproxy parser takes the rest of the description, unescaped, as the wrapped endpoint.
+  const haproxy = /^haproxy:/i.exec(description);
+  if (haproxy !== null) {
+    const inner = serverFromString(description.slice(haproxy[0].length));
+    if (inner.type === 'haproxy') {
+      throw new InvalidEndpointError(description, 'haproxy: cannot wrap another haproxy: endpoint');
+    }
+    return { type: 'haproxy', inner };
+  }
   const { type, args, kwargs } = parseDescription(description);
   const fail = (reason: string): never => {
     throw new InvalidEndpointError(description, reason);
   };
+  if (type === 'ssl' || type === 'tls') {
+    const { privateKey, certKey, extraCertChain, sni, alpn, minVersion, ...rest } = kwargs;
+    let inner: TcpServerEndpoint | UnixServerEndpoint;
+    if (type === 'ssl') {
+      const { port = positional(args, 0), interface: host = '', backlog, ...unknown } = rest;
+      checkArgs(fail, args, 1, unknown);
+      inner = {
+        type: 'tcp',
+        port: toPort(fail, port),
+        interface: host,
+        backlog: toInteger(fail, 'backlog', backlog, DEFAULT_BACKLOG),
+      };
+    } else {
+      const { endpoint = positional(args, 0), ...unknown } = rest;
+      checkArgs(fail, args, 1, unknown);
+      if (endpoint === undefined) fail('tls: needs the endpoint it wraps, such as tls:tcp\\:8443');
+      const wrapped = serverFromString(endpoint!);
+      inner =
+        wrapped.type === 'tcp' || wrapped.type === 'unix'
+          ? wrapped
+          : fail('tls: wraps a tcp: or unix: endpoint');
+    }
+    if (privateKey === undefined || privateKey === '') fail('privateKey= is required');
+    const endpoint: TlsServerEndpoint = {
+      type: 'tls',
+      inner,
+      privateKey: privateKey!,
+      certKey: certKey ?? privateKey!,
+      minVersion: toMinVersion(fail, minVersion),
+      ...(extraCertChain === undefined ? {} : { extraCertChain }),
+      ...(sni === undefined ? {} : { sni }),
+      ...(alpn === undefined ? {} : { alpn: toList(alpn) }),
+    };
+    return endpoint;
+  }
   if (type === 'tcp') {
     const { port = positional(args, 0), interface: host = '', backlog, ...rest } = kwargs;
     checkArgs(fail, args, 1, rest);
@@ -123,7 +239,9 @@ export function serverFromString(description: string): ServerEndpoint {
     };
     return mode === undefined ? endpoint : { ...endpoint, mode: toMode(fail, mode) };
   }
-  return fail(`unknown endpoint type ${JSON.stringify(type)}; expected tcp or unix`);
+  return fail(
+    `unknown endpoint type ${JSON.stringify(type)}; expected tcp, unix, ssl, tls or haproxy`,
+  );
 }
 
 /**
@@ -152,6 +270,42 @@ export function clientFromString(description: string): ClientEndpoint {
   const fail = (reason: string): never => {
     throw new InvalidEndpointError(description, reason);
   };
+  if (type === 'tls' || type === 'ssl') {
+    const hostFirst = args.length === 2 || kwargs['host'] === undefined;
+    const {
+      host = hostFirst ? positional(args, 0) : undefined,
+      port = hostFirst ? positional(args, 1) : positional(args, 0),
+      timeout,
+      bindAddress,
+      trustRoots,
+      caCertsDir,
+      certificate,
+      certKey,
+      privateKey,
+      servername,
+      alpn,
+      minVersion,
+      ...rest
+    } = kwargs;
+    checkArgs(fail, args, 2, rest);
+    const roots = trustRoots ?? caCertsDir;
+    const cert = certificate ?? certKey;
+    if ((cert === undefined) !== (privateKey === undefined)) {
+      fail('a client certificate needs both certificate= and privateKey=');
+    }
+    return {
+      type: 'tls',
+      host: host === undefined || host === '' ? fail('a host is required') : host,
+      port: toPort(fail, port),
+      timeout: toInteger(fail, 'timeout', timeout, DEFAULT_CONNECT_TIMEOUT),
+      minVersion: toMinVersion(fail, minVersion),
+      ...(bindAddress === undefined ? {} : { bindAddress }),
+      ...(roots === undefined ? {} : { trustRoots: roots }),
+      ...(cert === undefined ? {} : { certificate: cert, privateKey: privateKey! }),
+      ...(servername === undefined ? {} : { servername }),
+      ...(alpn === undefined ? {} : { alpn: toList(alpn) }),
+    };
+  }
   if (type === 'tcp') {
     // Twisted's _parseClientTCP: two positionals are host and port; one is the host, or the port
     // when host= is given.
@@ -181,13 +335,24 @@ export function clientFromString(description: string): ClientEndpoint {
       timeout: toInteger(fail, 'timeout', timeout, DEFAULT_CONNECT_TIMEOUT),
     };
   }
-  return fail(`unknown endpoint type ${JSON.stringify(type)}; expected tcp or unix`);
+  return fail(`unknown endpoint type ${JSON.stringify(type)}; expected tcp, unix, tls or ssl`);
 }
 
-/** Formats an endpoint for messages, in the same grammar. */
+/** Formats an endpoint for messages, in the same grammar (key files are not repeated). */
 export function describeEndpoint(endpoint: ServerEndpoint | ClientEndpoint): string {
   if (endpoint.type === 'unix') {
     return `unix:${escape(endpoint.path)}`;
+  }
+  if (endpoint.type === 'haproxy') {
+    return `haproxy:${describeEndpoint(endpoint.inner)}`;
+  }
+  if (endpoint.type === 'tls') {
+    if ('host' in endpoint) {
+      return `tls:host=${escape(endpoint.host)}:port=${endpoint.port}`;
+    }
+    return endpoint.inner.type === 'tcp'
+      ? `ssl:${describeEndpoint(endpoint.inner).slice('tcp:'.length)}`
+      : `tls:${escape(describeEndpoint(endpoint.inner))}`;
   }
   if ('host' in endpoint) {
     return `tcp:host=${escape(endpoint.host)}:port=${endpoint.port}`;
@@ -198,7 +363,7 @@ export function describeEndpoint(endpoint: ServerEndpoint | ClientEndpoint): str
 }
 
 /** The IP family to connect with: 4 unless the host is an IPv6 literal (Twisted's TCP4ClientEndpoint). */
-export function clientFamily(endpoint: TcpClientEndpoint): 4 | 6 {
+export function clientFamily(endpoint: TcpClientEndpoint | TlsClientEndpoint): 4 | 6 {
   return isIP(endpoint.host) === 6 ? 6 : 4;
 }
 
@@ -304,6 +469,18 @@ function toMode(fail: (reason: string) => never, value: string): number {
 
 function toPath(fail: (reason: string) => never, value: string | undefined): string {
   return value === undefined || value === '' ? fail('a socket path is required') : value;
+}
+
+function toMinVersion(fail: (reason: string) => never, value: string | undefined): TlsMinVersion {
+  if (value === undefined) return 'TLSv1.2';
+  return value === 'TLSv1.2' || value === 'TLSv1.3'
+    ? value
+    : fail(`minVersion must be TLSv1.2 or TLSv1.3, got "${value}"`);
+}
+
+/** `h2,http/1.1` as a list; empty items are dropped. */
+function toList(value: string): readonly string[] {
+  return value.split(',').filter((item) => item !== '');
 }
 
 function escape(value: string): string {

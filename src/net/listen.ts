@@ -1,18 +1,51 @@
 import { chmodSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { Observable } from 'rxjs';
+import type { Duplex } from 'node:stream';
+import { Observable, type Subscription } from 'rxjs';
 import { ListenError } from '../errors';
 import {
   checkConnectionOptions,
   fromServerDuplex,
+  type ConnectionInfo,
   type ConnectionOptions,
 } from '../transport/fromDuplex';
-import type { Address, Connection } from '../types';
+import type { Address, Connection, ConnectionRefused } from '../types';
+import { admissionOf, type Admission, type AdmissionOptions } from './admission';
 import { acceptedInfo, serverAddress, sharedLocalAddress } from './addresses';
-import { describeEndpoint, serverFromString, type ServerEndpoint } from './endpoints';
+import {
+  boundEndpoint,
+  describeEndpoint,
+  serverFromString,
+  type ServerEndpoint,
+} from './endpoints';
+import { readProxyHeader } from './proxy/readProxyHeader';
+import { serverTlsOf, type ServerTls, type TlsListenOptions } from './tls/serverTls';
+
+/**
+ * How long a peer has, from being accepted, for each step before its connection is made: sending
+ * its PROXY header, finishing the TLS handshake. A peer that dawdles (a slowloris on the
+ * handshake) is refused with a {@link HandshakeTimeoutError}.
+ *
+ * @defaultValue 10000 (milliseconds)
+ */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 
 /** Options of {@link listen}: each accepted connection's limits, plus the server's own. */
-export interface ListenOptions extends ConnectionOptions {
+export interface ListenOptions extends ConnectionOptions, AdmissionOptions, TlsListenOptions {
+  /**
+   * How long the PROXY header and the TLS handshake may each take, in milliseconds.
+   *
+   * @defaultValue {@link DEFAULT_HANDSHAKE_TIMEOUT} (10000)
+   */
+  readonly handshakeTimeout?: number;
+  /**
+   * Its first emission stops accepting: the listening socket closes and the stream completes, while
+   * the connections already accepted go on (a graceful shutdown ends them; see `serve`'s
+   * `shutdown`). Peers waiting for a slot, or still in their handshake, are refused.
+   */
+  readonly stopAccepting?: Observable<unknown>;
+  /** Called for each peer turned away before a connection was made (a limit, a bad handshake). */
+  readonly onRefused?: (refusal: ConnectionRefused) => void;
   /**
    * Called once the endpoint is bound, with its address: with port 0, the port the kernel chose.
    * `listen` emits only connections, so the address comes this way; `serve` emits it as its first
@@ -95,73 +128,172 @@ export function listen(
   const parsed = typeof endpoint === 'string' ? serverFromString(endpoint) : endpoint;
   const label = typeof endpoint === 'string' ? endpoint : describeEndpoint(parsed);
   const limits = checkConnectionOptions(options);
+  const bound = boundEndpoint(parsed);
+  const proxied = parsed.type === 'haproxy';
+  const tlsEndpoint =
+    parsed.type === 'tls'
+      ? parsed
+      : parsed.type === 'haproxy' && parsed.inner.type === 'tls'
+        ? parsed.inner
+        : undefined;
+  const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
   return new Observable<Connection>((subscriber) => {
+    let tls: ServerTls | undefined;
+    if (tlsEndpoint !== undefined) {
+      try {
+        tls = serverTlsOf(tlsEndpoint, options);
+      } catch (error: unknown) {
+        subscriber.error(new ListenError(label, { cause: error }));
+        return undefined;
+      }
+    }
+    const admission: Admission | undefined = admissionOf(options);
     const server = createServer({
       allowHalfOpen: true,
       pauseOnConnect: true,
       noDelay: options.noDelay ?? false,
     });
     const connections = new Set<Connection>();
+    /** Sockets accepted but not yet connections: reading a PROXY header, in a TLS handshake. */
+    const handshaking = new Set<Socket>();
     let sharedLocal: Address | undefined;
     let nextId = 1;
-    let bound = false;
+    let isBound = false;
+    let stopSubscription: Subscription | undefined;
+    let stopped = false;
+    /** Stopped by `stopAccepting`: the connections are the graceful shutdown's to end, not ours. */
+    let handedOver = false;
 
     function onError(error: NodeJS.ErrnoException): void {
       // Before 'listening' every error is a bind failure. After it, libuv keeps polling the
       // listening handle whatever accept() answered, so a transient failure needs no retry here.
-      if (bound && error.code !== undefined && TRANSIENT_ACCEPT_ERRORS.has(error.code)) {
+      if (isBound && error.code !== undefined && TRANSIENT_ACCEPT_ERRORS.has(error.code)) {
         return;
       }
       subscriber.error(new ListenError(label, { cause: error }));
     }
     function onListening(): void {
-      bound = true;
-      if (parsed.type === 'unix' && parsed.mode !== undefined) {
+      isBound = true;
+      if (bound.type === 'unix' && bound.mode !== undefined) {
         try {
-          chmodSync(parsed.path, parsed.mode);
+          chmodSync(bound.path, bound.mode);
         } catch (error: unknown) {
           subscriber.error(new ListenError(label, { cause: error }));
           return;
         }
       }
-      sharedLocal = sharedLocalAddress(server, parsed);
-      options.onListening?.(serverAddress(server, parsed));
+      sharedLocal = sharedLocalAddress(server, bound);
+      options.onListening?.(serverAddress(server, bound));
     }
     function onConnection(socket: Socket): void {
+      if (admission === undefined) {
+        admitted(socket);
+      } else {
+        admission.offer(socket, admitted, refusedByLimit);
+      }
+    }
+    /** The plain path costs nothing more than it did before handshakes existed. */
+    function admitted(socket: Socket): void {
+      if (!proxied && tls === undefined) {
+        emit(socket, acceptedInfo(nextId, socket, bound, sharedLocal));
+        return;
+      }
+      handshaking.add(socket);
+      const info = acceptedInfo(0, socket, bound, sharedLocal);
+      if (proxied) {
+        readProxyHeader(socket, handshakeTimeout, (error, header) => {
+          if (error !== undefined) {
+            refuse(socket, info.remote, error);
+            return;
+          }
+          const proxiedInfo =
+            header === undefined
+              ? { remote: info.remote, local: info.local }
+              : { remote: header.source, local: header.destination };
+          secure(socket, proxiedInfo);
+        });
+      } else {
+        secure(socket, { remote: info.remote, local: info.local });
+      }
+    }
+    function secure(socket: Socket, peer: { remote: Address; local: Address }): void {
+      if (tls === undefined) {
+        handshaking.delete(socket);
+        emit(socket, { id: nextId, ...peer }, socket);
+        return;
+      }
+      tls.accept(socket, handshakeTimeout, (error, secureSocket) => {
+        if (error !== undefined || secureSocket === undefined) {
+          refuse(socket, peer.remote, error!);
+          return;
+        }
+        handshaking.delete(socket);
+        emit(secureSocket, { id: nextId, ...peer }, socket);
+      });
+    }
+    function emit(duplex: Duplex, info: ConnectionInfo, raw: Socket = duplex as Socket): void {
       // The connection keeps itself in `connections` until it closes.
-      const connection = fromServerDuplex(
-        socket,
-        acceptedInfo(nextId, socket, parsed, sharedLocal),
-        limits,
-        connections,
-      );
+      const connection = fromServerDuplex(duplex, info, limits, connections);
       nextId += 1;
+      if (admission !== undefined) {
+        connection.closed$.subscribe(() => admission.release(raw));
+      }
       subscriber.next(connection);
+    }
+    function refuse(socket: Socket, remote: Address, error: ConnectionRefused['error']): void {
+      handshaking.delete(socket);
+      socket.destroy();
+      admission?.release(socket);
+      options.onRefused?.({ type: 'connectionRefused', remote, error });
+    }
+    function refusedByLimit(socket: Socket, error: ConnectionRefused['error']): void {
+      const info = acceptedInfo(0, socket, bound, sharedLocal);
+      options.onRefused?.({ type: 'connectionRefused', remote: info.remote, error });
     }
     /** A bind failure is emitted on the next tick, possibly after an early unsubscribe. */
     function onClosed(): void {
       server.off('error', onError);
     }
+    function stopListening(): void {
+      if (stopped) return;
+      stopped = true;
+      server.off('listening', onListening);
+      server.off('connection', onConnection);
+      server.close(onClosed);
+      tls?.stop();
+      admission?.stop();
+      for (const socket of handshaking) socket.destroy();
+      handshaking.clear();
+    }
 
     server.on('error', onError);
     server.on('listening', onListening);
     server.on('connection', onConnection);
-    if (parsed.type === 'tcp') {
+    if (bound.type === 'tcp') {
       server.listen({
-        port: parsed.port,
-        host: parsed.interface || '0.0.0.0',
-        backlog: parsed.backlog,
+        port: bound.port,
+        host: bound.interface || '0.0.0.0',
+        backlog: bound.backlog,
       });
     } else {
-      server.listen({ path: parsed.path, backlog: parsed.backlog });
+      server.listen({ path: bound.path, backlog: bound.backlog });
+    }
+    if (options.stopAccepting !== undefined) {
+      stopSubscription = options.stopAccepting.subscribe(() => {
+        stopSubscription?.unsubscribe();
+        handedOver = true;
+        stopListening();
+        subscriber.complete();
+      });
     }
 
     return () => {
-      server.off('listening', onListening);
-      server.off('connection', onConnection);
-      server.close(onClosed);
-      for (const connection of connections) {
-        connection.end();
+      stopSubscription?.unsubscribe();
+      stopListening();
+      if (!handedOver) {
+        for (const connection of connections) {
+          connection.end();
+        }
       }
     };
   });

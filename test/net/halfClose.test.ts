@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
+import { isConnectionEvent } from '../../src/commands';
 import {
   endWith,
   filter,
@@ -109,6 +110,7 @@ const replyLater = (
   events: Observable<ServerEvent<string>>,
 ): Observable<WriteCommand<string> | CloseCommand> =>
   events.pipe(
+    filter(isConnectionEvent),
     groupBy((event) => event.id, {
       duration: (own) => own.pipe(filter((event) => event.type === 'connectionLost')),
     }),

@@ -1,4 +1,4 @@
-import { map, mergeMap, type Observable, throwError, timer } from 'rxjs';
+import { filter, map, mergeMap, type Observable, throwError, timer } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { ConnectionLostError } from '../../src/errors';
 import { broadcast } from '../../src/operators/broadcast';
@@ -83,7 +83,10 @@ describe('testBehaviour', () => {
 
     it('runs timers of the default scheduler in virtual time', () => {
       const later: Behaviour<string, string> = (events) =>
-        events.pipe(mergeMap((event) => timer(5000).pipe(map(() => write(event.id, 'late')))));
+        events.pipe(
+          filter((event) => event.type === 'connectionMade'),
+          mergeMap((event) => timer(5000).pipe(map(() => write(event.id, 'late')))),
+        );
       testBehaviour(later, { events: 'm', values: { m: made(1) } }).toEmitCommands('5000ms w', {
         w: write(1, 'late'),
       });

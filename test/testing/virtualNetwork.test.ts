@@ -117,6 +117,10 @@ function eventLine(net: VirtualNetwork, event: ServerOutput): string {
       return `${net.now()} server data ${event.id} ${String(event.data)}`;
     case 'connectionLost':
       return `${net.now()} server lost ${event.id} ${describeReason(event.reason)}`;
+    case 'connectionRefused':
+      return `${net.now()} server refused ${event.error.code}`;
+    case 'shuttingDown':
+      return `${net.now()} server shuttingDown ${event.deadline}`;
   }
 }
 
