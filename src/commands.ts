@@ -59,7 +59,13 @@ export function abort(id: ConnectionId, reason?: RxnetError): AbortCommand {
 }
 
 /** The events that belong to one connection: every {@link ServerEvent} that carries an `id`. */
-export type ConnectionEvent<T = Buffer> = Extract<ServerEvent<T>, { readonly id: ConnectionId }>;
+export type ConnectionEvent<T = Buffer> = Extract<
+  ServerEvent<T>,
+  {
+    /** The connection the event belongs to. */
+    readonly id: ConnectionId;
+  }
+>;
 
 /**
  * Whether an event belongs to one connection (`connectionMade`, `data`, `readConnectionLost`,

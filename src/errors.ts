@@ -34,6 +34,7 @@ export type RxnetErrorCode =
 
 /** Options every rxnet error accepts: the underlying error, if any. */
 export interface RxnetErrorOptions {
+  /** The error that led to this one (Node's socket error, a decoder's failure), kept as `cause`. */
   readonly cause?: unknown;
 }
 
@@ -44,12 +45,14 @@ export interface RxnetErrorOptions {
  * minifiers rename: a bundled `FrameTooLongError` is still named `FrameTooLongError` in logs.
  */
 export abstract class RxnetError extends Error {
+  /** What went wrong, as a literal that stays stable across releases: branch on it, not on the message. */
   abstract readonly code: RxnetErrorCode;
 
   constructor(message: string, options?: RxnetErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
   }
 
+  /** The class's name as a literal, so it survives minification (see above). */
   abstract override get name(): string;
 }
 

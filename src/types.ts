@@ -22,21 +22,29 @@ export type ConnectionId = number;
 
 /** An IPv4 or IPv6 socket address (Twisted's `IPv4Address`/`IPv6Address`). */
 export interface TcpAddress {
+  /** Tells the kinds of {@link Address} apart. */
   readonly _tag: 'TcpAddress';
+  /** The IP address, as Node reports it (`127.0.0.1`, `::1`). */
   readonly hostname: string;
+  /** The port number; a server bound to port 0 reports the port the kernel chose. */
   readonly port: number;
+  /** Which IP version `hostname` is. */
   readonly family: 'IPv4' | 'IPv6';
 }
 
 /** A Unix domain socket address (Twisted's `UNIXAddress`). */
 export interface UnixAddress {
+  /** Tells the kinds of {@link Address} apart. */
   readonly _tag: 'UnixAddress';
+  /** The socket file's path; empty for an unbound client end. */
   readonly path: string;
 }
 
 /** The address of an in-memory connection: a Duplex pair, or the testing kit's virtual network. */
 export interface MemoryAddress {
+  /** Tells the kinds of {@link Address} apart. */
   readonly _tag: 'MemoryAddress';
+  /** A name chosen by whoever made the connection, for logs and tests. */
   readonly name: string;
 }
 
@@ -54,10 +62,28 @@ export type Address = TcpAddress | UnixAddress | MemoryAddress;
  * - `timedOut`: an idle timeout passed; `error.kind` says which (`idle`, `read` or `write`).
  */
 export type CloseReason =
-  | { readonly type: 'done' }
-  | { readonly type: 'lost'; readonly error: ConnectionLostError }
-  | { readonly type: 'aborted'; readonly error?: RxnetError }
-  | { readonly type: 'timedOut'; readonly error: IdleTimeoutError };
+  | {
+      /** An orderly close. */
+      readonly type: 'done';
+    }
+  | {
+      /** An unclean end. */
+      readonly type: 'lost';
+      /** Its `cause` is Node's error. */
+      readonly error: ConnectionLostError;
+    }
+  | {
+      /** Closed locally without flushing. */
+      readonly type: 'aborted';
+      /** Why, if a reason was given. */
+      readonly error?: RxnetError;
+    }
+  | {
+      /** An idle timeout passed. */
+      readonly type: 'timedOut';
+      /** Which timeout, and how long it was. */
+      readonly error: IdleTimeoutError;
+    };
 
 /** Bytes a connection can write: a string is written as UTF-8. */
 export type Output = string | Uint8Array;
@@ -109,6 +135,7 @@ export type ConnectionState = 'open' | 'readClosed' | 'ending' | 'closing' | 'cl
  * there, rxnet stops reading from this connection.
  */
 export interface Connection {
+  /** This connection's number within its server, client or virtual network. */
   readonly id: ConnectionId;
   /** This end's address (Twisted's `getHost()`). */
   readonly local: Address;
@@ -176,23 +203,50 @@ export interface Connection {
  * follows any client's life, such as a logger or a reconnecting client, takes the default.
  */
 export type ClientEvent<E = unknown> =
-  | { readonly type: 'connecting'; readonly endpoint: E }
-  | { readonly type: 'connected'; readonly connection: Connection }
-  | { readonly type: 'failed'; readonly error: ConnectError }
-  | { readonly type: 'lost'; readonly reason: CloseReason };
+  | {
+      /** An attempt started. */
+      readonly type: 'connecting';
+      /** What it connects to. */
+      readonly endpoint: E;
+    }
+  | {
+      /** The attempt succeeded. */
+      readonly type: 'connected';
+      /** The new connection. */
+      readonly connection: Connection;
+    }
+  | {
+      /** The attempt failed. */
+      readonly type: 'failed';
+      /** Why, with Node's error as its `cause`. */
+      readonly error: ConnectError;
+    }
+  | {
+      /** The connection ended. */
+      readonly type: 'lost';
+      /** How it ended. */
+      readonly reason: CloseReason;
+    };
 
 /** A connection was accepted (Twisted's `connectionMade`). */
 export interface ConnectionMade {
+  /** Tells the kinds of {@link ServerEvent} apart. */
   readonly type: 'connectionMade';
+  /** The new connection's id, which its other events carry too. */
   readonly id: ConnectionId;
+  /** This end's address. */
   readonly local: Address;
+  /** The peer's address. */
   readonly remote: Address;
 }
 
 /** A connection received data: a chunk, or a frame once the connection is framed. */
 export interface DataReceived<T = Buffer> {
+  /** Tells the kinds of {@link ServerEvent} apart. */
   readonly type: 'data';
+  /** The connection that received it. */
   readonly id: ConnectionId;
+  /** A chunk of bytes, or one decoded frame. */
   readonly data: T;
 }
 
@@ -202,14 +256,19 @@ export interface DataReceived<T = Buffer> {
  * connection ends by itself after `halfOpenTimeout`.
  */
 export interface ReadConnectionLost {
+  /** Tells the kinds of {@link ServerEvent} apart. */
   readonly type: 'readConnectionLost';
+  /** The connection whose peer sent FIN. */
   readonly id: ConnectionId;
 }
 
 /** A connection closed (Twisted's `connectionLost(reason)`). */
 export interface ConnectionLost {
+  /** Tells the kinds of {@link ServerEvent} apart. */
   readonly type: 'connectionLost';
+  /** The connection that closed; no event carries its id after this one. */
   readonly id: ConnectionId;
+  /** Why it closed. */
   readonly reason: CloseReason;
 }
 
@@ -219,9 +278,11 @@ export interface ConnectionLost {
  * handshake. No id was given and no `connectionMade` or `connectionLost` follows.
  */
 export interface ConnectionRefused {
+  /** Tells the kinds of {@link ServerEvent} apart. */
   readonly type: 'connectionRefused';
   /** The peer, as far as it is known (the socket's address if the PROXY header was bad). */
   readonly remote: Address;
+  /** Why the peer was turned away. */
   readonly error: ConnectionLimitError | ProxyProtocolError | TlsError | HandshakeTimeoutError;
 }
 
@@ -231,6 +292,7 @@ export interface ConnectionRefused {
  * writes now is flushed before each connection ends.
  */
 export interface ShuttingDown {
+  /** Tells the kinds of {@link ServerEvent} apart. */
   readonly type: 'shuttingDown';
   /** Milliseconds until the connections still open are aborted. */
   readonly deadline: number;
@@ -247,20 +309,27 @@ export type ServerEvent<T = Buffer> =
 
 /** Write to one connection, or to several at once (so a broadcast is one command, not one per receiver). */
 export interface WriteCommand<O = Output> {
+  /** Tells the kinds of {@link ServerCommand} apart. */
   readonly type: 'write';
+  /** The receiver, or every receiver. */
   readonly to: ConnectionId | readonly ConnectionId[];
+  /** Bytes, or a message the server's encoder turns into bytes. */
   readonly data: O;
 }
 
 /** Flush, then close one connection (`loseConnection`). */
 export interface CloseCommand {
+  /** Tells the kinds of {@link ServerCommand} apart. */
   readonly type: 'close';
+  /** The connection to close. */
   readonly id: ConnectionId;
 }
 
 /** Drop pending output and reset one connection (`abortConnection`). */
 export interface AbortCommand {
+  /** Tells the kinds of {@link ServerCommand} apart. */
   readonly type: 'abort';
+  /** The connection to reset. */
   readonly id: ConnectionId;
   /** Why: the connection closes with `{ type: 'aborted', error: reason }` (absent: `{ type: 'aborted' }`). */
   readonly reason?: RxnetError;

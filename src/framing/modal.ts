@@ -15,12 +15,21 @@ import {
  * How {@link modal} reads the next frame: a line; raw bytes, as they arrive (Twisted's
  * `setRawMode`); or exactly `bytes` bytes as one frame (a body whose length a header announced).
  */
-export type FramingMode = 'line' | 'raw' | { readonly bytes: number };
+export type FramingMode =
+  | 'line'
+  | 'raw'
+  | {
+      /** The size of the next frame. */
+      readonly bytes: number;
+    };
 
 /** A frame from {@link modal}: its bytes, and the mode and state it was read in. */
 export interface ModalFrame<S> {
+  /** The mode the frame was read in. */
   readonly mode: FramingMode;
+  /** The state the frame was read in (before `next` saw it). */
   readonly state: S;
+  /** The frame's bytes, without a line's delimiter. */
   readonly data: Buffer;
 }
 

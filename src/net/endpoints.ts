@@ -21,7 +21,9 @@ export const DEFAULT_BACKLOG = 511;
 
 /** A TCP server endpoint: `tcp:8007`, `tcp:port=8007:interface=127.0.0.1:backlog=1024`. */
 export interface TcpServerEndpoint {
+  /** Tells the kinds of {@link ServerEndpoint} apart. */
   readonly type: 'tcp';
+  /** The port to listen on; 0 lets the kernel choose one. */
   readonly port: number;
   /** The address to bind; `''` is every IPv4 interface, as in Twisted's `TCP4ServerEndpoint`. */
   readonly interface: string;
@@ -34,7 +36,9 @@ export interface TcpServerEndpoint {
 
 /** A Unix socket server endpoint: `unix:/var/run/app.sock:mode=660`. */
 export interface UnixServerEndpoint {
+  /** Tells the kinds of {@link ServerEndpoint} apart. */
   readonly type: 'unix';
+  /** The socket file to create. */
   readonly path: string;
   /**
    * How many not-yet-accepted connections the kernel queues: {@link DEFAULT_BACKLOG} (511) unless
@@ -53,6 +57,7 @@ export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
  * another stream endpoint, `tls:unix\:/run/app.sock:privateKey=key.pem:certKey=cert.pem`.
  */
 export interface TlsServerEndpoint {
+  /** Tells the kinds of {@link ServerEndpoint} apart. */
   readonly type: 'tls';
   /** The endpoint TLS runs over. */
   readonly inner: TcpServerEndpoint | UnixServerEndpoint;
@@ -79,7 +84,9 @@ export interface TlsServerEndpoint {
  * `haproxy:ssl:8443:privateKey=key.pem`. Each connection's `remote` is the original client.
  */
 export interface HaproxyServerEndpoint {
+  /** Tells the kinds of {@link ServerEndpoint} apart. */
   readonly type: 'haproxy';
+  /** The endpoint the proxy connects to. */
   readonly inner: TcpServerEndpoint | UnixServerEndpoint | TlsServerEndpoint;
 }
 
@@ -96,8 +103,11 @@ export function boundEndpoint(endpoint: ServerEndpoint): TcpServerEndpoint | Uni
 
 /** A TCP client endpoint: `tcp:localhost:8007`, `tcp:host=example.org:port=80:timeout=30`. */
 export interface TcpClientEndpoint {
+  /** Tells the kinds of {@link ClientEndpoint} apart. */
   readonly type: 'tcp';
+  /** A host name or an IP address. */
   readonly host: string;
+  /** The server's port. */
   readonly port: number;
   /**
    * How long to wait for the connection, in seconds (as `timeout=` in the string). The
@@ -110,7 +120,9 @@ export interface TcpClientEndpoint {
 
 /** A Unix socket client endpoint: `unix:/var/run/app.sock`, `unix:path=/tmp/x.sock:timeout=5`. */
 export interface UnixClientEndpoint {
+  /** Tells the kinds of {@link ClientEndpoint} apart. */
   readonly type: 'unix';
+  /** The server's socket file. */
   readonly path: string;
   /**
    * How long to wait for the connection, in seconds (as `timeout=` in the string). The
@@ -125,11 +137,15 @@ export interface UnixClientEndpoint {
  * `trustRoots` when given (a PEM file or a directory of them), else Node's bundled roots.
  */
 export interface TlsClientEndpoint {
+  /** Tells the kinds of {@link ClientEndpoint} apart. */
   readonly type: 'tls';
+  /** A host name or an IP address. */
   readonly host: string;
+  /** The server's port. */
   readonly port: number;
   /** How long to wait for the connection, in seconds, the handshake included. */
   readonly timeout: number;
+  /** A local address to connect from (Twisted's `bindAddress`). */
   readonly bindAddress?: string;
   /** A PEM file, or a directory of PEM files, of the certificates to trust. */
   readonly trustRoots?: string;

@@ -11,7 +11,9 @@ import { listen, type ListenOptions } from './listen';
 
 /** The server is bound; with port 0, `address` holds the port the kernel chose. */
 export interface Listening {
+  /** Tells it apart from the server's events. */
   readonly type: 'listening';
+  /** Where the server is bound. */
   readonly address: Address;
 }
 

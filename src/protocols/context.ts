@@ -9,6 +9,7 @@ import type { Address, CloseReason, ConnectionId, ConnectionMade } from '../type
  * where per-connection logic meets server-wide state.
  */
 export interface ProtocolContext<T, C extends ConnectionMade = ConnectionMade> {
+  /** The connection this instance serves. */
   readonly id: ConnectionId;
   /** This end's address (Twisted's `getHost()`). */
   readonly local: Address;

@@ -23,7 +23,9 @@ import {
 export type Correlation<Req, Res> =
   | 'order'
   | {
+      /** The id a request carries. */
       readonly requestId: (request: Req) => unknown;
+      /** The id of the request a reply answers. */
       readonly replyId: (reply: Res) => unknown;
     };
 

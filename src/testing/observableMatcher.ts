@@ -26,8 +26,11 @@ export function observableMatcher(actual: unknown, expected: unknown): void {
 
 /** An error as {@link observableMatcher} compares it. */
 export interface ComparableError {
+  /** The error's `name`, such as `FrameTooLongError`. */
   readonly name: string;
+  /** The error's `code`, `undefined` if it has none. */
   readonly code: unknown;
+  /** The error's message. */
   readonly message: string;
 }
 

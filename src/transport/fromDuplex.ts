@@ -25,7 +25,7 @@ export type { ConnectionInfo } from './connection/core';
 /**
  * Wraps any Node `Duplex` (a `net.Socket`, one half of `stream.duplexPair()`) as a {@link Connection}.
  *
- * The stream becomes a {@link CoreConnection}, the one implementation of the `Connection`
+ * The stream becomes a `CoreConnection`, the one implementation of the `Connection`
  * contract that the server, the client, the virtual network and the testing kit's
  * `memoryConnection` all share, so:
  *

@@ -17,9 +17,11 @@ import type {
  * wrong, and the sender's data may not be the cause either; the server goes on serving.
  */
 export interface WriteFailed {
+  /** Tells it apart from the events in a {@link ServerOutput}. */
   readonly type: 'writeFailed';
   /** The ids the write was for. */
   readonly to: ConnectionId | readonly ConnectionId[];
+  /** Why, with the encoder's error as its `cause`. */
   readonly error: EncodeError;
 }
 
@@ -34,8 +36,11 @@ export type ServerOutput<T = unknown> = ServerEvent<T> | WriteFailed | CommandRe
  * it; JavaScript and casts do not). It is dropped, and the server goes on serving.
  */
 export interface CommandRejected {
+  /** Tells it apart from the events in a {@link ServerOutput}. */
   readonly type: 'commandRejected';
+  /** What the behaviour emitted. */
   readonly command: unknown;
+  /** What is wrong with it. */
   readonly error: InvalidCommandError;
 }
 

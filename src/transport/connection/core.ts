@@ -18,8 +18,11 @@ import { DrainWatch, write, type DrainHook } from './writePath';
 
 /** Who a connection is: its id and both ends' addresses. */
 export interface ConnectionInfo {
+  /** The connection's {@link Connection.id}. */
   readonly id: ConnectionId;
+  /** This end's address. */
   readonly local: Address;
+  /** The peer's address. */
   readonly remote: Address;
 }
 
