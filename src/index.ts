@@ -71,6 +71,15 @@ export {
 /* Server */
 export { listen, DEFAULT_HANDSHAKE_TIMEOUT, type ListenOptions } from './net/listen';
 export { serve, type Listening, type ServerNotification, type ServeOptions } from './net/serve';
+export {
+  DEFAULT_WHEN_FULL,
+  DEFAULT_MAX_WAITING_CONNECTIONS,
+  type AdmissionOptions,
+  type WhenFull,
+  type PeerAcceptRate,
+} from './net/admission';
+export { ServerCounters, type RefusalReason } from './net/serverCounters';
+export { type ServerThrottleOptions } from './transport/connection/throttle';
 
 /* Client */
 export {

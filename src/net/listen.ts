@@ -10,7 +10,13 @@ import {
   type ConnectionOptions,
 } from '../transport/fromDuplex';
 import type { Address, Connection, ConnectionRefused } from '../types';
-import { admissionOf, type Admission, type AdmissionOptions } from './admission';
+import {
+  admissionOf,
+  checkAdmissionOptions,
+  type Admission,
+  type AdmissionOptions,
+} from './admission';
+import { checkServerThrottle, type ServerThrottleOptions } from '../transport/connection/throttle';
 import { acceptedInfo, serverAddress, sharedLocalAddress } from './addresses';
 import {
   boundEndpoint,
@@ -31,7 +37,8 @@ import { serverTlsOf, type ServerTls, type TlsListenOptions } from './tls/server
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 
 /** Options of {@link listen}: each accepted connection's limits, plus the server's own. */
-export interface ListenOptions extends ConnectionOptions, AdmissionOptions, TlsListenOptions {
+export interface ListenOptions
+  extends ConnectionOptions, AdmissionOptions, ServerThrottleOptions, TlsListenOptions {
   /**
    * How long the PROXY header and the TLS handshake may each take, in milliseconds.
    *
@@ -128,6 +135,8 @@ export function listen(
   const parsed = typeof endpoint === 'string' ? serverFromString(endpoint) : endpoint;
   const label = typeof endpoint === 'string' ? endpoint : describeEndpoint(parsed);
   const limits = checkConnectionOptions(options);
+  const admissionLimits = checkAdmissionOptions(options);
+  const serverThrottle = checkServerThrottle(options, limits.scheduler);
   const bound = boundEndpoint(parsed);
   const proxied = parsed.type === 'haproxy';
   const tlsEndpoint =
@@ -147,7 +156,8 @@ export function listen(
         return undefined;
       }
     }
-    const admission: Admission | undefined = admissionOf(options);
+    const admission: Admission | undefined = admissionOf(admissionLimits);
+    const sharedThrottle = serverThrottle?.();
     const server = createServer({
       allowHalfOpen: true,
       pauseOnConnect: true,
@@ -233,7 +243,7 @@ export function listen(
     }
     function emit(duplex: Duplex, info: ConnectionInfo, raw: Socket = duplex as Socket): void {
       // The connection keeps itself in `connections` until it closes.
-      const connection = fromServerDuplex(duplex, info, limits, connections);
+      const connection = fromServerDuplex(duplex, info, limits, connections, sharedThrottle);
       nextId += 1;
       if (admission !== undefined) {
         connection.closed$.subscribe(() => admission.release(raw));
@@ -244,10 +254,12 @@ export function listen(
       handshaking.delete(socket);
       socket.destroy();
       admission?.release(socket);
+      options.counters?.countRefusal(error);
       options.onRefused?.({ type: 'connectionRefused', remote, error });
     }
     function refusedByLimit(socket: Socket, error: ConnectionRefused['error']): void {
       const info = acceptedInfo(0, socket, bound, sharedLocal);
+      options.counters?.countRefusal(error);
       options.onRefused?.({ type: 'connectionRefused', remote: info.remote, error });
     }
     /** A bind failure is emitted on the next tick, possibly after an early unsubscribe. */

@@ -7,6 +7,7 @@ import {
   type ConnectionLimits,
   type ConnectionOptions,
 } from './connection/options';
+import { throttled, type SharedThrottle } from './connection/throttle';
 
 export {
   DEFAULT_WRITE_HIGH_WATER_MARK,
@@ -50,6 +51,8 @@ export type { ConnectionInfo } from './connection/core';
  *   interactive `nc`);
  * - `send(source)` pulls an AsyncIterable (a `Readable`) only while the output is below the mark;
  *   an Observable cannot be paused, so it is bounded by `maxPendingWriteBytes` and `drainTimeout`;
+ * - `maxReadBytesPerSecond` and `maxWriteBytesPerSecond` throttle it by pausing reading and
+ *   holding written bytes back as pending output, so the points above bound it unchanged;
  * - `abort()` drops pending output and resets: `resetAndDestroy()` where the stream has it, so a
  *   TCP peer sees a RST; `destroy()` otherwise, and after `end()` (the kernel cannot reset a
  *   socket whose FIN is queued).
@@ -81,18 +84,19 @@ export function fromDuplex(
   info: ConnectionInfo,
   options: ConnectionOptions = {},
 ): Connection {
+  const limits = checkConnectionOptions(options);
   return new CoreConnection(
     info,
-    checkConnectionOptions(options),
+    limits,
     undefined,
-    (sink) => new DuplexTransport(duplex, sink),
+    throttled(limits, undefined, (sink) => new DuplexTransport(duplex, sink)),
   );
 }
 
 /**
  * `fromDuplex` for a server: the limits are checked once per server rather than once per
  * connection, and the connection is in `live` until it closes (a Set kept without a subscription
- * per connection).
+ * per connection). `shared` is the server's throttle, spent by all of its connections.
  *
  * @internal
  */
@@ -101,6 +105,12 @@ export function fromServerDuplex(
   info: ConnectionInfo,
   limits: ConnectionLimits,
   live: Set<Connection>,
+  shared?: SharedThrottle,
 ): Connection {
-  return new CoreConnection(info, limits, live, (sink) => new DuplexTransport(duplex, sink));
+  return new CoreConnection(
+    info,
+    limits,
+    live,
+    throttled(limits, shared, (sink) => new DuplexTransport(duplex, sink)),
+  );
 }

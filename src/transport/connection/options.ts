@@ -99,7 +99,21 @@ export interface ConnectionOptions {
    * @defaultValue {@link DEFAULT_HALF_OPEN_TIMEOUT}
    */
   readonly halfOpenTimeout?: number;
-  /** Where the timeouts read the time and set their timers. @defaultValue `asyncScheduler` */
+  /**
+   * Bytes per second read from this connection (Twisted's `ThrottlingFactory` `readLimit`):
+   * reading pauses once the budget is spent and resumes as it refills, so a fast sender is held
+   * back by TCP's flow control, not buffered. `Infinity` is no limit. @defaultValue `Infinity`
+   */
+  readonly maxReadBytesPerSecond?: number;
+  /**
+   * Bytes per second written to this connection (`writeLimit`): bytes beyond the budget wait and
+   * count as pending output, so `write()` returns `false` at `writeHighWaterMark`, `drain$` tells
+   * when to go on, and `maxPendingWriteBytes` and `drainTimeout` apply as to a slow reader (keep
+   * `drainTimeout` above the time one write takes at this rate). `Infinity` is no limit.
+   * @defaultValue `Infinity`
+   */
+  readonly maxWriteBytesPerSecond?: number;
+  /** Where the timeouts and the throttle read the time and set their timers. @defaultValue `asyncScheduler` */
   readonly scheduler?: SchedulerLike;
 }
 
@@ -116,6 +130,9 @@ export interface ConnectionLimits {
   readonly tracksActivity: boolean;
   readonly closeTimeout: number;
   readonly halfOpenTimeout: number;
+  /** `Infinity` when off, as is `writeBytesPerSecond`. */
+  readonly readBytesPerSecond: number;
+  readonly writeBytesPerSecond: number;
   readonly scheduler: SchedulerLike;
 }
 
@@ -123,9 +140,9 @@ export interface ConnectionLimits {
  * Applies the defaults and rejects contradictory or out-of-range limits at call time; `listen`
  * and `connect` call it too, so a bad option fails before the first connection.
  *
- * @throws TypeError for a limit that is not a positive number, or `maxPendingWriteBytes` below
- * `writeHighWaterMark`; RangeError for a finite time above 2^31−1 ms, which Node's timers cannot
- * keep (they would fire after about 1 ms).
+ * @throws TypeError for a limit or rate that is not a positive number, or `maxPendingWriteBytes`
+ * below `writeHighWaterMark`; RangeError for a finite time above 2^31−1 ms, which Node's timers
+ * cannot keep (they would fire after about 1 ms).
  * @internal
  */
 export function checkConnectionOptions(options: ConnectionOptions): ConnectionLimits {
@@ -159,6 +176,8 @@ export function checkConnectionOptions(options: ConnectionOptions): ConnectionLi
       options.halfOpenTimeout,
       DEFAULT_HALF_OPEN_TIMEOUT,
     ),
+    readBytesPerSecond: checkRate('maxReadBytesPerSecond', options.maxReadBytesPerSecond),
+    writeBytesPerSecond: checkRate('maxWriteBytesPerSecond', options.maxWriteBytesPerSecond),
     scheduler: options.scheduler ?? asyncScheduler,
   };
 }
@@ -181,6 +200,22 @@ export function checkDelay(name: string, value: number | undefined, fallback: nu
     );
   }
   return delay;
+}
+
+/**
+ * A rate in bytes per second: positive, or `Infinity` (the default) for none.
+ *
+ * @throws TypeError when it is not a positive number.
+ * @internal
+ */
+export function checkRate(name: string, value: number | undefined): number {
+  const rate = value ?? Infinity;
+  if (typeof rate !== 'number' || !(rate > 0)) {
+    throw new TypeError(
+      `${name} must be a positive number of bytes per second, got ${String(rate)}`,
+    );
+  }
+  return rate;
 }
 
 function offWhenZero(delay: number): number {
