@@ -30,7 +30,8 @@ export type RxnetErrorCode =
   | 'RXNET_ERR_CONNECTION_LIMIT'
   | 'RXNET_ERR_PROXY_PROTOCOL'
   | 'RXNET_ERR_TLS'
-  | 'RXNET_ERR_HANDSHAKE_TIMEOUT';
+  | 'RXNET_ERR_HANDSHAKE_TIMEOUT'
+  | 'RXNET_ERR_HUB';
 
 /** Options every rxnet error accepts: the underlying error, if any. */
 export interface RxnetErrorOptions {
@@ -492,6 +493,43 @@ export class HandshakeTimeoutError extends RxnetError {
     );
   }
 }
+
+/**
+ * Why a clustered server's hub failed it: `failed`, the hub (Redis, NATS) refused a command or
+ * its connection was lost (`cause`: the client's error); `trimmed`, the retained log no longer
+ * starts at the cluster's first entry, so a joining node cannot compute the state the others
+ * have; `fenced`, the others declared this node lost (its heartbeats stopped reaching them) and
+ * already closed its connections in their view.
+ */
+export type HubFailure = 'failed' | 'trimmed' | 'fenced';
+
+/** A clustered server cannot go on with its cluster: see {@link HubFailure}. */
+export class HubError extends RxnetError {
+  override get name(): 'HubError' {
+    return 'HubError';
+  }
+
+  readonly code = 'RXNET_ERR_HUB';
+
+  constructor(
+    /** The cluster's name. */
+    readonly cluster: string,
+    /** What went wrong. */
+    readonly reason: HubFailure,
+    options?: RxnetErrorOptions,
+  ) {
+    super(
+      `Cluster ${cluster}: ${HUB_MESSAGES[reason]}${describeCauseMessage(options?.cause)}`,
+      options,
+    );
+  }
+}
+
+const HUB_MESSAGES: Readonly<Record<HubFailure, string>> = {
+  failed: 'the hub failed',
+  trimmed: 'the retained log was trimmed, so this node cannot catch up',
+  fenced: 'the other nodes declared this node lost',
+};
 
 /** `: CODE` for a cause with a string `code`, else nothing. */
 function describeCode(cause: unknown): string {

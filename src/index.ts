@@ -137,6 +137,36 @@ export {
   type CommandRejected,
 } from './transport/serveConnections';
 
+/* Cluster */
+export {
+  serveClustered,
+  type ClusterNotification,
+  type Joined,
+  type ServeClusteredOptions,
+} from './cluster/serveClustered';
+export {
+  DEFAULT_CLUSTER,
+  DEFAULT_HEARTBEAT_INTERVAL,
+  DEFAULT_MAX_LOG_ENTRIES,
+  DEFAULT_NODE_TIMEOUT,
+  type Hub,
+} from './cluster/hub';
+export { memoryHub } from './cluster/memoryHub';
+export {
+  NODE_ID_SPAN,
+  clusterId,
+  nodeOf,
+  localIdOf,
+  encodeEntry,
+  decodeEntry,
+  type ClusterEvent,
+  type LogEntry,
+} from './cluster/entries';
+export { replayLog } from './cluster/replayLog';
+export { ownCommands } from './cluster/ownCommands';
+export { detectLostNodes, type DetectLostNodesOptions } from './cluster/detectLostNodes';
+export { checkDeterminism, type DeterminismReport } from './cluster/checkDeterminism';
+
 /* Errors */
 export {
   RxnetError,
@@ -162,6 +192,8 @@ export {
   ProxyProtocolError,
   TlsError,
   HandshakeTimeoutError,
+  HubError,
+  type HubFailure,
   type ConnectionLimit,
   type IdleTimeoutKind,
   type RxnetErrorCode,
