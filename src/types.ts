@@ -85,6 +85,54 @@ export type CloseReason =
       readonly error: IdleTimeoutError;
     };
 
+/**
+ * A certificate, summarised as strings (Node's `X509Certificate` fields): enough to log it, pin
+ * it by fingerprint, or check whom it names.
+ */
+export interface TlsCertificate {
+  /** The subject's distinguished name, one `KEY=value` per line (`CN=localhost`). */
+  readonly subject: string;
+  /** The issuer's distinguished name, in the same form. */
+  readonly issuer: string;
+  /** `DNS:localhost, IP Address:127.0.0.1`, or `undefined` without the extension. */
+  readonly subjectAltName: string | undefined;
+  /** The start of its validity, as OpenSSL prints it (`Nov 29 18:00:00 2026 GMT`). */
+  readonly validFrom: string;
+  /** The end of its validity, in the same form. */
+  readonly validTo: string;
+  /** SHA-256 of the DER encoding, as colon-separated upper-case hex. */
+  readonly fingerprint256: string;
+  /** The serial number, upper-case hex. */
+  readonly serialNumber: string;
+}
+
+/**
+ * What a connection's TLS handshake settled (`connection.tls`), read once when it finished.
+ *
+ * On a server, `servername` is the name the client asked for (SNI) and `peerCertificate` the
+ * client's certificate, which a client sends only when the server asks for one (`requestCert`).
+ * On a client, `servername` is the name it sent and checked the certificate against, and
+ * `peerCertificate` the server's, which was verified before the connection was made.
+ */
+export interface TlsInfo {
+  /** The protocol version, `TLSv1.2` or `TLSv1.3`. */
+  readonly protocol: string;
+  /** The cipher suite's OpenSSL name, `TLS_AES_256_GCM_SHA384`. */
+  readonly cipher: string;
+  /** The protocol both sides chose by ALPN (`h2`), or `undefined` when none was agreed. */
+  readonly alpnProtocol: string | undefined;
+  /** The server name (SNI) the client sent, or `undefined` when it sent none (an IP address). */
+  readonly servername: string | undefined;
+  /**
+   * The peer's certificate was verified against the trusted roots: always `true` on a client
+   * (an unverified server fails the connect); on a server, `true` only for a verified client
+   * certificate.
+   */
+  readonly authorized: boolean;
+  /** The peer's certificate, or `undefined` when it sent none. */
+  readonly peerCertificate: TlsCertificate | undefined;
+}
+
 /** Bytes a connection can write: a string is written as UTF-8. */
 export type Output = string | Uint8Array;
 
@@ -141,6 +189,11 @@ export interface Connection {
   readonly local: Address;
   /** The peer's address (Twisted's `getPeer()`). */
   readonly remote: Address;
+  /**
+   * What the TLS handshake settled, on a connection over TLS (an `ssl:`/`tls:` endpoint); absent
+   * on plain TCP, Unix sockets and in-memory connections.
+   */
+  readonly tls?: TlsInfo | undefined;
   /** Where the connection is in its life. */
   readonly state: ConnectionState;
   /**

@@ -1,6 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { Observable, Subscription, asyncScheduler, map } from 'rxjs';
-import { ConnectError, ConnectTimeoutError } from '../errors';
+import { ConnectError, ConnectTimeoutError, TlsError } from '../errors';
 import {
   DEFAULT_CLIENT_HALF_OPEN_TIMEOUT,
   checkConnectionOptions,
@@ -12,6 +13,12 @@ import { framed, type FramedConnection } from '../framing/framed';
 import type { ClientEvent, Codec, Connection } from '../types';
 import { socketAddresses } from './addresses';
 import { clientFamily, clientFromString, describeEndpoint, type ClientEndpoint } from './endpoints';
+import {
+  checkTlsConnectOptions,
+  startTlsConnection,
+  type TlsConnectOptions,
+} from './tls/clientTls';
+import { tlsInfoOf } from './tls/tlsInfo';
 
 /** Node's timers hold at most 2^31-1 ms; a longer delay overflows and fires after 1 ms. */
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
@@ -29,6 +36,12 @@ export interface ConnectOptions extends ConnectionOptions {
   readonly connectTimeout?: number;
   /** Disables Nagle's algorithm on the socket. @defaultValue `false` (Node's default) */
   readonly noDelay?: boolean;
+  /**
+   * For `tls:`/`ssl:` endpoints: trust roots, a client certificate, the server name, ALPN and the
+   * lowest version, given in memory; each wins over the endpoint's keyword. A `TypeError` on any
+   * other endpoint.
+   */
+  readonly tls?: TlsConnectOptions;
 }
 
 /**
@@ -81,6 +94,7 @@ export function connectEvents(
   const parsed = typeof endpoint === 'string' ? clientFromString(endpoint) : endpoint;
   const label = typeof endpoint === 'string' ? endpoint : describeEndpoint(parsed);
   const timeout = connectTimeoutOf(parsed, options);
+  checkTlsConnectOptions(parsed.type, options.tls);
   const scheduler = options.scheduler ?? asyncScheduler;
   const connectionOptions: ConnectionOptions = {
     ...options,
@@ -93,8 +107,19 @@ export function connectEvents(
     let timer: Subscription | undefined;
     let closedSubscription: Subscription | undefined;
     subscriber.next({ type: 'connecting', endpoint: parsed });
-    const socket =
-      parsed.type === 'tcp'
+    let socket: Socket;
+    /** TCP is up: from now on a failure is the TLS handshake's. */
+    let tcpConnected = false;
+    try {
+      socket = openSocket();
+    } catch (error: unknown) {
+      // A TLS endpoint's key or trust-roots file could not be read.
+      subscriber.next({ type: 'failed', error: new ConnectError(label, { cause: error }) });
+      subscriber.complete();
+      return undefined;
+    }
+    function openSocket(): Socket {
+      return parsed.type === 'tcp'
         ? netConnect({
             host: parsed.host,
             port: parsed.port,
@@ -106,7 +131,8 @@ export function connectEvents(
           })
         : parsed.type === 'unix'
           ? netConnect({ path: parsed.path, allowHalfOpen: true })
-          : notYet();
+          : startTlsConnection(parsed, options.tls, clientFamily(parsed));
+    }
 
     function fail(cause: unknown): void {
       stopConnecting();
@@ -115,10 +141,20 @@ export function connectEvents(
       subscriber.complete();
     }
     function onConnectError(error: Error): void {
-      fail(error);
+      fail(tcpConnected ? new TlsError(undefined, { cause: error }) : error);
+    }
+    function onTcpConnect(): void {
+      tcpConnected = true;
     }
     function onConnect(): void {
-      const info = { id: 1, ...socketAddresses(socket as Socket, parsed, 'client') };
+      const secure = parsed.type === 'tls' ? (socket as TLSSocket) : undefined;
+      if (secure !== undefined && options.noDelay === true) secure.setNoDelay(true);
+      const info = {
+        id: 1,
+        ...socketAddresses(socket, parsed, 'client'),
+        // rejectUnauthorized is always on: a connection that got here was verified.
+        ...(secure === undefined ? {} : { tls: tlsInfoOf(secure, true) }),
+      };
       // fromDuplex adds its own error listener before ours goes: the socket is never unguarded.
       const opened = fromDuplex(socket, info, connectionOptions);
       stopConnecting();
@@ -135,11 +171,14 @@ export function connectEvents(
       timer?.unsubscribe();
       timer = undefined;
       socket.off('error', onConnectError);
-      socket.off('connect', onConnect);
+      socket.off(connectEvent, onConnect);
+      socket.off('connect', onTcpConnect);
     }
 
+    const connectEvent = parsed.type === 'tls' ? 'secureConnect' : 'connect';
     socket.on('error', onConnectError);
-    socket.on('connect', onConnect);
+    socket.on(connectEvent, onConnect);
+    if (parsed.type === 'tls') socket.on('connect', onTcpConnect);
     if (timeout > 0 && timeout !== Infinity) {
       timer = scheduler.schedule(() => fail(new ConnectTimeoutError(timeout)), timeout);
     }
@@ -333,9 +372,4 @@ function connectTimeoutOf(endpoint: ClientEndpoint, options: ConnectOptions): nu
     );
   }
   return connectTimeout;
-}
-
-/** SKELETON: the TLS work replaces this with tls.connect. */
-function notYet(): never {
-  throw new Error('TLS client endpoints are not implemented yet');
 }

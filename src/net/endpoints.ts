@@ -61,10 +61,16 @@ export interface TlsServerEndpoint {
   readonly type: 'tls';
   /** The endpoint TLS runs over. */
   readonly inner: TcpServerEndpoint | UnixServerEndpoint;
-  /** A PEM file with the private key. */
-  readonly privateKey: string;
-  /** A PEM file with the certificate; Twisted's default is the `privateKey` file, which may hold both. */
-  readonly certKey: string;
+  /**
+   * A PEM file with the private key. Absent only when the keys come from `listen`'s `tls` option
+   * (keys held in memory); `listen` refuses a TLS endpoint with neither.
+   */
+  readonly privateKey?: string;
+  /**
+   * A PEM file with the certificate (and any chain after it); Twisted's default is the
+   * `privateKey` file, which may hold both.
+   */
+  readonly certKey?: string;
   /** A PEM file of intermediate certificates sent after the certificate. */
   readonly extraCertChain?: string;
   /**
@@ -222,16 +228,21 @@ export function serverFromString(description: string): ServerEndpoint {
           ? wrapped
           : fail('tls: wraps a tcp: or unix: endpoint');
     }
-    if (privateKey === undefined || privateKey === '') fail('privateKey= is required');
+    // Without privateKey= the keys come from listen's `tls` option, so nothing may name a file.
+    if (privateKey === '') fail('privateKey= names no file');
+    if (privateKey === undefined) {
+      if (certKey !== undefined) fail('certKey= needs privateKey=');
+      if (extraCertChain !== undefined) fail('extraCertChain= needs privateKey=');
+      if (sni !== undefined) fail('sni= needs privateKey= for clients that ask for no known name');
+    }
     const endpoint: TlsServerEndpoint = {
       type: 'tls',
       inner,
-      privateKey: privateKey!,
-      certKey: certKey ?? privateKey!,
+      ...(privateKey === undefined ? {} : { privateKey, certKey: certKey ?? privateKey }),
       minVersion: toMinVersion(fail, minVersion),
       ...(extraCertChain === undefined ? {} : { extraCertChain }),
       ...(sni === undefined ? {} : { sni }),
-      ...(alpn === undefined ? {} : { alpn: toList(alpn) }),
+      ...(alpn === undefined ? {} : { alpn: toAlpn(fail, alpn) }),
     };
     return endpoint;
   }
@@ -319,7 +330,7 @@ export function clientFromString(description: string): ClientEndpoint {
       ...(roots === undefined ? {} : { trustRoots: roots }),
       ...(cert === undefined ? {} : { certificate: cert, privateKey: privateKey! }),
       ...(servername === undefined ? {} : { servername }),
-      ...(alpn === undefined ? {} : { alpn: toList(alpn) }),
+      ...(alpn === undefined ? {} : { alpn: toAlpn(fail, alpn) }),
     };
   }
   if (type === 'tcp') {
@@ -494,9 +505,10 @@ function toMinVersion(fail: (reason: string) => never, value: string | undefined
     : fail(`minVersion must be TLSv1.2 or TLSv1.3, got "${value}"`);
 }
 
-/** `h2,http/1.1` as a list; empty items are dropped. */
-function toList(value: string): readonly string[] {
-  return value.split(',').filter((item) => item !== '');
+/** `h2,http/1.1` as a list; empty items are dropped, and at least one protocol must be left. */
+function toAlpn(fail: (reason: string) => never, value: string): readonly string[] {
+  const protocols = value.split(',').filter((item) => item !== '');
+  return protocols.length > 0 ? protocols : fail('alpn= names no protocol');
 }
 
 function escape(value: string): string {

@@ -25,7 +25,12 @@ import {
   type ServerEndpoint,
 } from './endpoints';
 import { readProxyHeader } from './proxy/readProxyHeader';
-import { serverTlsOf, type ServerTls, type TlsListenOptions } from './tls/serverTls';
+import {
+  checkTlsListenOptions,
+  serverTlsOf,
+  type ServerTls,
+  type TlsListenOptions,
+} from './tls/serverTls';
 
 /**
  * How long a peer has, from being accepted, for each step before its connection is made: sending
@@ -145,6 +150,7 @@ export function listen(
       : parsed.type === 'haproxy' && parsed.inner.type === 'tls'
         ? parsed.inner
         : undefined;
+  checkTlsListenOptions(tlsEndpoint, options);
   const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
   return new Observable<Connection>((subscriber) => {
     let tls: ServerTls | undefined;
@@ -232,13 +238,13 @@ export function listen(
         emit(socket, { id: nextId, ...peer }, socket);
         return;
       }
-      tls.accept(socket, handshakeTimeout, (error, secureSocket) => {
+      tls.accept(socket, handshakeTimeout, (error, secureSocket, tlsInfo) => {
         if (error !== undefined || secureSocket === undefined) {
           refuse(socket, peer.remote, error!);
           return;
         }
         handshaking.delete(socket);
-        emit(secureSocket, { id: nextId, ...peer }, socket);
+        emit(secureSocket, { id: nextId, ...peer, tls: tlsInfo }, socket);
       });
     }
     function emit(duplex: Duplex, info: ConnectionInfo, raw: Socket = duplex as Socket): void {

@@ -7,6 +7,7 @@ import type {
   ConnectionId,
   ConnectionState,
   Output,
+  TlsInfo,
 } from '../../types';
 import { removeFrom } from './lists';
 import type { ConnectionLimits } from './options';
@@ -24,6 +25,8 @@ export interface ConnectionInfo {
   readonly local: Address;
   /** The peer's address. */
   readonly remote: Address;
+  /** What the TLS handshake settled, for a connection over TLS. */
+  readonly tls?: TlsInfo | undefined;
 }
 
 /** Told once when a connection closes: `closed$`'s subscribers and `send()`'s, in a plain list. @internal */
@@ -117,6 +120,10 @@ export class CoreConnection implements Connection, TransportSink {
 
   get remote(): Address {
     return this.info.remote;
+  }
+
+  get tls(): TlsInfo | undefined {
+    return this.info.tls;
   }
 
   /** Created on first use, as many connections never have their data or close observed. */
