@@ -71,6 +71,7 @@ export {
 /* Server */
 export { listen, DEFAULT_HANDSHAKE_TIMEOUT, type ListenOptions } from './net/listen';
 export { serve, type Listening, type ServerNotification, type ServeOptions } from './net/serve';
+export { shutdownSignals } from './net/shutdownSignals';
 export {
   DEFAULT_WHEN_FULL,
   DEFAULT_MAX_WAITING_CONNECTIONS,
@@ -131,8 +132,11 @@ export {
 } from './transport/fromDuplex';
 export {
   serveConnections,
+  DEFAULT_SHUTDOWN_TIMEOUT,
   type ServeConnectionsOptions,
   type ServerOutput,
+  type ShutdownComplete,
+  type ShutdownProgress,
   type WriteFailed,
   type CommandRejected,
 } from './transport/serveConnections';

@@ -37,6 +37,7 @@ describe('rxnet', () => {
       'DEFAULT_RECONNECT_MAX_DELAY',
       'DEFAULT_REQUEST_TIMEOUT',
       'DEFAULT_RESPOND_CONCURRENCY',
+      'DEFAULT_SHUTDOWN_TIMEOUT',
       'DEFAULT_WHEN_FULL',
       'DEFAULT_WRITE_HIGH_WATER_MARK',
       'DrainTimeoutError',
@@ -110,6 +111,7 @@ describe('rxnet', () => {
       'serveClustered',
       'serveConnections',
       'serverFromString',
+      'shutdownSignals',
       'utf8',
       'write',
     ]);

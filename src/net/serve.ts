@@ -1,11 +1,11 @@
-import { Observable } from 'rxjs';
+import { Observable, merge, share } from 'rxjs';
 import {
   codecOf,
   serveConnections,
   type ServeConnectionsOptions,
   type ServerOutput,
 } from '../transport/serveConnections';
-import type { Address, Behaviour, Output } from '../types';
+import type { Address, Behaviour, Connection, ConnectionRefused, Output } from '../types';
 import { serverFromString, type ServerEndpoint } from './endpoints';
 import { listen, type ListenOptions } from './listen';
 
@@ -24,7 +24,10 @@ export interface Listening {
  */
 export type ServerNotification<T = unknown> = Listening | ServerOutput<T>;
 
-/** Options of {@link serve}: those of {@link listen}, plus `framing` (or `decode` and `encode`). */
+/**
+ * Options of {@link serve}: those of {@link listen}, plus `framing` (or `decode` and `encode`) and
+ * the graceful shutdown's `shutdown`, `shutdownTimeout` and `shutdownReadWindow`.
+ */
 export type ServeOptions<T, O> = ListenOptions & ServeConnectionsOptions<T, O>;
 
 /**
@@ -40,7 +43,20 @@ export type ServeOptions<T, O> = ListenOptions & ServeConnectionsOptions<T, O>;
  * in order, and a test can `await firstValueFrom(server$)` before connecting. The events the
  * behaviour passes through follow; the commands it emits are carried out.
  *
- * Unsubscribing stops listening and ends every connection gracefully.
+ * Peers that `listen` turns away before a connection is made (a limit, a bad PROXY header, a
+ * failed TLS handshake) reach the behaviour as `connectionRefused` events, without an id; the
+ * `onRefused` option is still called too.
+ *
+ * The first emission of `shutdown` (for example {@link shutdownSignals}`()`) shuts the server
+ * down gracefully, as {@link serveConnections} describes: `listen` stops accepting at once
+ * (it gets the same trigger as `stopAccepting`), the behaviour gets `shuttingDown`, and the
+ * connections are read until a full event-loop poll phase has passed, so every byte the kernel
+ * had received from a peer when the shutdown began is read and served; then each connection is
+ * flushed and closed with FIN, and at `shutdownTimeout` the rest are aborted. The stream ends
+ * with `shutdownComplete` and completes. A second emission aborts what is left at once.
+ *
+ * Unsubscribing stops listening and ends every connection gracefully, without waiting: the hard
+ * stop.
  *
  * ## Example
  * ```ts
@@ -74,14 +90,56 @@ export function serve<T = Buffer, O = Output>(
   }
   codecOf(options);
   return new Observable<ServerNotification<T>>((subscriber) => {
-    const onListening = options.onListening;
-    const connections$ = listen(endpoint, {
+    const { onListening, onRefused } = options;
+    // One subscription to the user's trigger for both: serveConnections subscribes first, so the
+    // shutdown has begun when listen stops accepting and completes its stream.
+    const trigger = options.shutdown?.pipe(share());
+    const stopAccepting =
+      trigger === undefined
+        ? options.stopAccepting
+        : options.stopAccepting === undefined
+          ? trigger
+          : merge(trigger, options.stopAccepting);
+    const connections$ = new Observable<Connection | ConnectionRefused>((source) =>
+      listen(endpoint, {
+        ...options,
+        ...(stopAccepting === undefined ? {} : { stopAccepting }),
+        onListening(address) {
+          onListening?.(address);
+          subscriber.next({ type: 'listening', address });
+        },
+        onRefused(refusal) {
+          onRefused?.(refusal);
+          source.next(refusal);
+        },
+      }).subscribe(source),
+    );
+    return serveConnections<T, O>(connections$, behaviour, {
       ...options,
-      onListening(address) {
-        onListening?.(address);
-        subscriber.next({ type: 'listening', address });
-      },
+      ...(trigger === undefined ? {} : { shutdown: trigger }),
+      shutdownReadWindow: options.shutdownReadWindow ?? afterPollPhase(),
+    }).subscribe(subscriber);
+  });
+}
+/**
+ * Emits once a full event-loop poll phase has passed, then completes: every socket the kernel had
+ * data for when it was subscribed has been read by then (each readable socket is read in the poll
+ * phase, up to libuv's 32 reads of 64 KiB per socket per phase).
+ *
+ * Two `setImmediate` hops, because one is not always enough: an immediate set during the poll
+ * phase (a signal handler runs there) fires in the check phase right after it, before any later
+ * poll; the second hop fires only after the next poll phase has run from start to end.
+ *
+ * @internal
+ */
+export function afterPollPhase(): Observable<void> {
+  return new Observable<void>((subscriber) => {
+    let immediate = setImmediate(() => {
+      immediate = setImmediate(() => {
+        subscriber.next();
+        subscriber.complete();
+      });
     });
-    return serveConnections<T, O>(connections$, behaviour, options).subscribe(subscriber);
+    return () => clearImmediate(immediate);
   });
 }

@@ -1,15 +1,35 @@
-import { Observable, Subject, Subscription, type OperatorFunction } from 'rxjs';
+import {
+  Observable,
+  Subject,
+  Subscription,
+  asyncScheduler,
+  timer,
+  type OperatorFunction,
+  type SchedulerLike,
+} from 'rxjs';
 import { BehaviourError, EncodeError, InvalidCommandError } from '../errors';
-import { Served, type ServerState } from './served';
+import { checkDelay } from './connection/options';
+import { Served } from './served';
+import {
+  DEFAULT_SHUTDOWN_TIMEOUT,
+  Shutdown,
+  type ShutdownComplete,
+  type ShutdownConfig,
+  type ShutdownHost,
+  type ShutdownProgress,
+} from './shutdown';
 import type {
   Behaviour,
   Codec,
   Connection,
   ConnectionId,
+  ConnectionRefused,
   Output,
   ServerCommand,
   ServerEvent,
 } from '../types';
+
+export { DEFAULT_SHUTDOWN_TIMEOUT, type ShutdownComplete, type ShutdownProgress } from './shutdown';
 
 /**
  * A `write` command could not be carried out: `encode` threw, or without `encode` its data was
@@ -27,9 +47,10 @@ export interface WriteFailed {
 
 /**
  * What {@link serveConnections} emits: the events that reach the end of the behaviour, whose data
- * is of the frame type `T`, and failed writes.
+ * is of the frame type `T`, failed writes, and a graceful shutdown's progress and report.
  */
-export type ServerOutput<T = unknown> = ServerEvent<T> | WriteFailed | CommandRejected;
+export type ServerOutput<T = unknown> =
+  ServerEvent<T> | WriteFailed | CommandRejected | ShutdownProgress | ShutdownComplete;
 
 /**
  * The behaviour emitted something that is not a command the server can carry out (types forbid
@@ -66,6 +87,30 @@ export interface ServeConnectionsOptions<T, O> {
    * part, or several written in order.
    */
   readonly encode?: (data: O) => Output | readonly Output[];
+  /**
+   * Its first emission begins a graceful shutdown (see {@link serveConnections}); a second one
+   * aborts at once whatever is still open. The source of connections should stop on the same
+   * trigger (`serve` passes it to `listen` as `stopAccepting`).
+   */
+  readonly shutdown?: Observable<unknown>;
+  /**
+   * Milliseconds from the shutdown's start until the connections still open are aborted; 0 up to
+   * 2^31−1, or `Infinity` to wait for every connection however long it takes.
+   *
+   * @defaultValue {@link DEFAULT_SHUTDOWN_TIMEOUT} (10000)
+   */
+  readonly shutdownTimeout?: number;
+  /**
+   * How long a shutdown goes on reading and serving before it ends the connections: subscribed
+   * when the shutdown begins, over at its first emission or its completion. It should last until
+   * what peers sent before the shutdown has been read: `serve` waits for a full event-loop poll
+   * phase, which reads everything the kernel had received.
+   *
+   * @defaultValue `timer(0, scheduler)`: the next tick of the scheduler
+   */
+  readonly shutdownReadWindow?: Observable<unknown>;
+  /** Where the shutdown's deadline and default read window run. @defaultValue `asyncScheduler` */
+  readonly scheduler?: SchedulerLike;
 }
 
 /**
@@ -97,9 +142,40 @@ export interface ServeConnectionsOptions<T, O> {
  * `connectionLost` event, never with an error on the server's stream.
  *
  * The source of connections may be `listen()` over real sockets, or `fromDuplex` over
- * `duplexPair()` halves (the testing kit's virtual network). When it completes, the server keeps
- * serving the open connections and completes once the last has closed. Unsubscribing ends every
- * open connection gracefully.
+ * `duplexPair()` halves (the testing kit's virtual network). It may also emit
+ * {@link ConnectionRefused} values, peers turned away before a connection was made (`serve` feeds
+ * `listen`'s `onRefused` in): each reaches the behaviour as it is, a `connectionRefused` event
+ * without an id. When the source completes, the server keeps serving the open connections and
+ * completes once the last has closed. Unsubscribing ends every open connection gracefully (flush,
+ * then FIN) without waiting for anything: the hard stop.
+ *
+ * ## Graceful shutdown
+ *
+ * The first emission of `shutdown` begins it (`d` = `shutdownTimeout`):
+ *
+ * ```text
+ * shutdown:   ---s-------------------
+ * events:     ---g--d-w--l-l----|       g=shuttingDown { deadline: d }  w=the read window is over
+ * output:     ---g--d-P--l-l----(C|)    P=shutdownProgress  C=shutdownComplete
+ * ```
+ *
+ * 1. The behaviour gets `{ type: 'shuttingDown', deadline }`: what it writes now (a goodbye) is
+ *    flushed before each connection ends.
+ * 2. For the read window (`shutdownReadWindow`) the connections are read and served as before, so
+ *    what peers sent before the shutdown is handled; no sender waits for a slow receiver meanwhile,
+ *    whose queue takes the rest up to `maxPendingWriteBytes`.
+ * 3. Then every connection is ended (flush, then FIN; reading goes on, discarding, so the kernel
+ *    never answers the close with a RST) and a `shutdownProgress` reports what is still open.
+ *    Connections the source still emits are ended at once; replies the behaviour makes after
+ *    this point are dropped, as their connections are no longer writable.
+ * 4. At the deadline, `shutdownTimeout` after the start, what is still open is aborted.
+ * 5. Once every connection has closed, the behaviour's input completes, `shutdownComplete`
+ *    reports how many closed gracefully and how many were aborted, and the server completes,
+ *    whether or not the source has.
+ *
+ * A second emission of `shutdown` forces the stop: what is still open is aborted at once, and the
+ * report says `forced: true`. The deadline and the read window run on `scheduler`, so
+ * `TestScheduler` and the virtual network drive them.
  *
  * ## Example
  * ```ts
@@ -114,25 +190,46 @@ export interface ServeConnectionsOptions<T, O> {
  * serveConnections(connections$, echo).subscribe();
  * ```
  *
- * @param connections$ The connections to serve; each must have a distinct id.
+ * @param connections$ The connections to serve, each with a distinct id, and the refusals to tell
+ * the behaviour about.
  * @param behaviour The server's logic, from events to commands.
- * @param options `framing` (or `decode` and `encode`) for framed protocols.
- * @throws `TypeError` at call time when `framing` is given with `decode` or `encode`.
+ * @param options `framing` (or `decode` and `encode`) for framed protocols; `shutdown`,
+ * `shutdownTimeout`, `shutdownReadWindow` and `scheduler` for a graceful shutdown.
+ * @throws `TypeError` at call time when `framing` is given with `decode` or `encode`, or for a
+ * negative `shutdownTimeout`; `RangeError` for one above 2^31−1 ms (but `Infinity`).
  * @returns An Observable that runs the server while subscribed and emits the events that reach the
  * end of the behaviour. Fails only when `connections$` or the behaviour itself fails.
  * @see {@link fromDuplex}
  */
 export function serveConnections<T = Buffer, O = Output>(
-  connections$: Observable<Connection>,
+  connections$: Observable<Connection | ConnectionRefused>,
   behaviour: Behaviour<T, O>,
   options: ServeConnectionsOptions<T, O> = {},
 ): Observable<ServerOutput<T>> {
   const { decode, encode } = codecOf(options);
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const shutdownConfig: ShutdownConfig = {
+    timeout: checkDelay('shutdownTimeout', options.shutdownTimeout, DEFAULT_SHUTDOWN_TIMEOUT),
+    scheduler,
+    readWindow: options.shutdownReadWindow ?? timer(0, scheduler),
+  };
+  const trigger = options.shutdown;
   return new Observable<ServerOutput<T>>((subscriber) => {
     const events = new Subject<ServerEvent<T>>();
     const live = new Map<ConnectionId, Served<T>>();
-    const server: ServerState<T> = { events, live, completeIfDrained, current: undefined };
+    const server: ShutdownHost<T> = {
+      events,
+      live,
+      connectionClosed,
+      current: undefined,
+      pausesSenders: true,
+      progress: (progress) => subscriber.next(progress),
+      finish,
+    };
     let sourceDone = false;
+    let shutdown: Shutdown<T> | undefined;
+    /** The shutdown is over: the behaviour's completion no longer completes the server. */
+    let finishing = false;
 
     function execute(output: ServerCommand<O> | ServerEvent<T>): void {
       // Checked, not trusted: a JavaScript behaviour or a cast can emit anything, and a throw here
@@ -240,13 +337,23 @@ export function serveConnections<T = Buffer, O = Output>(
     function writeTo(target: Served<T> | undefined, bytes: Output): void {
       if (target !== undefined && !target.connection.write(bytes)) {
         const sender = server.current;
-        if (sender !== undefined && sender !== target && isWritable(target.connection)) {
+        if (
+          sender !== undefined &&
+          sender !== target &&
+          server.pausesSenders &&
+          isWritable(target.connection)
+        ) {
           sender.waitFor(target);
         }
       }
     }
 
-    function accept(connection: Connection): void {
+    function accept(item: Connection | ConnectionRefused): void {
+      if (isRefusal(item)) {
+        events.next(item);
+        return;
+      }
+      const connection = item;
       const served = new Served(server, connection);
       live.set(connection.id, served);
       events.next({
@@ -260,12 +367,40 @@ export function serveConnections<T = Buffer, O = Output>(
           ? (connection.data$ as Observable<unknown> as Observable<T>)
           : connection.data$.pipe(decode);
       served.start(frames$);
+      shutdown?.accepted(served);
+    }
+
+    function connectionClosed(id: ConnectionId): void {
+      if (shutdown !== undefined) {
+        shutdown.connectionClosed(id);
+      } else {
+        completeIfDrained();
+      }
     }
 
     function completeIfDrained(): void {
       if (sourceDone && live.size === 0) {
         events.complete();
       }
+    }
+
+    function onTrigger(): void {
+      if (shutdown === undefined) {
+        shutdown = new Shutdown(server, shutdownConfig);
+        shutdown.begin();
+      } else {
+        shutdown.force();
+      }
+    }
+
+    /** Every connection has closed: the behaviour's input ends, then the report, then completion. */
+    function finish(report: ShutdownComplete): void {
+      finishing = true;
+      triggerSubscription.unsubscribe();
+      source.unsubscribe();
+      events.complete();
+      subscriber.next(report);
+      subscriber.complete();
     }
 
     /**
@@ -281,6 +416,8 @@ export function serveConnections<T = Buffer, O = Output>(
     }
 
     function stopAll(): void {
+      shutdown?.stop();
+      triggerSubscription.unsubscribe();
       source.unsubscribe();
       for (const served of live.values()) {
         served.stop();
@@ -292,8 +429,9 @@ export function serveConnections<T = Buffer, O = Output>(
       }
     }
 
-    // A holder, as a connection can make the behaviour fail before subscribe() returns.
+    // Holders, as a connection can make the behaviour fail before subscribe() returns.
     const source = new Subscription();
+    const triggerSubscription = new Subscription();
     let behaviour$: Observable<ServerCommand<O> | ServerEvent<T>>;
     try {
       behaviour$ = behaviour(events.asObservable());
@@ -304,15 +442,21 @@ export function serveConnections<T = Buffer, O = Output>(
     const behaviourSubscription = behaviour$.subscribe({
       next: execute,
       error: behaviourFailed,
-      complete: () => subscriber.complete(),
+      complete: () => {
+        if (!finishing) subscriber.complete();
+      },
     });
+    // Before the source: `serve` shares one trigger with `listen`, and the shutdown must have
+    // begun before `listen` stops and completes the source, or a server with no connection
+    // left would complete without its shutdown.
+    if (trigger !== undefined) triggerSubscription.add(trigger.subscribe(onTrigger));
     source.add(
       connections$.subscribe({
         next: accept,
         error: (error: unknown) => subscriber.error(error),
         complete: () => {
           sourceDone = true;
-          completeIfDrained();
+          if (shutdown === undefined) completeIfDrained();
         },
       }),
     );
@@ -361,6 +505,11 @@ function toBytes(part: Output): Output {
 function notBytes(what: string, value: unknown): EncodeError {
   const type = value === null ? 'null' : typeof value;
   return new EncodeError(`A write command's ${what} must be a string or bytes, got ${type}`);
+}
+
+/** A refusal is an event (it has a `type`); a connection is not. */
+function isRefusal(item: Connection | ConnectionRefused): item is ConnectionRefused {
+  return (item as { readonly type?: unknown }).type === 'connectionRefused';
 }
 
 function isWritable(connection: Connection): boolean {

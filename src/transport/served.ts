@@ -6,9 +6,12 @@ import type { CloseReason, Connection, ConnectionId, ServerEvent } from '../type
 export interface ServerState<T> {
   readonly events: Subject<ServerEvent<T>>;
   readonly live: Map<ConnectionId, Served<T>>;
-  completeIfDrained(): void;
+  /** A connection has closed and left `live`. */
+  connectionClosed(id: ConnectionId): void;
   /** The connection whose event the behaviour is handling right now: the cause of its writes. */
   current: Served<T> | undefined;
+  /** Whether a write that fills a receiver pauses its sender (see `writeTo`); off in a shutdown. */
+  pausesSenders: boolean;
 }
 
 /**
@@ -68,7 +71,7 @@ export class Served<T> implements Observer<T> {
     server.live.delete(id);
     this.stop();
     server.events.next({ type: 'connectionLost', id, reason });
-    server.completeIfDrained();
+    server.connectionClosed(id);
   }
 
   /** Pauses reading this connection until `receiver` drains or closes. */
@@ -96,6 +99,22 @@ export class Served<T> implements Observer<T> {
         sender.stopWaitingFor(this);
       }
     }
+  }
+
+  /**
+   * Reads again at once, whoever this connection waited for: a shutdown reads what peers have
+   * already sent, and a slow receiver's queue (bounded by `maxPendingWriteBytes`) takes the rest.
+   */
+  stopWaiting(): void {
+    const waitingOn = this.waitingOn;
+    this.waitingOn = undefined;
+    if (waitingOn === undefined || waitingOn.size === 0) {
+      return;
+    }
+    for (const receiver of waitingOn) {
+      receiver.waiters?.delete(this);
+    }
+    this.connection.resume();
   }
 
   stop(): void {
