@@ -1,5 +1,6 @@
 /**
- * Constructors for the commands a behaviour emits: `write(to, data)`, `close(id)` and `abort(id)`.
+ * Constructors for the commands a behaviour emits: `write(to, data)`, `close(id)`, `abort(id)` and
+ * `startTls(id)`.
  *
  * A command written as an object literal widens its `type` to `string` once it leaves a `map`
  * callback, so production code needed `as const` to make it a {@link ServerCommand}; these return
@@ -21,7 +22,14 @@
  * @packageDocumentation
  */
 import type { RxnetError } from './errors';
-import type { AbortCommand, CloseCommand, ConnectionId, ServerEvent, WriteCommand } from './types';
+import type {
+  AbortCommand,
+  CloseCommand,
+  ConnectionId,
+  ServerEvent,
+  StartTlsCommand,
+  WriteCommand,
+} from './types';
 
 /**
  * A `write` command: send `data` to one connection, or to several at once (one command, encoded
@@ -58,6 +66,19 @@ export function abort(id: ConnectionId, reason?: RxnetError): AbortCommand {
   return reason === undefined ? { type: 'abort', id } : { type: 'abort', id, reason };
 }
 
+/**
+ * A `startTls` command: upgrade connection `id` to TLS with the server's `startTls` options, once
+ * what was written before it has gone out in plain text. The behaviour then sees `tlsStarted`, or
+ * the connection's `connectionLost` if the handshake failed. `'rxnet'`'s `startTls` is this
+ * function when given an id, and upgrades a `Connection` when given one.
+ *
+ * @param id The connection to upgrade.
+ * @returns `{ type: 'startTls', id }`.
+ */
+export function startTls(id: ConnectionId): StartTlsCommand {
+  return { type: 'startTls', id };
+}
+
 /** The events that belong to one connection: every {@link ServerEvent} that carries an `id`. */
 export type ConnectionEvent<T = Buffer> = Extract<
   ServerEvent<T>,
@@ -69,7 +90,7 @@ export type ConnectionEvent<T = Buffer> = Extract<
 
 /**
  * Whether an event belongs to one connection (`connectionMade`, `data`, `readConnectionLost`,
- * `connectionLost`) rather than to the server (`connectionRefused`, `shuttingDown`). A type guard,
+ * `connectionLost`, `tlsStarted`) rather than to the server (`connectionRefused`, `shuttingDown`). A type guard,
  * for pipelines that group by `event.id`.
  *
  * ## Example

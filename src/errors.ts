@@ -31,6 +31,7 @@ export type RxnetErrorCode =
   | 'RXNET_ERR_PROXY_PROTOCOL'
   | 'RXNET_ERR_TLS'
   | 'RXNET_ERR_HANDSHAKE_TIMEOUT'
+  | 'RXNET_ERR_STARTTLS'
   | 'RXNET_ERR_HUB';
 
 /** Options every rxnet error accepts: the underlying error, if any. */
@@ -529,6 +530,42 @@ const HUB_MESSAGES: Readonly<Record<HubFailure, string>> = {
   failed: 'the hub failed',
   trimmed: 'the retained log was trimmed, so this node cannot catch up',
   fenced: 'the other nodes declared this node lost',
+};
+
+/**
+ * Why a connection cannot be upgraded by `startTls`: `unsupported`, it is not over a TCP or Unix
+ * socket (`memoryConnection()`, the virtual network, `fromDuplex` over another stream);
+ * `alreadySecure`, it is over TLS already, or an upgrade of it is under way; `notOpen`, its state
+ * is not `open` (the peer's FIN came, or it is ending or closed); `notConfigured`, a behaviour
+ * emitted a `startTls` command on a server given no `startTls` options.
+ */
+export type StartTlsRefusal = 'unsupported' | 'alreadySecure' | 'notOpen' | 'notConfigured';
+
+/**
+ * `startTls` was asked to upgrade a connection it cannot upgrade (see {@link StartTlsRefusal}).
+ * The connection is aborted with it, as one whose protocol expected TLS cannot go on in plain text.
+ */
+export class StartTlsError extends RxnetError {
+  override get name(): 'StartTlsError' {
+    return 'StartTlsError';
+  }
+
+  readonly code = 'RXNET_ERR_STARTTLS';
+
+  constructor(
+    /** Why the connection cannot be upgraded. */
+    readonly reason: StartTlsRefusal,
+    options?: RxnetErrorOptions,
+  ) {
+    super(`Cannot start TLS: ${START_TLS_MESSAGES[reason]}`, options);
+  }
+}
+
+const START_TLS_MESSAGES: Readonly<Record<StartTlsRefusal, string>> = {
+  unsupported: 'the connection is not over a TCP or Unix socket',
+  alreadySecure: 'the connection is over TLS already, or being upgraded',
+  notOpen: 'the connection is not open',
+  notConfigured: 'the server was given no startTls options',
 };
 
 /** `: CODE` for a cause with a string `code`, else nothing. */

@@ -71,6 +71,7 @@ export {
 /* Server */
 export { listen, DEFAULT_HANDSHAKE_TIMEOUT, type ListenOptions } from './net/listen';
 export { serve, type Listening, type ServerNotification, type ServeOptions } from './net/serve';
+export { startTls, type StartTlsOptions } from './net/tls/startTls';
 export { shutdownSignals } from './net/shutdownSignals';
 export {
   DEFAULT_WHEN_FULL,
@@ -196,6 +197,8 @@ export {
   ProxyProtocolError,
   TlsError,
   HandshakeTimeoutError,
+  StartTlsError,
+  type StartTlsRefusal,
   HubError,
   type HubFailure,
   type ConnectionLimit,
@@ -222,11 +225,13 @@ export type {
   ConnectionLost,
   ConnectionRefused,
   ShuttingDown,
+  TlsStarted,
   ConnectionState,
   ServerEvent,
   WriteCommand,
   CloseCommand,
   AbortCommand,
+  StartTlsCommand,
   ServerCommand,
   Behaviour,
   BehaviourItem,

@@ -351,6 +351,21 @@ export interface ShuttingDown {
   readonly deadline: number;
 }
 
+/**
+ * A `startTls` command was carried out: the connection's TLS handshake finished, and what it
+ * receives and writes from now on goes over TLS. Its frames are decoded afresh from here: bytes
+ * the decoder held from before the upgrade were dropped. A failed upgrade is a `connectionLost`
+ * instead, aborted with the `TlsError` or `HandshakeTimeoutError`.
+ */
+export interface TlsStarted {
+  /** Tells the kinds of {@link ServerEvent} apart. */
+  readonly type: 'tlsStarted';
+  /** The connection now over TLS. */
+  readonly id: ConnectionId;
+  /** What its handshake settled (also `connection.tls` from now on). */
+  readonly tls: TlsInfo;
+}
+
 /** What happens on a server, every connection's events on one stream, each tagged with its connection. */
 export type ServerEvent<T = Buffer> =
   | ConnectionMade
@@ -358,7 +373,8 @@ export type ServerEvent<T = Buffer> =
   | ReadConnectionLost
   | ConnectionLost
   | ConnectionRefused
-  | ShuttingDown;
+  | ShuttingDown
+  | TlsStarted;
 
 /** Write to one connection, or to several at once (so a broadcast is one command, not one per receiver). */
 export interface WriteCommand<O = Output> {
@@ -388,8 +404,22 @@ export interface AbortCommand {
   readonly reason?: RxnetError;
 }
 
+/**
+ * Upgrade one connection to TLS (SMTP's and IMAP's STARTTLS, Twisted's `transport.startTLS`),
+ * with the server's `startTls` options. Whatever was written before it goes out in plain text
+ * first (the "220 Go ahead"); the connection's frames after it in the same chunk, and bytes its
+ * decoder held, are dropped; `tlsStarted` follows once the handshake finished.
+ */
+export interface StartTlsCommand {
+  /** Tells the kinds of {@link ServerCommand} apart. */
+  readonly type: 'startTls';
+  /** The connection to upgrade. */
+  readonly id: ConnectionId;
+}
+
 /** What a behaviour asks the server to do. */
-export type ServerCommand<O = Output> = WriteCommand<O> | CloseCommand | AbortCommand;
+export type ServerCommand<O = Output> =
+  WriteCommand<O> | CloseCommand | AbortCommand | StartTlsCommand;
 
 /**
  * A whole server's logic as a pure function: events in, commands out, with no socket and no clock.

@@ -57,6 +57,7 @@ describe('rxnet', () => {
       'RequestTimeoutError',
       'RxnetError',
       'ServerCounters',
+      'StartTlsError',
       'TlsError',
       'TruncatedFrameError',
       'WriteBufferFullError',
@@ -112,6 +113,7 @@ describe('rxnet', () => {
       'serveConnections',
       'serverFromString',
       'shutdownSignals',
+      'startTls',
       'utf8',
       'write',
     ]);
@@ -137,6 +139,7 @@ describe('rxnet/testing', () => {
       'readLost',
       'rechunk',
       'record',
+      'startTls',
       'testBehaviour',
       'testProtocol',
       'write',

@@ -8,6 +8,7 @@ import {
 import type { Address, Behaviour, Connection, ConnectionRefused, Output } from '../types';
 import { serverFromString, type ServerEndpoint } from './endpoints';
 import { listen, type ListenOptions } from './listen';
+import { tlsUpgrader, type StartTlsOptions } from './tls/startTls';
 
 /** The server is bound; with port 0, `address` holds the port the kernel chose. */
 export interface Listening {
@@ -28,7 +29,15 @@ export type ServerNotification<T = unknown> = Listening | ServerOutput<T>;
  * Options of {@link serve}: those of {@link listen}, plus `framing` (or `decode` and `encode`) and
  * the graceful shutdown's `shutdown`, `shutdownTimeout` and `shutdownReadWindow`.
  */
-export type ServeOptions<T, O> = ListenOptions & ServeConnectionsOptions<T, O>;
+export type ServeOptions<T, O> = ListenOptions &
+  ServeConnectionsOptions<T, O> & {
+    /**
+     * The keys (and trust roots, ALPN, handshake timeout) with which a behaviour's `startTls`
+     * command upgrades a connection, in the server role; see {@link startTls}. Without it, a
+     * `startTls` command aborts its connection with a `StartTlsError`.
+     */
+    readonly startTls?: StartTlsOptions;
+  };
 
 /**
  * Serves a {@link Behaviour} on an endpoint: {@link listen} plus {@link serveConnections}, over
@@ -89,6 +98,12 @@ export function serve<T = Buffer, O = Output>(
     serverFromString(endpoint);
   }
   codecOf(options);
+  // Built once, here, so bad keys throw at call time and every upgrade shares the contexts.
+  if (options.startTls !== undefined && options.upgradeTls !== undefined) {
+    throw new TypeError('give startTls (the options) or upgradeTls (the function), not both');
+  }
+  const upgradeTls =
+    options.startTls === undefined ? options.upgradeTls : tlsUpgrader(options.startTls, 'server');
   return new Observable<ServerNotification<T>>((subscriber) => {
     const { onListening, onRefused } = options;
     // One subscription to the user's trigger for both: serveConnections subscribes first, so the
@@ -116,11 +131,13 @@ export function serve<T = Buffer, O = Output>(
     );
     return serveConnections<T, O>(connections$, behaviour, {
       ...options,
+      upgradeTls,
       ...(trigger === undefined ? {} : { shutdown: trigger }),
       shutdownReadWindow: options.shutdownReadWindow ?? afterPollPhase(),
     }).subscribe(subscriber);
   });
 }
+
 /**
  * Emits once a full event-loop poll phase has passed, then completes: every socket the kernel had
  * data for when it was subscribed has been read by then (each readable socket is read in the poll

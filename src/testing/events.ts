@@ -63,4 +63,4 @@ export function lost(id: ConnectionId, reason: CloseReason = { type: 'done' }): 
  * The command constructors are the library's own (`rxnet` exports them for production code), so a
  * spec builds its expected commands exactly as the behaviour under test does.
  */
-export { write, close, abort } from '../commands';
+export { write, close, abort, startTls } from '../commands';

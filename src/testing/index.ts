@@ -34,4 +34,4 @@ export { record, DEFAULT_RECORD_FRAME_MS, type RecordOptions, type Recording } f
 export { chunkings, rechunk, type Chunking, type RechunkOptions } from './chunkings';
 
 /* Events and commands */
-export { made, data, readLost, lost, write, close, abort } from './events';
+export { made, data, readLost, lost, write, close, abort, startTls } from './events';

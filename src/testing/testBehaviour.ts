@@ -12,7 +12,12 @@ import { observableMatcher } from './observableMatcher';
 export function isServerCommand<O>(
   value: ServerCommand<O> | ServerEvent<unknown>,
 ): value is ServerCommand<O> {
-  return value.type === 'write' || value.type === 'close' || value.type === 'abort';
+  return (
+    value.type === 'write' ||
+    value.type === 'close' ||
+    value.type === 'abort' ||
+    value.type === 'startTls'
+  );
 }
 
 /**

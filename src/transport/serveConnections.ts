@@ -27,6 +27,7 @@ import type {
   Output,
   ServerCommand,
   ServerEvent,
+  TlsInfo,
 } from '../types';
 
 export { DEFAULT_SHUTDOWN_TIMEOUT, type ShutdownComplete, type ShutdownProgress } from './shutdown';
@@ -87,6 +88,12 @@ export interface ServeConnectionsOptions<T, O> {
    * part, or several written in order.
    */
   readonly encode?: (data: O) => Output | readonly Output[];
+  /**
+   * How a behaviour's `startTls` command upgrades a connection, e.g. `(connection) =>
+   * startTls(connection, { key, cert })` (`serve` builds it from its `startTls` options). Without
+   * it, a `startTls` command aborts its connection with a `StartTlsError`.
+   */
+  readonly upgradeTls?: ((connection: Connection) => Observable<TlsInfo>) | undefined;
   /**
    * Its first emission begins a graceful shutdown (see {@link serveConnections}); a second one
    * aborts at once whatever is still open. The source of connections should stop on the same
@@ -254,6 +261,9 @@ export function serveConnections<T = Buffer, O = Output>(
           break;
         case 'abort':
           live.get(output.id)?.connection.abort(output.reason);
+          break;
+        case 'startTls':
+          live.get(output.id)?.startTls(options.upgradeTls);
           break;
         default:
           subscriber.next(output);

@@ -1,6 +1,7 @@
 import type { Observable, Observer, Subject, Subscription } from 'rxjs';
+import { StartTlsError } from '../errors';
 import { asRxnetError } from '../internal/asRxnetError';
-import type { CloseReason, Connection, ConnectionId, ServerEvent } from '../types';
+import type { CloseReason, Connection, ConnectionId, ServerEvent, TlsInfo } from '../types';
 
 /** What a {@link Served} connection reports to its server. */
 export interface ServerState<T> {
@@ -29,8 +30,51 @@ export class Served<T> implements Observer<T> {
   ) {}
 
   start(frames$: Observable<T>): void {
-    this.frames = frames$.subscribe(this);
+    this.frames$ = frames$;
+    // A `startTls` on `connectionMade` came first: the frames begin once TLS has.
+    if (this.tls !== 'upgrading') {
+      this.frames = frames$.subscribe(this);
+    }
     this.closed = this.connection.closed$.subscribe(new ServedClose(this));
+  }
+
+  /** The decoder over `data$`, subscribed afresh after a `startTls`. */
+  private frames$: Observable<T> | undefined;
+  /** Where a `startTls` command stands; `stopped` once the server no longer serves this connection. */
+  private tls: 'plain' | 'upgrading' | 'secure' | 'stopped' = 'plain';
+
+  /**
+   * Carries out a `startTls` command with the server's upgrade (`undefined`: the server has none,
+   * and the connection is aborted with a {@link StartTlsError}).
+   *
+   * The decoder is unsubscribed at once, so the frames after the command in the same chunk and
+   * what the decoder held are dropped: sent before the peer saw the reply, they are plaintext
+   * that must never pass for protected input (CVE-2011-0411). A fresh decoder reads the decrypted
+   * bytes once the upgrade is done. A failed upgrade aborts the connection itself.
+   */
+  startTls(upgrade: ((connection: Connection) => Observable<TlsInfo>) | undefined): void {
+    if (upgrade === undefined) {
+      this.connection.abort(new StartTlsError('notConfigured'));
+      return;
+    }
+    if (this.tls === 'plain') {
+      this.tls = 'upgrading';
+      this.frames?.unsubscribe();
+      this.frames = undefined;
+    }
+    // Not unsubscribed by stop(): that would abort a connection the server means to end gracefully.
+    upgrade(this.connection).subscribe(new TlsUpgrade(this));
+  }
+
+  tlsStarted(tls: TlsInfo): void {
+    if (this.tls !== 'upgrading') {
+      return;
+    }
+    this.tls = 'secure';
+    this.server.events.next({ type: 'tlsStarted', id: this.connection.id, tls });
+    if (this.frames$ !== undefined && this.tls === 'secure' && this.connection.state === 'open') {
+      this.frames = this.frames$.subscribe(this);
+    }
   }
 
   /** Receivers this connection waits for (see `writeTo`); created on the first. */
@@ -118,6 +162,7 @@ export class Served<T> implements Observer<T> {
   }
 
   stop(): void {
+    this.tls = 'stopped';
     this.frames?.unsubscribe();
     this.closed?.unsubscribe();
     this.release();
@@ -152,6 +197,23 @@ class DrainRelease<T> implements Observer<void> {
 
   complete(): void {
     this.receiver.release();
+  }
+}
+
+/** A `startTls` upgrade's outcome: a failure has aborted the connection, so only success matters. */
+class TlsUpgrade<T> implements Observer<TlsInfo> {
+  constructor(private readonly served: Served<T>) {}
+
+  next(tls: TlsInfo): void {
+    this.served.tlsStarted(tls);
+  }
+
+  error(): void {
+    // The connection was aborted with the error: its connectionLost tells the behaviour.
+  }
+
+  complete(): void {
+    // After its one value.
   }
 }
 

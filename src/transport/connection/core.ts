@@ -61,7 +61,16 @@ export class CoreConnection implements Connection, TransportSink {
   state: ConnectionState = 'open';
   /** The reason decided so far (the first one wins); final once `state` is `closed`. */
   reason: CloseReason | undefined;
-  readonly transport: Transport;
+  /** Replaced once, by an upgrade (`startTls`): see `upgrade.ts`. */
+  transport: Transport;
+  /**
+   * An upgrade (`startTls`) is under way: from its request until the new stream takes over,
+   * nothing is read and nothing received is delivered, so plaintext sent after the request can
+   * never pass for the protected stream's bytes.
+   */
+  upgrading = false;
+  /** What the handshake of an upgrade settled; `tls` reads it before the `info` it was made with. */
+  upgradedTls: TlsInfo | undefined;
 
   /* The read path. */
   /** `data$`'s subscribers; a plain list rather than a Subject, created by the first one. */
@@ -123,7 +132,7 @@ export class CoreConnection implements Connection, TransportSink {
   }
 
   get tls(): TlsInfo | undefined {
-    return this.info.tls;
+    return this.upgradedTls ?? this.info.tls;
   }
 
   /** Created on first use, as many connections never have their data or close observed. */
@@ -249,7 +258,7 @@ export class CoreConnection implements Connection, TransportSink {
       this.lastRead = this.limits.scheduler.now();
     }
     const readers = this.readers;
-    if (this.state !== 'open' || readers === undefined) {
+    if (this.state !== 'open' || readers === undefined || this.upgrading) {
       return;
     }
     if (readers.length === 1) {

@@ -41,13 +41,22 @@ function closeSink(sink: TransportSink): void {
  * @internal
  */
 export class DuplexTransport implements Transport {
+  /**
+   * @param raw The socket under `duplex` when `duplex` is a layer over it (a TLS socket made by
+   * `startTls`): its errors are reported too, and `reset()` resets it, as only a TCP handle can.
+   */
   constructor(
     private readonly duplex: OwnedDuplex,
     sink: TransportSink,
+    private readonly raw: OwnedDuplex = duplex,
   ) {
     duplex[kSink] = sink;
     // First and synchronous: an 'error' without a listener would throw out of the event loop.
     duplex.on('error', onError);
+    if (raw !== duplex) {
+      raw[kSink] = sink;
+      raw.on('error', onError);
+    }
     // Paused before the 'data' listener is added, so adding it does not start the flow.
     duplex.pause();
     duplex.on('data', onData);
@@ -61,6 +70,11 @@ export class DuplexTransport implements Transport {
 
   get pendingBytes(): number {
     return this.duplex.writableLength;
+  }
+
+  /** The stream itself, for an upgrade (`startTls`) that wraps it. */
+  get stream(): Duplex {
+    return this.duplex;
   }
 
   write(data: Output, onFlushed?: FlushCallback): void {
@@ -93,11 +107,12 @@ export class DuplexTransport implements Transport {
 
   reset(): void {
     const duplex = this.duplex;
+    const raw = this.raw;
     // After our FIN is queued the kernel cannot send a RST (libuv answers EINVAL and Node then
     // never closes the handle): the descriptor must still close, so fall back to destroy().
-    if (typeof duplex.resetAndDestroy === 'function' && !duplex.writableEnded) {
+    if (typeof raw.resetAndDestroy === 'function' && !duplex.writableEnded && !raw.writableEnded) {
       try {
-        duplex.resetAndDestroy();
+        raw.resetAndDestroy();
         return;
       } catch {
         // Only TCP handles can send a RST (a Unix socket throws ERR_INVALID_HANDLE_TYPE).
@@ -113,5 +128,10 @@ export class DuplexTransport implements Transport {
     duplex.off('end', onEnd);
     duplex.off('close', onClose);
     duplex[kSink] = undefined;
+    const raw = this.raw;
+    if (raw !== duplex) {
+      raw.off('error', onError);
+      raw[kSink] = undefined;
+    }
   }
 }

@@ -9,7 +9,7 @@ import { removeFrom } from './lists';
  * Reading starts with the first subscriber and pauses while there is none, while `pause()` holds
  * it, and while pending output is at or above the high-water mark (so an echo to a peer that does
  * not read stays bounded). After `end()` it goes on without readers, discarding, so the peer's FIN
- * is seen.
+ * is seen. Nothing is read while an upgrade (`startTls`) is under way.
  */
 
 /** Adds a `data$` subscriber; after the peer's FIN or a close, ends it at once as `data$` ended. */
@@ -46,12 +46,13 @@ export function finishReaders(connection: CoreConnection, reason: CloseReason): 
 export function updateFlow(connection: CoreConnection): void {
   const state = connection.state;
   const wanted =
-    (state === 'open' &&
+    (!connection.upgrading &&
+      state === 'open' &&
       connection.readers !== undefined &&
       connection.readers.length > 0 &&
       !connection.writeBlocked &&
       !connection.userPaused) ||
-    (state === 'ending' && !connection.peerFin);
+    (!connection.upgrading && state === 'ending' && !connection.peerFin);
   if (wanted !== connection.reading) {
     connection.reading = wanted;
     if (wanted) {

@@ -1,0 +1,485 @@
+import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import {
+  ReplaySubject,
+  filter,
+  firstValueFrom,
+  map,
+  mergeMap,
+  of,
+  skip,
+  type Observable,
+} from 'rxjs';
+import {
+  HandshakeTimeoutError,
+  StartTlsError,
+  TlsError,
+  connectAsync,
+  lines,
+  serve,
+  startTls,
+  write,
+  type Behaviour,
+  type CloseReason,
+  type Connection,
+  type ServerNotification,
+  type StartTlsOptions,
+} from '../../src/index';
+import { CoreConnection } from '../../src/transport/connection/core';
+import { type DuplexTransport } from '../../src/transport/connection/duplexTransport';
+import { memoryConnection } from '../../src/testing/index';
+import { makeCerts, type TestCerts } from '../helpers/certs';
+import { LOOPBACK, startListening, type Listener } from '../helpers/sockets';
+
+jest.setTimeout(20_000);
+
+let certs: TestCerts;
+let serverTls: StartTlsOptions;
+let ca: Buffer;
+
+beforeAll(() => {
+  certs = makeCerts();
+  serverTls = { key: certs.read(certs.server.key), cert: certs.read(certs.server.cert) };
+  ca = certs.read(certs.ca.cert);
+});
+afterAll(() => certs.remove());
+
+/** Lines as they arrive on a stream (a socket, then the TLS socket over it), awaited one by one. */
+class LineReader {
+  private buffer = '';
+  private readonly lines: string[] = [];
+  private waiting: ((line: string) => void) | undefined;
+  private readonly onData = (chunk: Buffer): void => {
+    this.buffer += chunk.toString('latin1');
+    let end: number;
+    while ((end = this.buffer.indexOf('\r\n')) !== -1) {
+      this.lines.push(this.buffer.slice(0, end));
+      this.buffer = this.buffer.slice(end + 2);
+    }
+    this.deliver();
+  };
+
+  constructor(private stream: Socket) {
+    stream.on('data', this.onData);
+  }
+
+  /** Stops reading the plain socket (so TLS can take it over) and returns what was unread. */
+  detach(): string {
+    this.stream.off('data', this.onData);
+    this.stream.pause();
+    return this.buffer;
+  }
+
+  /** Reads from another stream from now on (the TLS socket). */
+  attach(stream: Socket): void {
+    this.stream = stream;
+    stream.on('data', this.onData);
+  }
+
+  next(): Promise<string> {
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+      this.deliver();
+    });
+  }
+
+  private deliver(): void {
+    const waiting = this.waiting;
+    if (waiting !== undefined && this.lines.length > 0) {
+      this.waiting = undefined;
+      waiting(this.lines.shift()!);
+    }
+  }
+}
+
+/** Resolves when the socket has closed, whether or not an error (a reset) came first. */
+function closed(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.closed) resolve();
+    else socket.once('close', () => resolve());
+  });
+}
+
+/** A plain client of the SMTP-like server, connected, having read the greeting. */
+async function smtpClient(port: number): Promise<{ socket: Socket; reader: LineReader }> {
+  const socket = netConnect({ host: '127.0.0.1', port });
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  const reader = new LineReader(socket);
+  expect(await reader.next()).toBe('220 rxnet ESMTP');
+  return { socket, reader };
+}
+
+/** The client's side of the upgrade: TLS over its socket, trusting the test CA. */
+async function clientHandshake(socket: Socket, reader: LineReader): Promise<TLSSocket> {
+  expect(reader.detach()).toBe('');
+  const secure = tlsConnect({ socket, ca, servername: 'localhost' });
+  secure.on('error', () => undefined);
+  await once(secure, 'secureConnect');
+  reader.attach(secure);
+  return secure;
+}
+
+/**
+ * An SMTP-like server: a greeting, `STARTTLS` answered with `220 Go ahead` and the upgrade,
+ * `NOOP` with `250 OK`, `QUIT` with `221 Bye` and a close, anything else `500 <line>`. Every line
+ * it receives, and every `tlsStarted`, is recorded.
+ */
+function smtp(seen: string[]): Behaviour<string, string> {
+  return (events) =>
+    events.pipe(
+      mergeMap((event) => {
+        if (event.type === 'connectionMade') return of(event, write(event.id, '220 rxnet ESMTP'));
+        if (event.type === 'tlsStarted') {
+          seen.push(`tlsStarted ${event.tls.protocol}`);
+          return of(event);
+        }
+        if (event.type !== 'data') return of(event);
+        seen.push(event.data);
+        switch (event.data) {
+          case 'STARTTLS':
+            return of(write(event.id, '220 Go ahead'), startTls(event.id));
+          case 'NOOP':
+            return of(write(event.id, '250 OK'));
+          case 'QUIT':
+            return of(write(event.id, '221 Bye'), { type: 'close' as const, id: event.id });
+          default:
+            return of(write(event.id, `500 ${event.data}`));
+        }
+      }),
+    );
+}
+
+/** Serves `behaviour` on loopback with CRLF lines and the test's key; resolves once listening. */
+async function startServer(
+  behaviour: Behaviour<string, string>,
+  tls: StartTlsOptions | null = serverTls,
+): Promise<{ port: number; notes: ReplaySubject<ServerNotification<string>>; stop(): void }> {
+  const notes = new ReplaySubject<ServerNotification<string>>();
+  const subscription = serve(LOOPBACK, behaviour, {
+    framing: lines({ delimiter: '\r\n', encoding: 'utf8' }),
+    ...(tls === null ? {} : { startTls: tls }),
+  }).subscribe(notes);
+  const listening = await firstValueFrom(notes);
+  if (listening.type !== 'listening' || listening.address._tag !== 'TcpAddress') {
+    throw new Error('not listening');
+  }
+  return { port: listening.address.port, notes, stop: () => subscription.unsubscribe() };
+}
+
+function lostReason(
+  notes: Observable<ServerNotification<string>>,
+  id: number,
+): Promise<CloseReason> {
+  return firstValueFrom(
+    notes.pipe(
+      filter((note) => note.type === 'connectionLost' && note.id === id),
+      map((note) => (note as { reason: CloseReason }).reason),
+    ),
+  );
+}
+
+describe('startTls', () => {
+  describe('the startTls command', () => {
+    it('replies 220 in plain text, upgrades, then carries lines over TLS both ways', async () => {
+      const seen: string[] = [];
+      const server = await startServer(smtp(seen));
+      try {
+        const { socket, reader } = await smtpClient(server.port);
+        socket.write('NOOP\r\n');
+        expect(await reader.next()).toBe('250 OK');
+        socket.write('STARTTLS\r\n');
+        expect(await reader.next()).toBe('220 Go ahead');
+        const secure = await clientHandshake(socket, reader);
+        expect(secure.encrypted).toBe(true);
+        const protocol = secure.getProtocol();
+        secure.write('NOOP\r\n');
+        expect(await reader.next()).toBe('250 OK');
+        secure.write('QUIT\r\n');
+        expect(await reader.next()).toBe('221 Bye');
+        const started = await firstValueFrom(
+          server.notes.pipe(filter((note) => note.type === 'tlsStarted')),
+        );
+        expect(started).toMatchObject({ type: 'tlsStarted', id: 1 });
+        expect((started as { tls: { protocol: string } }).tls.protocol).toMatch(/^TLSv1\.[23]$/);
+        expect(await lostReason(server.notes, 1)).toEqual({ type: 'done' });
+        expect(seen).toEqual(['NOOP', 'STARTTLS', `tlsStarted ${protocol}`, 'NOOP', 'QUIT']);
+        secure.destroy();
+      } finally {
+        server.stop();
+      }
+    });
+
+    it('never reads plaintext pipelined after STARTTLS in the same write as a command', async () => {
+      const seen: string[] = [];
+      const server = await startServer(smtp(seen));
+      try {
+        const { socket, reader } = await smtpClient(server.port);
+        socket.write('STARTTLS\r\nINJECTED\r\n');
+        expect(await reader.next()).toBe('220 Go ahead');
+        const secure = await clientHandshake(socket, reader);
+        secure.write('NOOP\r\n');
+        expect(await reader.next()).toBe('250 OK');
+        expect(seen.filter((line) => !line.startsWith('tlsStarted'))).toEqual(['STARTTLS', 'NOOP']);
+        secure.destroy();
+      } finally {
+        server.stop();
+      }
+    });
+
+    it('drops a line split across the upgrade: its plain half is not glued to its TLS half', async () => {
+      const seen: string[] = [];
+      const server = await startServer(smtp(seen));
+      try {
+        const { socket, reader } = await smtpClient(server.port);
+        // `HALF` waits in the decoder, unterminated, when the upgrade begins.
+        socket.write('STARTTLS\r\nHALF');
+        expect(await reader.next()).toBe('220 Go ahead');
+        const secure = await clientHandshake(socket, reader);
+        secure.write('LINE\r\n');
+        expect(await reader.next()).toBe('500 LINE');
+        expect(seen.filter((line) => !line.startsWith('tlsStarted'))).toEqual(['STARTTLS', 'LINE']);
+        secure.destroy();
+      } finally {
+        server.stop();
+      }
+    });
+
+    it('sends what the behaviour writes after the command over TLS, never in plain text', async () => {
+      const behaviour: Behaviour<string, string> = (events) =>
+        events.pipe(
+          mergeMap((event) =>
+            event.type === 'data' && event.data === 'STARTTLS'
+              ? of(write(event.id, '220 Go ahead'), startTls(event.id), write(event.id, 'SECRET'))
+              : event.type === 'connectionMade'
+                ? of(write(event.id, '220 rxnet ESMTP'))
+                : of(),
+          ),
+        );
+      const server = await startServer(behaviour);
+      try {
+        const { socket, reader } = await smtpClient(server.port);
+        socket.write('STARTTLS\r\n');
+        expect(await reader.next()).toBe('220 Go ahead');
+        // clientHandshake checks that nothing but the reply came in plain text.
+        const secure = await clientHandshake(socket, reader);
+        expect(await reader.next()).toBe('SECRET');
+        secure.destroy();
+      } finally {
+        server.stop();
+      }
+    });
+
+    it('aborts only that connection with a TlsError when garbage comes instead of a ClientHello', async () => {
+      const seen: string[] = [];
+      const server = await startServer(smtp(seen));
+      try {
+        const good = await smtpClient(server.port);
+        const bad = await smtpClient(server.port);
+        bad.socket.write('STARTTLS\r\n');
+        expect(await bad.reader.next()).toBe('220 Go ahead');
+        bad.socket.write('HELLO, I DO NOT SPEAK TLS\r\n');
+        const reason = await lostReason(server.notes, 2);
+        expect(reason.type).toBe('aborted');
+        const error = (reason as { error?: unknown }).error;
+        expect(error).toBeInstanceOf(TlsError);
+        expect(error).toMatchObject({ code: 'RXNET_ERR_TLS' });
+        await closed(bad.socket);
+        // The other connection, and the server, go on.
+        good.socket.write('NOOP\r\n');
+        expect(await good.reader.next()).toBe('250 OK');
+        const third = await smtpClient(server.port);
+        third.socket.write('NOOP\r\n');
+        expect(await third.reader.next()).toBe('250 OK');
+        good.socket.destroy();
+        third.socket.destroy();
+      } finally {
+        server.stop();
+      }
+    });
+
+    it('aborts the connection with a HandshakeTimeoutError when the handshake never comes', async () => {
+      const server = await startServer(smtp([]), { ...serverTls, handshakeTimeout: 200 });
+      try {
+        const { socket, reader } = await smtpClient(server.port);
+        socket.write('STARTTLS\r\n');
+        expect(await reader.next()).toBe('220 Go ahead');
+        const reason = await lostReason(server.notes, 1);
+        expect(reason.type).toBe('aborted');
+        const error = (reason as { error?: unknown }).error;
+        expect(error).toBeInstanceOf(HandshakeTimeoutError);
+        expect(error).toMatchObject({ stage: 'tls', timeout: 200 });
+        await closed(socket);
+      } finally {
+        server.stop();
+      }
+    });
+
+    it('aborts the connection with a StartTlsError when the server has no startTls options', async () => {
+      const server = await startServer(smtp([]), null);
+      try {
+        const { socket } = await smtpClient(server.port);
+        socket.write('STARTTLS\r\n');
+        const reason = await lostReason(server.notes, 1);
+        const error = (reason as { error?: unknown }).error;
+        expect(error).toBeInstanceOf(StartTlsError);
+        expect(error).toMatchObject({ code: 'RXNET_ERR_STARTTLS', reason: 'notConfigured' });
+        await closed(socket);
+      } finally {
+        server.stop();
+      }
+    });
+  });
+
+  describe('startTls(connection, options)', () => {
+    it('upgrades an rxnet client against an rxnet server, keeping the same Connection', async () => {
+      const seen: string[] = [];
+      const server = await startServer(smtp(seen));
+      try {
+        const client = await connectAsync(`tcp:127.0.0.1:${server.port}`);
+        const received = new ReplaySubject<string>();
+        client.data$
+          .pipe(lines({ delimiter: '\r\n', encoding: 'utf8' }))
+          .subscribe((line) => received.next(line));
+        const nth = (n: number): Promise<string> => firstValueFrom(received.pipe(skip(n)));
+        expect(await nth(0)).toBe('220 rxnet ESMTP');
+        client.write('STARTTLS\r\n');
+        expect(await nth(1)).toBe('220 Go ahead');
+        const id = client.id;
+        const tls = await firstValueFrom(startTls(client, { ca, servername: 'localhost' }));
+        expect(tls).toMatchObject({ servername: 'localhost', authorized: true });
+        expect(client.tls).toEqual(tls);
+        expect(client.id).toBe(id);
+        expect(client.state).toBe('open');
+        client.write('NOOP\r\n');
+        expect(await nth(2)).toBe('250 OK');
+        client.write('QUIT\r\n');
+        expect(await nth(3)).toBe('221 Bye');
+        expect(await firstValueFrom(client.closed$)).toEqual({ type: 'done' });
+        expect(seen).toContain('NOOP');
+      } finally {
+        server.stop();
+      }
+    });
+
+    it('fails with a TlsError and aborts the client when the server is not trusted', async () => {
+      const server = await startServer(smtp([]));
+      try {
+        const client = await connectAsync(`tcp:127.0.0.1:${server.port}`);
+        const greeting = firstValueFrom(client.data$);
+        await greeting;
+        client.write('STARTTLS\r\n');
+        await firstValueFrom(client.data$);
+        // No `ca`: Node's bundled roots do not know the test CA.
+        await expect(
+          firstValueFrom(startTls(client, { servername: 'localhost' })),
+        ).rejects.toBeInstanceOf(TlsError);
+        const reason = await firstValueFrom(client.closed$);
+        expect(reason.type).toBe('aborted');
+        expect((reason as { error?: unknown }).error).toBeInstanceOf(TlsError);
+      } finally {
+        server.stop();
+      }
+    });
+
+    it('discards input that arrived before the upgrade and was not read, rather than reading it as TLS', async () => {
+      const listener: Listener = await startListening();
+      try {
+        const socket = netConnect({ host: '127.0.0.1', port: listener.port });
+        socket.on('error', () => undefined);
+        await once(socket, 'connect');
+        const connection = await listener.accepted(0);
+        socket.write('STARTTLS\r\n');
+        expect((await firstValueFrom(connection.data$)).toString()).toBe('STARTTLS\r\n');
+        // Nothing subscribes to data$ now: the next bytes wait, unread, in the socket's buffer.
+        socket.write('INJECTED\r\n');
+        await unreadBytes(connection, 'INJECTED\r\n'.length);
+        connection.write('220 Go ahead\r\n');
+        const upgraded = firstValueFrom(startTls(connection, serverTls));
+        const reader = new LineReader(socket);
+        expect(await reader.next()).toBe('220 Go ahead');
+        const secure = await clientHandshake(socket, reader);
+        await upgraded;
+        const chunk = firstValueFrom(connection.data$);
+        secure.write('NOOP\r\n');
+        expect((await chunk).toString()).toBe('NOOP\r\n');
+        secure.destroy();
+      } finally {
+        listener.subscription.unsubscribe();
+      }
+
+      /** Resolves once `bytes` sit unread in the connection's socket (polled once per I/O turn). */
+      async function unreadBytes(connection: Connection, bytes: number): Promise<void> {
+        const transport = (connection as CoreConnection).transport as DuplexTransport;
+        for (let turn = 0; turn < 10_000; turn += 1) {
+          if (transport.stream.readableLength >= bytes) return;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        throw new Error('the bytes never arrived');
+      }
+    });
+
+    it('fails with StartTlsError and aborts a connection that is not over a socket', async () => {
+      const connection = memoryConnection();
+      const error = await firstValueFrom(startTls(connection, { role: 'client' })).catch(
+        (caught: unknown) => caught,
+      );
+      expect(error).toBeInstanceOf(StartTlsError);
+      expect(error).toMatchObject({ reason: 'unsupported' });
+      expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'aborted', error });
+    });
+
+    it('fails with StartTlsError alreadySecure when an upgrade is already under way', async () => {
+      const listener = await startListening();
+      try {
+        const socket = netConnect({ host: '127.0.0.1', port: listener.port });
+        socket.on('error', () => undefined);
+        await once(socket, 'connect');
+        const connection = await listener.accepted(0);
+        const first = firstValueFrom(startTls(connection, serverTls)).catch((e: unknown) => e);
+        const second = await firstValueFrom(startTls(connection, serverTls)).catch(
+          (e: unknown) => e,
+        );
+        expect(second).toMatchObject({ code: 'RXNET_ERR_STARTTLS', reason: 'alreadySecure' });
+        // Failing closed: the connection is aborted, and with it the first upgrade.
+        expect(await first).toBeInstanceOf(TlsError);
+        await closed(socket);
+      } finally {
+        listener.subscription.unsubscribe();
+      }
+    });
+
+    it('aborts the connection when unsubscribed before the handshake finished', async () => {
+      const listener = await startListening();
+      try {
+        const socket = netConnect({ host: '127.0.0.1', port: listener.port });
+        socket.on('error', () => undefined);
+        await once(socket, 'connect');
+        const connection = await listener.accepted(0);
+        const subscription = startTls(connection, serverTls).subscribe({ error: () => undefined });
+        subscription.unsubscribe();
+        const reason = await firstValueFrom(connection.closed$);
+        expect(reason.type).toBe('aborted');
+        expect((reason as { error?: unknown }).error).toBeInstanceOf(TlsError);
+        await closed(socket);
+      } finally {
+        listener.subscription.unsubscribe();
+      }
+    });
+
+    it('throws a TypeError at call time for the server role without key and cert', () => {
+      const connection = memoryConnection();
+      expect(() => startTls(connection, { role: 'server' })).toThrow(TypeError);
+      expect(() => startTls(connection, { role: 'client', key: serverTls.key! })).toThrow(
+        TypeError,
+      );
+      connection.abort();
+    });
+
+    it('returns the startTls command when given an id', () => {
+      expect(startTls(3)).toEqual({ type: 'startTls', id: 3 });
+      expect(CoreConnection).toBeDefined();
+    });
+  });
+});
