@@ -44,6 +44,17 @@ export { write, close, abort, isConnectionEvent, type ConnectionEvent } from './
 /* Close reasons */
 export { describeCloseReason } from './describeCloseReason';
 
+/* Observability */
+export {
+  wiretap,
+  DEFAULT_WIRETAP_MAX_DUMP_BYTES,
+  type WiretapLog,
+  type WiretapOptions,
+  type WiretapRecord,
+  type WiretapRecordOptions,
+  type WiretapTextOptions,
+} from './observability/wiretap';
+
 /* Protocols */
 export { protocol, type ProtocolItem } from './protocols/protocol';
 export {

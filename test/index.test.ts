@@ -39,6 +39,7 @@ describe('rxnet', () => {
       'DEFAULT_RESPOND_CONCURRENCY',
       'DEFAULT_SHUTDOWN_TIMEOUT',
       'DEFAULT_WHEN_FULL',
+      'DEFAULT_WIRETAP_MAX_DUMP_BYTES',
       'DEFAULT_WRITE_HIGH_WATER_MARK',
       'DrainTimeoutError',
       'EncodeError',
@@ -115,6 +116,7 @@ describe('rxnet', () => {
       'shutdownSignals',
       'startTls',
       'utf8',
+      'wiretap',
       'write',
     ]);
   });
