@@ -9,6 +9,7 @@ import {
 } from 'rxjs';
 import { BehaviourError, EncodeError, InvalidCommandError } from '../errors';
 import { checkDelay } from './connection/options';
+import { FanOutBatch } from './fanOutBatch';
 import { Served } from './served';
 import {
   DEFAULT_SHUTDOWN_TIMEOUT,
@@ -224,6 +225,10 @@ export function serveConnections<T = Buffer, O = Output>(
   return new Observable<ServerOutput<T>>((subscriber) => {
     const events = new Subject<ServerEvent<T>>();
     const live = new Map<ConnectionId, Served<T>>();
+    // Lines broadcast while one chunk is handled reach each receiver as one write (fanOutBatch.ts).
+    const fanOut = new FanOutBatch<Served<T>>((to, data, sender) => {
+      for (const id of to) writeTo(live.get(id), data, sender);
+    });
     const server: ShutdownHost<T> = {
       events,
       live,
@@ -250,19 +255,23 @@ export function serveConnections<T = Buffer, O = Output>(
       }
       switch (output.type) {
         case 'write':
-          if (isTarget(output.to)) {
+          // An audience being held has been checked already: skip walking it once per line.
+          if (fanOut.isHeld(output.to) || isTarget(output.to)) {
             write(output.to, output.data);
           } else {
             reject(output, 'a write needs `to`: a connection id or an array of ids');
           }
           break;
         case 'close':
+          fanOut.flush();
           live.get(output.id)?.connection.end();
           break;
         case 'abort':
+          fanOut.flush();
           live.get(output.id)?.connection.abort(output.reason);
           break;
         case 'startTls':
+          fanOut.flush();
           live.get(output.id)?.startTls(options.upgradeTls);
           break;
         default:
@@ -299,7 +308,12 @@ export function serveConnections<T = Buffer, O = Output>(
       }
       let bytes: Output = encoded;
       if (typeof to === 'number') {
+        fanOut.flush();
         writeTo(live.get(to), bytes);
+        return;
+      }
+      if (fanOut.holding) {
+        fanOut.add(to, server.current, bytes);
         return;
       }
       if (typeof bytes === 'string' && to.length > 1) {
@@ -322,8 +336,13 @@ export function serveConnections<T = Buffer, O = Output>(
         }
       }
       if (typeof to === 'number') {
+        fanOut.flush();
         const target = live.get(to);
         for (const part of parts) writeTo(target, part);
+        return;
+      }
+      if (fanOut.holding) {
+        for (const part of parts) fanOut.add(to, server.current, part);
         return;
       }
       // A string would be encoded once per receiver; as bytes it is encoded once.
@@ -344,9 +363,12 @@ export function serveConnections<T = Buffer, O = Output>(
      * a fast reader instead of piling into its queue, and only a reader that stays behind for
      * `drainTimeout` is cut off.
      */
-    function writeTo(target: Served<T> | undefined, bytes: Output): void {
+    function writeTo(
+      target: Served<T> | undefined,
+      bytes: Output,
+      sender: Served<T> | undefined = server.current,
+    ): void {
       if (target !== undefined && !target.connection.write(bytes)) {
-        const sender = server.current;
         if (
           sender !== undefined &&
           sender !== target &&
@@ -375,7 +397,7 @@ export function serveConnections<T = Buffer, O = Output>(
       const frames$ =
         decode === undefined
           ? (connection.data$ as Observable<unknown> as Observable<T>)
-          : connection.data$.pipe(decode);
+          : fanOut.around(connection.data$).pipe(decode);
       served.start(frames$);
       shutdown?.accepted(served);
     }
@@ -426,6 +448,7 @@ export function serveConnections<T = Buffer, O = Output>(
     }
 
     function stopAll(): void {
+      fanOut.flush();
       shutdown?.stop();
       triggerSubscription.unsubscribe();
       source.unsubscribe();

@@ -5,10 +5,10 @@ import type { Connection, MemoryAddress } from '../../src/types';
 
 const address = (name: string): MemoryAddress => ({ _tag: 'MemoryAddress', name });
 
-/** A Duplex that records every chunk that reaches it, and can be told to throw from uncork(). */
+/** A Duplex that records every chunk that reaches it, and can be told to throw from write(). */
 class RecordingDuplex extends Duplex {
   readonly chunks: Buffer[] = [];
-  throwOnUncork = false;
+  throwOnWrite = false;
 
   constructor() {
     super({ allowHalfOpen: true });
@@ -28,9 +28,9 @@ class RecordingDuplex extends Duplex {
     // The peer never sends: these tests are about the write path.
   }
 
-  override uncork(): void {
-    if (this.throwOnUncork) throw new Error('uncork failed');
-    super.uncork();
+  override write(chunk: unknown, ...rest: unknown[]): boolean {
+    if (this.throwOnWrite) throw new Error('write failed');
+    return (super.write as (chunk: unknown, ...rest: unknown[]) => boolean)(chunk, ...rest);
   }
 
   text(): string {
@@ -52,14 +52,14 @@ function nextTurn(): Promise<void> {
 
 describe('the write path', () => {
   describe('corking', () => {
-    it('uncorks every other connection when one throws from uncork(), and loses only that one', async () => {
+    it('flushes every other connection when one stream throws at the end of the turn, and loses only that one', async () => {
       const broken = new RecordingDuplex();
       const healthy = new RecordingDuplex();
-      broken.throwOnUncork = true;
       const a = wrap(broken, 1);
       const b = wrap(healthy, 2);
-      // Two writes each in one turn: the second corks, and the turn's end uncorks both.
+      // Two writes each in one turn: the second is held, and the turn's end writes both out.
       a.write('a1');
+      broken.throwOnWrite = true;
       b.write('b1');
       a.write('a2');
       b.write('b2');
@@ -69,7 +69,7 @@ describe('the write path', () => {
       expect(reason.type).toBe('lost');
       expect(b.state).toBe('open');
 
-      // The next turn corks and uncorks the healthy one again: nothing is stuck.
+      // The next turn holds and writes out the healthy one again: nothing is stuck.
       b.write('b3');
       b.write('b4');
       await nextTurn();

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { Output } from '../../types';
+import { HeldWrites } from './heldWrites';
 import type { FlushCallback, Transport, TransportSink } from './transport';
 
 /**
@@ -41,6 +42,10 @@ function closeSink(sink: TransportSink): void {
  * @internal
  */
 export class DuplexTransport implements Transport {
+  /** Writes made while corked, joined into one stream write at `uncork()`; created at the first cork. */
+  private held: HeldWrites | undefined;
+  private corked = false;
+
   /**
    * @param raw The socket under `duplex` when `duplex` is a layer over it (a TLS socket made by
    * `startTls`): its errors are reported too, and `reset()` resets it, as only a TCP handle can.
@@ -69,7 +74,7 @@ export class DuplexTransport implements Transport {
   }
 
   get pendingBytes(): number {
-    return this.duplex.writableLength;
+    return this.duplex.writableLength + (this.held?.bytes ?? 0);
   }
 
   /** The stream itself, for an upgrade (`startTls`) that wraps it. */
@@ -78,18 +83,25 @@ export class DuplexTransport implements Transport {
   }
 
   write(data: Output, onFlushed?: FlushCallback): void {
-    this.duplex.write(data, onFlushed);
+    if (this.corked) {
+      this.held!.hold(data, onFlushed);
+    } else {
+      this.duplex.write(data, onFlushed);
+    }
   }
 
   cork(): void {
-    this.duplex.cork();
+    this.corked = true;
+    this.held ??= new HeldWrites();
   }
 
   uncork(): void {
-    this.duplex.uncork();
+    this.corked = false;
+    this.held?.flushTo(this.duplex);
   }
 
   end(onFinished: FlushCallback): void {
+    this.uncork();
     this.duplex.end(onFinished);
   }
 
@@ -102,10 +114,12 @@ export class DuplexTransport implements Transport {
   }
 
   destroy(): void {
+    this.held?.drop();
     this.duplex.destroy();
   }
 
   reset(): void {
+    this.held?.drop();
     const duplex = this.duplex;
     const raw = this.raw;
     // After our FIN is queued the kernel cannot send a RST (libuv answers EINVAL and Node then

@@ -86,9 +86,10 @@ export function flushed(connection: CoreConnection): void {
 
 /**
  * The connections that wrote in the current event-loop turn. A lone write goes out at once (a cork
- * would only delay it and cost a buffered request); from the second write on, the connection is
- * corked, and one `process.nextTick` for all connections uncorks them, so a fan-out of small
- * messages costs one `writev` per connection and one tick per turn.
+ * would only delay it); from the second write on, the connection is corked, and one
+ * `process.nextTick` for all connections uncorks them. A corked socket transport holds the writes
+ * as a list and joins them at the uncork (`heldWrites.ts`), so many small messages cost an array
+ * push each and one stream write per connection per turn, and one tick per turn in all.
  */
 let writersThisTurn: CoreConnection[] = [];
 
