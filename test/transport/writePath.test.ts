@@ -78,6 +78,33 @@ describe('the write path', () => {
   });
 
   describe('what reaches the stream', () => {
+    it('is the first write of a turn at once, then the others joined into one chunk at the turn end', async () => {
+      const duplex = new RecordingDuplex();
+      const connection = wrap(duplex, 1);
+      connection.write('first');
+      connection.write('se');
+      connection.write(Buffer.from('co'));
+      connection.write('nd');
+      expect(duplex.chunks.map(String)).toEqual(['first']);
+      expect(connection.pendingWriteBytes).toBe(6);
+      await nextTurn();
+      expect(duplex.chunks.map(String)).toEqual(['first', 'second']);
+      expect(connection.pendingWriteBytes).toBe(0);
+    });
+
+    it('includes the writes held this turn before the FIN of end()', async () => {
+      const duplex = new RecordingDuplex();
+      let finished = false;
+      duplex.on('finish', () => (finished = true));
+      const connection = wrap(duplex, 1);
+      connection.write('a');
+      connection.write('b');
+      connection.end();
+      await nextTurn();
+      expect(duplex.text()).toBe('ab');
+      expect(finished).toBe(true);
+    });
+
     it('is only what was written: no empty marker writes, through backpressure, send() and end()', async () => {
       const duplex = new RecordingDuplex();
       const connection = wrap(duplex, 1, { writeHighWaterMark: 4 });
