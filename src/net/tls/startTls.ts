@@ -122,8 +122,15 @@ export interface StartTlsOptions {
  * `cert`.
  * @see {@link StartTlsCommand}
  */
-export function startTls(id: ConnectionId): StartTlsCommand;
 export function startTls(connection: Connection, options?: StartTlsOptions): Observable<TlsInfo>;
+/**
+ * Returns the behaviour's `startTls` command: the server upgrades connection `id` as the other
+ * signature does (see {@link StartTlsCommand}).
+ *
+ * @param id The connection to upgrade.
+ * @returns The command, for a behaviour to emit.
+ */
+export function startTls(id: ConnectionId): StartTlsCommand;
 export function startTls(
   target: ConnectionId | Connection,
   options: StartTlsOptions = {},
