@@ -13,8 +13,7 @@ export type RefusalReason = ConnectionLimit | 'proxy' | 'tls' | 'handshakeTimeou
  * read at any time (Twisted's `Factory.numProtocols`, grown into the figures an edge needs).
  *
  * Pass one to `listen` or `serve` as `counters`; the server updates it in place and never replaces
- * it, so reading it costs nothing and keeping it costs one object. One `ServerCounters` may be
- * shared by several servers, which then add up.
+ * it, so reading it costs nothing and keeping it costs one object.
  *
  * - `accepted`: every socket the listening socket accepted, whatever became of it;
  * - `open`: admitted and not yet closed (a connection, or a peer still in its PROXY or TLS

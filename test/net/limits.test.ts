@@ -1,6 +1,17 @@
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
-import { Subject, firstValueFrom, filter, take, toArray } from 'rxjs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  Subject,
+  asyncScheduler,
+  firstValueFrom,
+  filter,
+  take,
+  toArray,
+  type SchedulerAction,
+  type SchedulerLike,
+} from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { ConnectionLimitError } from '../../src/errors';
 import { listen } from '../../src/net/listen';
@@ -42,10 +53,10 @@ function closeOf(socket: Socket): Promise<void> {
 }
 
 /** A server with the limits, its refusals and its counters. */
-async function server(options: ListenOptions) {
+async function server(options: ListenOptions, endpoint = LOOPBACK) {
   const refusals = new Subject<ConnectionRefused>();
   const counters = new ServerCounters();
-  const listener = await startListening(LOOPBACK, {
+  const listener = await startListening(endpoint, {
     ...options,
     counters,
     onRefused: (refusal) => refusals.next(refusal),
@@ -221,6 +232,90 @@ describe('listen', () => {
       await client(listener.port, '127.0.0.2');
       await until(() => fromLooper.length === 4);
       expect(counters.refusedBy.maxConnectionsPerPeer).toBe(97);
+    });
+  });
+
+  describe('refusalMessage', () => {
+    it('closes a refused peer that never answers the FIN after closeTimeout (at most 1000 ms)', async () => {
+      const lingers: number[] = [];
+      let lingered!: () => void;
+      const lingerDone = new Promise<void>((resolve) => (lingered = resolve));
+      // The real scheduler, watched: the refusal's close is the only timer of 200 ms here.
+      const scheduler: SchedulerLike = {
+        now: () => asyncScheduler.now(),
+        schedule<T>(
+          work: (this: SchedulerAction<T>, state?: T) => void,
+          delay?: number,
+          state?: T,
+        ) {
+          if (delay !== 200) return asyncScheduler.schedule(work, delay, state);
+          lingers.push(delay);
+          return asyncScheduler.schedule(
+            function (this: SchedulerAction<T>, value?: T) {
+              work.call(this, value);
+              lingered();
+            },
+            delay,
+            state,
+          );
+        },
+      };
+      const { listener, refused } = await server({
+        maxConnections: 1,
+        whenFull: 'refuse',
+        refusalMessage: 'busy\n',
+        closeTimeout: 200,
+        scheduler,
+      });
+      await client(listener.port);
+      const turnedAway = refused(1);
+      // A peer that keeps its side open after the server's FIN.
+      const stubborn = netConnect({ host: '127.0.0.1', port: listener.port, allowHalfOpen: true });
+      clients.add(stubborn);
+      stubborn.on('error', () => undefined);
+      expect((await receiveAll(stubborn)).toString()).toBe('busy\n');
+      await turnedAway;
+      await lingerDone;
+      expect(lingers).toEqual([200]);
+      // The server's socket is gone: the peer's next bytes are answered with a reset.
+      // The server's socket is gone: the kernel answers the peer's bytes with a reset, which the
+      // peer (its reading over at the FIN) learns from its next write.
+      const reset = new Promise<unknown>((resolve) => stubborn.once('error', resolve));
+      const knock = setInterval(() => stubborn.write('anyone?'), 20);
+      try {
+        expect(await reset).toMatchObject({ code: expect.stringMatching(/ECONNRESET|EPIPE/) });
+      } finally {
+        clearInterval(knock);
+      }
+    });
+  });
+
+  describe('per-peer limits', () => {
+    it('do not apply to Unix-socket peers, which have no address', async () => {
+      const path = join(tmpdir(), `rxnet-limits-${process.pid}-${Date.now()}.sock`);
+      const { listener } = await server({ maxConnectionsPerPeer: 1 }, `unix:${path}`);
+      for (let i = 0; i < 3; i += 1) {
+        const socket = netConnect({ path });
+        clients.add(socket);
+        await once(socket, 'connect');
+      }
+      await listener.accepted(2);
+    });
+
+    it('see the proxy, not the client, behind a haproxy: endpoint', async () => {
+      const { listener, refused } = await server(
+        { maxConnectionsPerPeer: 1 },
+        'haproxy:tcp:0:interface=127.0.0.1',
+      );
+      const turnedAway = refused(1);
+      const first = await client(listener.port, '127.0.0.2');
+      first.write('PROXY TCP4 192.0.2.1 192.0.2.9 1111 80\r\n');
+      expect((await listener.accepted(0)).remote).toMatchObject({ hostname: '192.0.2.1' });
+      const second = await client(listener.port, '127.0.0.2');
+      second.write('PROXY TCP4 192.0.2.2 192.0.2.9 2222 80\r\n');
+      const [refusal] = await turnedAway;
+      expect(limitOf(refusal!)).toBe('maxConnectionsPerPeer');
+      expect(refusal!.remote).toMatchObject({ hostname: '127.0.0.2' });
     });
   });
 
