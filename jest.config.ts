@@ -11,6 +11,7 @@ const config: Config = {
   moduleNameMapper: {
     '^rxnet$': '<rootDir>/src/index.ts',
     '^rxnet/testing$': '<rootDir>/src/testing/index.ts',
+    '^rxnet/cluster/(redis|nats)$': '<rootDir>/src/cluster/$1.ts',
   },
   testTimeout: 20000,
   // Some suites leave connections in their half-open or close timeouts when they end; once jest

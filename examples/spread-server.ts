@@ -34,6 +34,15 @@ import {
   type ExampleHandle,
   type Log,
 } from './cli';
+import {
+  CLUSTER_HELP,
+  CLUSTER_OPTIONS,
+  forkWorkers,
+  openHub,
+  parseClusterFlags,
+  serveClusteredExample,
+  type ClusterFlags,
+} from './cluster';
 import { lineDecoder, serveExample, type ExampleFraming } from './serve';
 
 /** The endpoint the seed listens on: `TCP4ServerEndpoint(reactor, 8007)`. */
@@ -180,7 +189,7 @@ export function spreadDecoder(
 }
 
 /** Options of {@link start}. */
-export interface SpreadServerOptions extends SpreadBehaviourOptions {
+export interface SpreadServerOptions extends SpreadBehaviourOptions, ClusterFlags {
   /** A Twisted server endpoint description. @defaultValue {@link DEFAULT_SPREAD_ENDPOINT} */
   readonly endpoint?: string;
   /** Shorthand for `tcp:PORT`; ignored when `endpoint` is given. */
@@ -199,25 +208,34 @@ export async function start(options: SpreadServerOptions = {}): Promise<SpreadSe
   const endpoint =
     options.endpoint ??
     (options.port === undefined ? DEFAULT_SPREAD_ENDPOINT : `tcp:${options.port}`);
-  return serveExample(endpoint, spreadBehaviour({ ...options, framing, log }), {
+  const workers = forkWorkers(options.workers, log);
+  if (workers !== undefined) return workers;
+  const serveOptions = {
     decode: spreadDecoder(framing),
     log,
     // Twisted's transport (the seed's Spreader is not an IHalfCloseableProtocol) loses the
     // connection at the client's FIN; rxnet would keep it writable for DEFAULT_HALF_OPEN_TIMEOUT.
     // The option, not a behaviour operator, so the pipeline stays the seed's line for line.
     halfOpenTimeout: SPREAD_HALF_OPEN_TIMEOUT,
-  });
+  };
+  const behaviour = spreadBehaviour({ ...options, framing, log });
+  if (options.hub === undefined && options.cluster === undefined) {
+    return serveExample(endpoint, behaviour, serveOptions);
+  }
+  const hub = await openHub(options.hub ?? 'memory', options.cluster);
+  return serveClusteredExample(endpoint, behaviour, { ...serveOptions, hub });
 }
 
 /** The usage line printed, with exit code 2, for bad arguments. */
 export const USAGE =
-  'usage: spread-server [ENDPOINT (default tcp:8007)] [--mode broadcast|book] [--framing raw|lines]';
+  'usage: spread-server [ENDPOINT (default tcp:8007)] [--mode broadcast|book] [--framing raw|lines] [--hub memory|redis://HOST:PORT|nats://HOST:PORT] [--cluster NAME] [--workers N]';
 
 /** Parses the command line of `spread-server`; throws {@link UsageError} when it is wrong. */
 export function parseSpreadServerArgs(argv: readonly string[]): SpreadServerOptions {
   const { endpoint, values } = parseCommandLine(argv, {
     mode: { type: 'string' },
     framing: { type: 'string' },
+    ...CLUSTER_OPTIONS,
   });
   const mode = oneOf('mode', values.mode, ['broadcast', 'book'] as const);
   const framing = oneOf('framing', values.framing, ['raw', 'lines'] as const);
@@ -229,6 +247,7 @@ export function parseSpreadServerArgs(argv: readonly string[]): SpreadServerOpti
     endpoint: endpoint ?? DEFAULT_SPREAD_ENDPOINT,
     ...(mode === undefined ? {} : { mode }),
     ...(framing === undefined ? {} : { framing }),
+    ...parseClusterFlags(values),
   };
 }
 
@@ -241,6 +260,7 @@ a client that sends "close" is closed.
   --mode book        the book's original: forward only an exact "close", print the rest
   --framing raw      compare and relay chunks as TCP delivers them (the default)
   --framing lines    split the input into lines first (not with --mode book)
+${CLUSTER_HELP}
   -h, --help         print this help and exit`;
 
 if (require.main === module) runMain(USAGE, parseSpreadServerArgs, start, HELP);
