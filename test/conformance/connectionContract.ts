@@ -9,10 +9,11 @@
  * case needs and a virtual clock, and a peer the case controls byte by byte.
  */
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { Readable } from 'node:stream';
 import {
   config,
@@ -1082,6 +1083,81 @@ export function socketHarness(kind: 'tcp' | 'unix'): MakeHarness {
       if (dir !== undefined) {
         rmSync(dir, { recursive: true, force: true });
       }
+      throw error;
+    }
+  };
+}
+
+/**
+ * A connection accepted by rxnet's `listen` on an `ssl:` endpoint (loopback, port 0), with Node's
+ * TLS client as the peer, over a raw TCP socket the harness keeps so that `peerReset` can send a
+ * real RST under the TLS layer. Both ends allow half-open use: the peer's `end()` sends
+ * close_notify then FIN, and what it reads ends at ours.
+ */
+export function tlsHarness(files: {
+  readonly key: string;
+  readonly cert: string;
+  readonly ca: string;
+}): MakeHarness {
+  return async (options) => {
+    const scheduler = new VirtualTimeScheduler();
+    let raw: Socket | undefined;
+    let subscription: Subscription | undefined;
+    try {
+      const listener = await startListening(
+        `ssl:0:interface=127.0.0.1:privateKey=${files.key}:certKey=${files.cert}`,
+        { ...options, scheduler },
+      );
+      subscription = listener.subscription;
+      raw = netConnect({ host: '127.0.0.1', port: listener.port, allowHalfOpen: true });
+      await once(raw, 'connect');
+      const tcp = raw;
+      const socket = tlsConnect({
+        socket: tcp,
+        servername: 'localhost',
+        ca: readFileSync(files.ca),
+      });
+      const chunks: Buffer[] = [];
+      let saw: PeerSaw | undefined;
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('end', () => (saw ??= 'eof'));
+      socket.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ECONNRESET') {
+          saw ??= 'reset';
+        }
+      });
+      tcp.on('error', () => undefined);
+      await once(socket, 'secureConnect');
+      const connection = await listener.accepted(0);
+      const listening = subscription;
+      const h: Harness = {
+        connection,
+        peerWrite: (data) => void socket.write(data),
+        peerEnd: () => void socket.end(),
+        peerReset: () => void tcp.resetAndDestroy(),
+        peerPauseReading: () => void socket.pause(),
+        peerResumeReading: () => void socket.resume(),
+        received: () => Buffer.concat(chunks),
+        peerSaw: () => saw,
+        advance: async (ms) => {
+          advanceScheduler(scheduler, ms);
+          await nextTurn();
+        },
+        settle: nextTurn,
+        close: async () => {
+          if (connection.state !== 'closed') {
+            connection.abort();
+            await until(h, () => connection.state === 'closed', 'the connection to close');
+          }
+          socket.destroy();
+          tcp.destroy();
+          listening.unsubscribe();
+        },
+      };
+      return h;
+    } catch (error: unknown) {
+      raw?.destroy();
+      subscription?.unsubscribe();
       throw error;
     }
   };

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { connect as netConnect, isIP } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { TlsClientEndpoint, TlsMinVersion } from '../endpoints';
 import { readTrustRoots, type Pem } from './secureContext';
+import { resetsUnder } from './serverTls';
 
 /**
  * TLS options of `connect`, `connectEvents` and `connectAsync` for `tls:`/`ssl:` endpoints: the
@@ -80,21 +81,26 @@ export function startTlsConnection(
     endpoint.servername ??
     (isIP(endpoint.host) === 0 ? endpoint.host : undefined);
   const alpn = options?.alpn ?? endpoint.alpn;
-  // `family` and `allowHalfOpen` reach the TCP socket tls.connect makes; its type omits them.
-  const settings: ConnectionOptions & { readonly family: 4 | 6; readonly allowHalfOpen: boolean } =
-    {
-      host: endpoint.host,
-      port: endpoint.port,
-      family,
-      // The connection layer answers the peer's FIN (close_notify, then FIN) once its output is flushed.
-      allowHalfOpen: true,
-      rejectUnauthorized: true,
-      minVersion: options?.minVersion ?? endpoint.minVersion,
-      ...(ca === undefined ? {} : { ca: ca as Pem | Pem[] }),
-      ...(pair === undefined ? {} : pair),
-      ...(servername === undefined ? {} : { servername }),
-      ...(alpn === undefined ? {} : { ALPNProtocols: [...alpn] }),
-      ...(endpoint.bindAddress === undefined ? {} : { localAddress: endpoint.bindAddress }),
-    };
-  return tlsConnect(settings);
+  const settings: ConnectionOptions = {
+    // The name checked against the certificate when no servername is sent (an IP address).
+    host: endpoint.host,
+    rejectUnauthorized: true,
+    minVersion: options?.minVersion ?? endpoint.minVersion,
+    ...(ca === undefined ? {} : { ca: ca as Pem | Pem[] }),
+    ...(pair === undefined ? {} : pair),
+    ...(servername === undefined ? {} : { servername }),
+    ...(alpn === undefined ? {} : { ALPNProtocols: [...alpn] }),
+  };
+  // Over a TCP socket of our own, so that abort() can reset it (see resetsUnder). Half-open: the
+  // connection layer answers the peer's close_notify and FIN once its output is flushed.
+  const raw = netConnect({
+    host: endpoint.host,
+    port: endpoint.port,
+    family,
+    allowHalfOpen: true,
+    ...(endpoint.bindAddress === undefined ? {} : { localAddress: endpoint.bindAddress }),
+  });
+  const secure = tlsConnect({ ...settings, socket: raw });
+  resetsUnder(secure, raw);
+  return secure;
 }

@@ -51,7 +51,8 @@ export interface TlsListenOptions {
    * Told of each failed reload, with a {@link TlsError} whose `cause` is Node's error; the server
    * goes on with the credentials it had.
    *
-   * @defaultValue a process warning (`process.emitWarning`), so a failed rotation is never silent
+   * @defaultValue a process warning (`process.emitWarning`, type `TlsError`, code `RXNET_ERR_TLS`),
+   * so a failed rotation is never silent
    */
   readonly onTlsReloadError?: (error: TlsError) => void;
   /**
@@ -291,6 +292,7 @@ class ServerTlsHandshakes implements ServerTls {
         }
         authorized = true;
       }
+      resetsUnder(secure, pending.raw);
       finish(undefined, secure, tlsInfoOf(secure, authorized));
     }
     function onError(error: Error): void {
@@ -338,11 +340,33 @@ class ServerTlsHandshakes implements ServerTls {
       { cause },
     );
     if (this.options.onTlsReloadError === undefined) {
-      process.emitWarning(error);
+      // By name and code rather than the error itself: Node accepts only an Error of its own realm.
+      process.emitWarning(error.message, { type: error.name, code: error.code });
     } else {
       this.options.onTlsReloadError(error);
     }
   }
+}
+
+/**
+ * Makes `abort()` reset a TLS connection as it does a TCP one. A TLSSocket inherits
+ * `resetAndDestroy()`, which throws because its handle is the TLS layer, not TCP's. Resetting the
+ * TCP socket under it directly would close the handle the TLS layer still uses (a crash in
+ * Node 20); instead the TCP socket is marked as Node's own `resetAndDestroy()` marks it, and
+ * destroying the TLS socket then closes the TCP one with a RST, once. Should Node drop the mark,
+ * an abort becomes a plain close, never a crash.
+ *
+ * @internal
+ */
+export function resetsUnder(secure: TLSSocket, raw: Socket): void {
+  Object.defineProperty(secure, 'resetAndDestroy', {
+    configurable: true,
+    value: function resetAndDestroy(): TLSSocket {
+      (raw as Socket & { resetAndClosing?: boolean }).resetAndClosing = true;
+      secure.destroy();
+      return secure;
+    },
+  });
 }
 
 /** The error Node's own client reports when a server closes during the handshake. */
@@ -356,5 +380,7 @@ function peerClosed(): Error {
 }
 
 function describe(cause: unknown): string {
-  return cause instanceof Error ? `: ${cause.message}` : '';
+  // Not `instanceof Error`: Node's own errors may come from another realm (a vm, jest).
+  const message = (cause as { message?: unknown } | null | undefined)?.message;
+  return typeof message === 'string' ? `: ${message}` : '';
 }
