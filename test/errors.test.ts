@@ -16,6 +16,7 @@ import {
   RequestQueueFullError,
   RequestTimeoutError,
   RxnetError,
+  StartTlsError,
   TruncatedFrameError,
   WriteBufferFullError,
 } from '../src/index';
@@ -169,6 +170,18 @@ describe('errors', () => {
       'RXNET_ERR_INVALID_COMMAND',
       'Invalid command: a write needs `to`',
     ],
+    [
+      new StartTlsError('unsupported'),
+      'StartTlsError',
+      'RXNET_ERR_STARTTLS',
+      'Cannot start TLS: the connection is not over a TCP or Unix socket',
+    ],
+    [
+      new StartTlsError('notConfigured'),
+      'StartTlsError',
+      'RXNET_ERR_STARTTLS',
+      'Cannot start TLS: the server was given no startTls options',
+    ],
   ];
 
   describe.each(table)('%p', (error, name, code, message) => {
@@ -223,6 +236,7 @@ describe('errors', () => {
     expect(new DrainTimeoutError(100, 2048)).toMatchObject({ timeout: 100, pending: 2048 });
     expect(new RequestTimeoutError(5000)).toMatchObject({ timeout: 5000 });
     expect(new RequestQueueFullError(16)).toMatchObject({ limit: 16 });
+    expect(new StartTlsError('alreadySecure')).toMatchObject({ reason: 'alreadySecure' });
   });
 
   it('takes the options third in IdleTimeoutError, after the kind', () => {
