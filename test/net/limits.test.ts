@@ -123,6 +123,20 @@ describe('listen', () => {
       expect(counters).toMatchObject({ accepted: 3, open: 2, waiting: 0, refused: 0 });
     });
 
+    it('admits a waiting peer that left when its turn comes, and its connection closes', async () => {
+      const { listener, counters } = await server({ maxConnections: 1 });
+      await client(listener.port);
+      const first = await listener.accepted(0);
+      const leaver = await client(listener.port);
+      await until(() => counters.waiting === 1);
+      leaver.destroy();
+      first.abort();
+      const admitted = await listener.accepted(1);
+      admitted.data$.subscribe({ error: () => undefined });
+      await firstValueFrom(admitted.closed$);
+      expect(counters).toMatchObject({ waiting: 0, refused: 0 });
+    });
+
     it("closes the peer past the limit after writing refusalMessage (whenFull 'refuse')", async () => {
       const { listener, counters, refused } = await server({
         maxConnections: 1,
@@ -291,6 +305,22 @@ describe('listen', () => {
   });
 
   describe('per-peer limits', () => {
+    it('count a peer waiting for a slot as one of its connections', async () => {
+      const { listener, counters, refused } = await server({
+        maxConnections: 1,
+        maxConnectionsPerPeer: 2,
+      });
+      await client(listener.port, '127.0.0.2');
+      await client(listener.port, '127.0.0.2');
+      await until(() => counters.waiting === 1);
+      const turnedAway = refused(1);
+      await client(listener.port, '127.0.0.2');
+      expect(limitOf((await turnedAway)[0]!)).toBe('maxConnectionsPerPeer');
+      // Another address still waits its turn rather than being refused.
+      await client(listener.port, '127.0.0.3');
+      await until(() => counters.waiting === 2);
+    });
+
     it('do not apply to Unix-socket peers, which have no address', async () => {
       const path = join(tmpdir(), `rxnet-limits-${process.pid}-${Date.now()}.sock`);
       const { listener } = await server({ maxConnectionsPerPeer: 1 }, `unix:${path}`);

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { firstValueFrom } from 'rxjs';
+import { connectAsync } from '../../src/net/connect';
 import type { ListenOptions } from '../../src/net/listen';
 import { DEFAULT_WRITE_HIGH_WATER_MARK } from '../../src/transport/fromDuplex';
 import type { Connection } from '../../src/types';
@@ -138,6 +139,21 @@ describe('throttling over real sockets', () => {
       expectWithinTenPercent(meter.rate, RATE);
       expect(mostPending).toBeGreaterThanOrEqual(DEFAULT_WRITE_HIGH_WATER_MARK);
       expect(mostPending).toBeLessThanOrEqual(DEFAULT_WRITE_HIGH_WATER_MARK + CHUNK);
+    });
+  });
+
+  describe('on a client', () => {
+    it("throttles a client's connection by its own maxWriteBytesPerSecond, within 10%", async () => {
+      const listener = await server({});
+      const connection = await connectAsync(`tcp:127.0.0.1:${listener.port}`, {
+        maxWriteBytesPerSecond: RATE,
+      });
+      const accepted = await listener.accepted(0);
+      const meter = new Meter();
+      const done = drinkFrom(accepted, meter, TOTAL / 2);
+      await Promise.all([pourInto(connection, TOTAL / 2), done]);
+      expectWithinTenPercent(meter.rate, RATE);
+      connection.abort();
     });
   });
 
