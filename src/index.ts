@@ -83,6 +83,8 @@ export {
 export { listen, DEFAULT_HANDSHAKE_TIMEOUT, type ListenOptions } from './net/listen';
 export { serve, type Listening, type ServerNotification, type ServeOptions } from './net/serve';
 export { startTls, type StartTlsOptions } from './net/tls/startTls';
+export { type TlsListenOptions } from './net/tls/serverTls';
+export { type Pem, type TlsCredentials, type TlsKeyPair } from './net/tls/secureContext';
 export { shutdownSignals } from './net/shutdownSignals';
 export {
   DEFAULT_WHEN_FULL,
@@ -102,6 +104,7 @@ export {
   type ConnectOptions,
   type ConnectAsyncOptions,
 } from './net/connect';
+export { type TlsConnectOptions } from './net/tls/clientTls';
 export {
   reconnect,
   DEFAULT_RECONNECT_INITIAL_DELAY,
@@ -248,4 +251,6 @@ export type {
   BehaviourItem,
   DataOf,
   ClientEvent,
+  TlsInfo,
+  TlsCertificate,
 } from './types';
