@@ -391,6 +391,26 @@ describe('listen', () => {
     });
   });
 
+  describe('counters of handshake refusals', () => {
+    it("counts a bad PROXY header under 'proxy' and a silent peer under 'handshakeTimeout'", async () => {
+      const { listener, counters, refused } = await server(
+        { handshakeTimeout: 200 },
+        'haproxy:tcp:0:interface=127.0.0.1',
+      );
+      const turnedAway = refused(2);
+      const liar = await client(listener.port);
+      liar.write('GET / HTTP/1.1\r\n\r\n');
+      await client(listener.port);
+      const refusals = await turnedAway;
+      expect(refusals.map((refusal) => refusal.error.code).sort()).toEqual([
+        'RXNET_ERR_HANDSHAKE_TIMEOUT',
+        'RXNET_ERR_PROXY_PROTOCOL',
+      ]);
+      expect(counters.refusedBy).toMatchObject({ proxy: 1, handshakeTimeout: 1 });
+      expect(counters).toMatchObject({ accepted: 2, open: 0, refused: 2 });
+    });
+  });
+
   describe('options', () => {
     it.each([
       [{ maxConnections: 0 }],
