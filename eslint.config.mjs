@@ -61,7 +61,14 @@ const nodeStream = [{ name: 'node:stream', message: 'The pure core never touches
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'coverage/**', 'node_modules/**', 'bench/results/**', 'test/fixtures/**'],
+    ignores: [
+      'dist/**',
+      'docs/api/**',
+      'coverage/**',
+      'node_modules/**',
+      'bench/results/**',
+      'test/fixtures/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
