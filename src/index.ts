@@ -1,3 +1,11 @@
+/**
+ * Reactive TCP networking on RxJS: servers (`listen`, `serve`), clients (`connect`), framing,
+ * behaviours, per-connection protocols, TLS and wiretap. The README has a tour.
+ *
+ * @packageDocumentation
+ * @module rxnet
+ */
+
 /* Framing */
 export {
   DEFAULT_LINE_DELIMITER,

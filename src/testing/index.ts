@@ -1,3 +1,11 @@
+/**
+ * The testing kit: marble helpers, an in-memory connection, a virtual network, the recorder and
+ * `chunkings()`. docs/testing.md walks through them.
+ *
+ * @packageDocumentation
+ * @module rxnet/testing
+ */
+
 /* Marble testing */
 export { observableMatcher, type ComparableError } from './observableMatcher';
 export {
