@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import {
   ReplaySubject,
@@ -463,6 +464,181 @@ describe('startTls', () => {
         expect(reason.type).toBe('aborted');
         expect((reason as { error?: unknown }).error).toBeInstanceOf(TlsError);
         await closed(socket);
+      } finally {
+        listener.subscription.unsubscribe();
+      }
+    });
+
+    describe('refusals', () => {
+      /** A client on `listener`, and the server's side of it. */
+      async function pair(listener: Listener): Promise<{ socket: Socket; connection: Connection }> {
+        const socket = netConnect({ host: '127.0.0.1', port: listener.port });
+        socket.on('error', () => undefined);
+        await once(socket, 'connect');
+        return { socket, connection: await listener.accepted(0) };
+      }
+
+      async function refusal(connection: Connection): Promise<unknown> {
+        return firstValueFrom(startTls(connection, serverTls)).catch((caught: unknown) => caught);
+      }
+
+      it('refuses a connection whose peer has sent FIN as notOpen', async () => {
+        const listener = await startListening();
+        try {
+          const { socket, connection } = await pair(listener);
+          socket.end();
+          await firstValueFrom(connection.data$, { defaultValue: undefined });
+          expect(connection.state).toBe('readClosed');
+          expect(await refusal(connection)).toMatchObject({ reason: 'notOpen' });
+          await closed(socket);
+        } finally {
+          listener.subscription.unsubscribe();
+        }
+      });
+
+      it('refuses a throttled connection as unsupported', async () => {
+        const listener = await startListening(LOOPBACK, { maxReadBytesPerSecond: 1_000_000 });
+        try {
+          const { socket, connection } = await pair(listener);
+          expect(await refusal(connection)).toMatchObject({ reason: 'unsupported' });
+          await closed(socket);
+        } finally {
+          listener.subscription.unsubscribe();
+        }
+      });
+
+      it('refuses a connection made over TLS, and one already upgraded, as alreadySecure', async () => {
+        const endpoint = `ssl:0:interface=127.0.0.1:privateKey=${certs.server.key}:certKey=${certs.server.cert}`;
+        const listener = await startListening(endpoint);
+        try {
+          const secure = tlsConnect({ host: '127.0.0.1', port: listener.port, ca });
+          secure.on('error', () => undefined);
+          await once(secure, 'secureConnect');
+          const connection = await listener.accepted(0);
+          expect(await refusal(connection)).toMatchObject({ reason: 'alreadySecure' });
+          await closed(secure);
+        } finally {
+          listener.subscription.unsubscribe();
+        }
+        const plain = await startListening();
+        try {
+          const { socket, connection } = await pair(plain);
+          const reader = new LineReader(socket);
+          connection.write('220 Go ahead\r\n');
+          const upgraded = firstValueFrom(startTls(connection, serverTls));
+          expect(await reader.next()).toBe('220 Go ahead');
+          const secure = await clientHandshake(socket, reader);
+          const info = await upgraded;
+          expect(connection.tls).toEqual(info);
+          expect(await refusal(connection)).toMatchObject({ reason: 'alreadySecure' });
+          await closed(secure);
+        } finally {
+          plain.subscription.unsubscribe();
+        }
+      });
+    });
+
+    it('asks for a client certificate with requestCert, and fails the upgrade without one', async () => {
+      const options: StartTlsOptions = { ...serverTls, requestCert: true, ca };
+      const listener = await startListening();
+      try {
+        for (const withCertificate of [true, false]) {
+          const socket = netConnect({ host: '127.0.0.1', port: listener.port });
+          socket.on('error', () => undefined);
+          await once(socket, 'connect');
+          const connection = await listener.accepted(withCertificate ? 0 : 1);
+          const upgraded = firstValueFrom(startTls(connection, options)).catch(
+            (caught: unknown) => caught,
+          );
+          const secure = tlsConnect({
+            socket,
+            ca,
+            servername: 'localhost',
+            ...(withCertificate
+              ? { key: certs.read(certs.client.key), cert: certs.read(certs.client.cert) }
+              : {}),
+          });
+          secure.on('error', () => undefined);
+          const outcome = await upgraded;
+          if (withCertificate) {
+            expect(outcome).toMatchObject({ authorized: true });
+            expect(connection.tls?.peerCertificate?.subject).toContain('CN=rxnet client');
+          } else {
+            expect(outcome).toBeInstanceOf(TlsError);
+          }
+          secure.destroy();
+        }
+      } finally {
+        listener.subscription.unsubscribe();
+      }
+    });
+
+    it('serves the SNI pair the client asks for, and agrees on ALPN', async () => {
+      const alpha = { key: certs.read(certs.alpha.key), cert: certs.read(certs.alpha.cert) };
+      const listener = await startListening();
+      try {
+        const socket = netConnect({ host: '127.0.0.1', port: listener.port });
+        socket.on('error', () => undefined);
+        await once(socket, 'connect');
+        const connection = await listener.accepted(0);
+        const upgraded = firstValueFrom(
+          startTls(connection, { ...serverTls, sni: { 'alpha.test': alpha }, alpn: ['smtp'] }),
+        );
+        const secure = tlsConnect({
+          socket,
+          ca,
+          servername: 'alpha.test',
+          ALPNProtocols: ['smtp'],
+        });
+        secure.on('error', () => undefined);
+        await once(secure, 'secureConnect');
+        expect(secure.getPeerX509Certificate()?.subject).toContain('CN=alpha.test');
+        expect(await upgraded).toMatchObject({ servername: 'alpha.test', alpnProtocol: 'smtp' });
+        secure.destroy();
+      } finally {
+        listener.subscription.unsubscribe();
+      }
+    });
+
+    it("checks the server's certificate against the remote address when no servername is given", async () => {
+      const listener = await startListening();
+      try {
+        const client = await connectAsync(`tcp:127.0.0.1:${listener.port}`);
+        const connection = await listener.accepted(0);
+        const [serverSide, clientSide] = await Promise.all([
+          firstValueFrom(startTls(connection, serverTls)),
+          firstValueFrom(startTls(client, { ca })),
+        ]);
+        // 127.0.0.1 is one of the certificate's IP addresses; an IP address is not sent by SNI.
+        expect(clientSide).toMatchObject({ authorized: true, servername: undefined });
+        expect(serverSide.servername).toBeUndefined();
+        client.end();
+        connection.end();
+        expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'done' });
+        expect(await firstValueFrom(client.closed$)).toEqual({ type: 'done' });
+      } finally {
+        listener.subscription.unsubscribe();
+      }
+    });
+
+    it('upgrades a connection over a Unix socket', async () => {
+      const path = join(certs.dir, 'starttls.sock');
+      const listener = await startListening(`unix:${path}`);
+      try {
+        const client = await connectAsync(`unix:${path}`);
+        const connection = await listener.accepted(0);
+        const received = firstValueFrom(connection.data$);
+        const [serverSide] = await Promise.all([
+          firstValueFrom(startTls(connection, serverTls)),
+          firstValueFrom(startTls(client, { ca, servername: 'localhost' })),
+        ]);
+        expect(serverSide.protocol).toMatch(/^TLSv1\.[23]$/);
+        client.write('over TLS');
+        expect((await received).toString()).toBe('over TLS');
+        client.end();
+        connection.end();
+        expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'done' });
+        expect(await firstValueFrom(client.closed$)).toEqual({ type: 'done' });
       } finally {
         listener.subscription.unsubscribe();
       }
