@@ -71,6 +71,8 @@ export const say = {
   bye: (nick: string | undefined) => (nick === undefined ? 'Bye!' : `Bye, ${nick}!`),
   /** The answer to any other line starting with `/`. */
   unknown: (command: string) => `* Unknown command ${command}. Try /who or /quit`,
+  /** To every member when the server begins a graceful shutdown (SIGTERM, Ctrl-C). */
+  shuttingDown: '* The server is shutting down. Bye!',
 };
 
 const NICK = new RegExp(`^[\\p{L}\\p{N}_-]{1,${MAX_NICK_LENGTH}}$`, 'u');
@@ -110,6 +112,11 @@ export class Room {
   /** Every member but `id`. */
   others(id: ConnectionId): ConnectionId[] {
     return [...this.members.keys()].filter((member) => member !== id);
+  }
+
+  /** Every member. */
+  everyone(): ConnectionId[] {
+    return [...this.members.keys()];
   }
 }
 
@@ -163,8 +170,9 @@ export function chatter(room: Room): PerConnection<string, string, string> {
  * toRoom(): -A-(bL)-c-|     A=write([2],'<alice> hi')  L=write([2],'* alice has left')
  * ```
  *
- * The forwarded `data` events stop here: what reaches the end of the pipeline are the lifecycle
- * events and the commands.
+ * When the server begins a graceful shutdown (`shuttingDown`), every member is told
+ * {@link say}`.shuttingDown` before the connections end. The forwarded `data` events stop here:
+ * what reaches the end of the pipeline are the lifecycle events and the commands.
  */
 export function toRoom<E extends BehaviourItem>(
   room: Room,
@@ -185,6 +193,11 @@ export function toRoom<E extends BehaviourItem>(
         return nick === undefined || to.length === 0
           ? [passed]
           : [passed, write(to, say.hasLeft(nick))];
+      }
+      case 'shuttingDown': {
+        const passed = value as Exclude<E, DataReceived<unknown>>;
+        const everyone = room.everyone();
+        return everyone.length === 0 ? [passed] : [passed, write(everyone, say.shuttingDown)];
       }
       default:
         return [value as Exclude<E, DataReceived<unknown>>];

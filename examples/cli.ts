@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { Subscription } from 'rxjs';
+import { Subject, Subscription } from 'rxjs';
 import {
   describeCloseReason,
   InvalidEndpointError,
@@ -17,6 +17,7 @@ import {
   type Address,
   type Behaviour,
   type ServeOptions,
+  type ShutdownComplete,
   type TcpAddress,
 } from 'rxnet';
 
@@ -30,8 +31,15 @@ export const consoleLog: Log = (line) => {
 
 /** What `start()` of every example returns: enough for a test or `main` to stop it. */
 export interface ExampleHandle {
-  /** Stops listening or connecting and closes every connection; resolves once all are closed. */
+  /**
+   * Stops listening or connecting and closes every connection; resolves once all are closed. A
+   * server shuts down gracefully (rxnet's `shutdown` option): what clients already sent is
+   * served, output is flushed and each connection closed with FIN, and what is still open at the
+   * deadline is aborted. Calling it again waits for the same stop.
+   */
   stop(): Promise<void>;
+  /** Aborts at once what a graceful {@link ExampleHandle.stop} still waits for; a second signal calls it. */
+  force?(): void;
   /**
    * For examples that finish on their own (the clients): resolves with the process exit code.
    * Servers leave it undefined and run until stopped.
@@ -172,8 +180,15 @@ export function runMain<A>(
     process.exit(code);
   };
   // Registered before starting, so a signal during start-up also ends the process with code 0.
+  // The first signal stops gracefully; the next one forces the stop (or exits, if nothing can be
+  // forced), as a second Ctrl-C does in most servers.
   function onSignal(signal: NodeJS.Signals): void {
-    if (stopping) return;
+    if (stopping) {
+      process.stderr.write(`${signal}: forcing the stop\n`);
+      if (handle?.force === undefined) finish(0);
+      else handle.force();
+      return;
+    }
     stopping = true;
     process.stderr.write(`${signal}: stopping\n`);
     if (handle === undefined) {
@@ -240,11 +255,57 @@ export interface LoggedServer extends ExampleHandle {
 }
 
 /**
+ * A server's graceful stop, shared by the example servers: `trigger` is given to `serve` as its
+ * `shutdown`; `stop()` emits it once and resolves when the server has ended; `force()` emits it
+ * (again), which aborts what the shutdown still waits for.
+ */
+export class GracefulStop {
+  readonly trigger = new Subject<void>();
+  readonly ended: Promise<void>;
+  private requested = false;
+  private resolveEnded!: () => void;
+
+  constructor() {
+    this.ended = new Promise<void>((resolve) => {
+      this.resolveEnded = resolve;
+    });
+  }
+
+  readonly stop = (): Promise<void> => {
+    if (!this.requested) {
+      this.requested = true;
+      this.trigger.next();
+    }
+    return this.ended;
+  };
+
+  readonly force = (): void => {
+    if (!this.requested) {
+      this.requested = true;
+      this.trigger.next();
+    }
+    this.trigger.next();
+  };
+
+  /** The server completed, failed, or was unsubscribed. */
+  end(): void {
+    this.resolveEnded();
+  }
+}
+
+/** `shutdown: 3 closed gracefully, 1 aborted (120 bytes dropped)`, and `, forced` after a second signal. */
+export function describeShutdown(report: ShutdownComplete): string {
+  const dropped = report.droppedBytes > 0 ? ` (${report.droppedBytes} bytes dropped)` : '';
+  const forced = report.forced ? ', forced' : '';
+  return `shutdown: ${report.graceful} closed gracefully, ${report.aborted} aborted${dropped}${forced}`;
+}
+
+/**
  * Serves `behaviour` with rxnet's `serve()` and its options (a `framing` codec, connection
  * limits), and resolves once it listens. Logs `listening on HOST:PORT`, then
  * `#ID connected from HOST:PORT` and `#ID closed: REASON` (rxnet's `describeCloseReason`) for each
- * connection, and any write the server could not carry out. `stop()` stops listening and ends
- * every connection gracefully (flush, then FIN), as unsubscribing from `serve()` does.
+ * connection, any write the server could not carry out, and the shutdown's report. `stop()` shuts
+ * the server down gracefully ({@link GracefulStop}); `force()` aborts what it still waits for.
  *
  * Rejects with `InvalidEndpointError` for a bad description, `ListenError` when binding fails,
  * and a `TypeError` for an endpoint that is not TCP.
@@ -257,8 +318,10 @@ export function serveLogged<T, O>(
 ): Promise<LoggedServer> {
   return new Promise<LoggedServer>((resolve, reject) => {
     const server = new Subscription();
+    const graceful = new GracefulStop();
+    server.add(() => graceful.end());
     server.add(
-      serve(endpoint, behaviour, options).subscribe({
+      serve(endpoint, behaviour, { ...options, shutdown: graceful.trigger }).subscribe({
         next(notification) {
           switch (notification.type) {
             case 'listening': {
@@ -269,7 +332,7 @@ export function serveLogged<T, O>(
                 return;
               }
               log(`listening on ${hostAndPort(address)}`);
-              resolve({ address, stop: async () => server.unsubscribe() });
+              resolve({ address, stop: graceful.stop, force: graceful.force });
               return;
             }
             case 'connectionMade':
@@ -282,6 +345,9 @@ export function serveLogged<T, O>(
             case 'commandRejected':
               log(`${notification.type}: ${describe(notification.error)}`);
               return;
+            case 'shutdownComplete':
+              log(describeShutdown(notification));
+              return;
             default:
               return;
           }
@@ -289,6 +355,10 @@ export function serveLogged<T, O>(
         error(error: unknown) {
           reject(error);
           log(`server failed: ${describe(error)}`);
+          graceful.end();
+        },
+        complete() {
+          graceful.end();
         },
       }),
     );

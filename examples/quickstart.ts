@@ -1,4 +1,13 @@
-import { broadcast, closeOn, countConnections, greet, lines, serve, type Behaviour } from 'rxnet';
+import {
+  broadcast,
+  closeOn,
+  countConnections,
+  greet,
+  lines,
+  serve,
+  shutdownSignals,
+  type Behaviour,
+} from 'rxnet';
 
 /** The seeds' Spread server, line by line: number each client, relay to the others, close on `close`. */
 export const spread: Behaviour<string, string> = (events) =>
@@ -9,11 +18,15 @@ export const spread: Behaviour<string, string> = (events) =>
     broadcast(),
   );
 
-/** Serves it; nothing happens until you subscribe, and unsubscribing closes everything. */
+/**
+ * Serves it; nothing happens until you subscribe. SIGTERM or Ctrl-C shuts it down gracefully (a
+ * second one at once), then the stream completes; unsubscribing closes everything at once.
+ */
 export const start = (endpoint = 'tcp:8007') =>
   serve(endpoint, spread, {
     // One codec for both directions: lines end in \n or \r\n (nc, telnet), replies in \n.
     framing: lines({ delimiter: '\n', anyNewline: true, encoding: 'utf8' }),
+    shutdown: shutdownSignals(),
   });
 
 if (require.main === module) {

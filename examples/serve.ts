@@ -1,30 +1,20 @@
 /**
- * How the example servers run a behaviour on a real endpoint: `listen` + `serveConnections`,
- * with the bound address, and a `stop()` that waits for the connections to close.
+ * How the example servers run a behaviour on a real endpoint: rxnet's `serve`, with the bound
+ * address, and a `stop()` that shuts the server down gracefully and waits for it.
  *
  * @packageDocumentation
  */
-import { firstValueFrom, type OperatorFunction, tap } from 'rxjs';
+import { type OperatorFunction } from 'rxjs';
 import {
   lines,
-  listen,
-  serveConnections,
+  serve,
   type Address,
   type Behaviour,
-  type Connection,
-  type ConnectionId,
   type ConnectionOptions,
   type Output,
   type TcpAddress,
 } from 'rxnet';
-import type { ExampleHandle, Log } from './cli';
-
-/**
- * How long `stop()` lets connections close gracefully before it aborts the rest. A peer that does
- * not answer our FIN is closed by rxnet's own `closeTimeout`; this covers one that stops reading,
- * so its pending output can never be flushed.
- */
-export const STOP_GRACE_MS = 1000;
+import { describeShutdown, GracefulStop, type ExampleHandle, type Log } from './cli';
 
 /** How an example server frames what it reads: `raw` chunks as TCP delivers them, or `lines`. */
 export type ExampleFraming = 'raw' | 'lines';
@@ -59,11 +49,15 @@ export interface ServeExampleOptions extends ConnectionOptions {
   /** The per-connection decoder; without it the behaviour receives raw chunks. */
   readonly decode?: OperatorFunction<Buffer, Buffer | string> | undefined;
   readonly log: Log;
+  /** How long `stop()` lets connections finish. @defaultValue rxnet's `DEFAULT_SHUTDOWN_TIMEOUT` */
+  readonly shutdownTimeout?: number;
 }
 
 /**
- * Serves `behaviour` on `endpoint` and resolves once it listens, logging `listening on HOST:PORT`.
- * The connection options (`halfOpenTimeout`, …) go to `listen`. Rejects with
+ * Serves `behaviour` on `endpoint` and resolves once it listens, logging `listening on HOST:PORT`,
+ * and the shutdown's report when it stops. The connection options (`halfOpenTimeout`, …) go to
+ * `serve`. `stop()` shuts down gracefully (what clients sent is served, output flushed, FIN; the
+ * rest aborted at `shutdownTimeout`), `force()` aborts at once. Rejects with
  * `InvalidEndpointError` for a bad description and `ListenError` when binding fails.
  */
 export function serveExample(
@@ -71,51 +65,42 @@ export function serveExample(
   behaviour: Behaviour<Buffer | string, Output>,
   options: ServeExampleOptions,
 ): Promise<ServerHandle> {
-  const { decode, log, ...connectionOptions } = options;
+  const { decode, log, ...serveOptions } = options;
   return new Promise<ServerHandle>((resolve, reject) => {
-    const byId = new Map<ConnectionId, Connection>();
+    const graceful = new GracefulStop();
     let listening = false;
-
-    async function stop(): Promise<void> {
-      subscription.unsubscribe();
-      const closing = [...byId.values()];
-      const grace = setTimeout(
-        () => closing.forEach((connection) => connection.abort()),
-        STOP_GRACE_MS,
-      );
-      await Promise.all(closing.map((connection) => firstValueFrom(connection.closed$)));
-      clearTimeout(grace);
-    }
-
-    const connections$ = listen(endpoint, {
-      ...connectionOptions,
-      onListening(address) {
+    const server$ = serve(endpoint, behaviour, {
+      ...serveOptions,
+      ...(decode === undefined ? {} : { decode }),
+      shutdown: graceful.trigger,
+    });
+    // Declared last, used only from callbacks that run after subscribe() has returned.
+    const subscription = server$.subscribe({
+      next(notification) {
+        if (notification.type === 'shutdownComplete') {
+          log(describeShutdown(notification));
+          return;
+        }
+        if (notification.type !== 'listening') return;
+        const { address } = notification;
         if (address._tag !== 'TcpAddress') {
           reject(new TypeError(`the examples serve TCP endpoints, not ${twistedRepr(address)}`));
           subscription.unsubscribe();
+          graceful.end();
           return;
         }
         listening = true;
         log(
           `listening on ${address.family === 'IPv6' ? `[${address.hostname}]` : address.hostname}:${address.port}`,
         );
-        resolve({ address, stop });
+        resolve({ address, stop: graceful.stop, force: graceful.force });
       },
-    }).pipe(
-      tap((connection) => {
-        byId.set(connection.id, connection);
-        connection.closed$.subscribe(() => {
-          byId.delete(connection.id);
-        });
-      }),
-    );
-    const serveOptions = decode === undefined ? {} : { decode };
-    // Declared last, used only from callbacks that run after subscribe() has returned.
-    const subscription = serveConnections(connections$, behaviour, serveOptions).subscribe({
       error(error: unknown) {
         if (!listening) reject(error);
         else log(`server failed: ${error instanceof Error ? error.message : String(error)}`);
+        graceful.end();
       },
+      complete: () => graceful.end(),
     });
   });
 }

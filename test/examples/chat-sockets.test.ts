@@ -115,7 +115,7 @@ describe('examples/chat over TCP', () => {
     await receives(alice, `${say.who(['alice'])}\n`);
   });
 
-  it('logs where it listens and each connection, and stop() ends the connections', async () => {
+  it('logs where it listens and each connection, and stop() ends the connections gracefully', async () => {
     const log: string[] = [];
     const handle = await start({ endpoint: LOOPBACK, log: (line) => log.push(line) });
     const client = await RawClient.connect(resources, handle.address.port);
@@ -126,6 +126,8 @@ describe('examples/chat over TCP', () => {
     expect(log).toEqual([
       `listening on 127.0.0.1:${handle.address.port}`,
       `#1 connected from 127.0.0.1:${localPort}`,
+      '#1 closed: done',
+      'shutdown: 1 closed gracefully, 0 aborted',
     ]);
   });
 
