@@ -432,6 +432,20 @@ describe('TLS servers (listen)', () => {
       );
     });
 
+    it('re-reads the sni= directory too', async () => {
+      const files = liveFiles();
+      const sniDir = mkdtempSync(join(tmpdir(), 'rxnet-sni-'));
+      cleanups.push(() => rmSync(sniDir, { recursive: true, force: true }));
+      const reload = new Subject<void>();
+      const server = await echoServer(sslEndpoint(files, `:sni=${sniDir}`), { reloadTls: reload });
+      const alpha = `:trustRoots=${certs.ca.cert}:servername=alpha.test`;
+      expect(await connectFailure(clientEndpoint(server.port, alpha))).toBeInstanceOf(ConnectError);
+      copyFileSync(join(certs.sniDir, 'alpha.test.pem'), join(sniDir, 'alpha.test.pem'));
+      reload.next();
+      const connection = await client(server.port, alpha);
+      expect(connection.tls?.peerCertificate?.subject).toBe('CN=alpha.test');
+    });
+
     it('reports a failed reload as a process warning when there is no onTlsReloadError', async () => {
       const files = liveFiles();
       const reload = new Subject<void>();
@@ -629,7 +643,49 @@ describe('TLS servers (serve)', () => {
   });
 });
 
+describe('TLS refusals under serve', () => {
+  it('shows the behaviour a connectionRefused event with the TlsError of a plain-text client', async () => {
+    const refusals: unknown[] = [];
+    const port = await new Promise<number>((resolve, reject) => {
+      const subscription = serve(sslEndpoint(), (events$) => events$.pipe(echo())).subscribe({
+        next: (event) => {
+          if (event.type === 'listening' && event.address._tag === 'TcpAddress') {
+            resolve(event.address.port);
+          } else if (event.type === 'connectionRefused') {
+            refusals.push(event.error);
+          }
+        },
+        error: reject,
+      });
+      cleanups.push(() => subscription.unsubscribe());
+    });
+    const plain = await rawClient(port);
+    plain.write('HELO example.org\r\n');
+    await until(() => refusals.length === 1, 'the connectionRefused event');
+    expect(refusals[0]).toBeInstanceOf(TlsError);
+  });
+});
+
+describe('plain connections', () => {
+  it('have no tls', async () => {
+    const server = await echoServer('tcp:0:interface=127.0.0.1');
+    await rawClient(server.port);
+    await until(() => server.accepted.length === 1, 'the connection');
+    expect(server.accepted[0]!.tls).toBeUndefined();
+  });
+});
+
 describe('TLS clients (connect)', () => {
+  it("connects with Twisted's older ssl:HOST:PORT:caCertsDir=DIR", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rxnet-cadir-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    copyFileSync(certs.ca.cert, join(dir, 'ca.pem'));
+    const server = await echoServer();
+    const connection = await connectAsync(`ssl:localhost:${server.port}:caCertsDir=${dir}`);
+    cleanups.push(() => connection.abort());
+    expect(await roundTrip(connection, 'old style')).toBe('old style');
+  });
+
   it('verifies with in-memory trust roots from the tls option, which win over the endpoint', async () => {
     const server = await echoServer();
     const connection = await connectAsync(
