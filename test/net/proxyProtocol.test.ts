@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { duplexPair } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 import { ReplaySubject, filter, firstValueFrom, skip, take, toArray, type Observable } from 'rxjs';
 import { HandshakeTimeoutError, ProxyProtocolError } from '../../src/errors';
 import { DEFAULT_HANDSHAKE_TIMEOUT, type ListenOptions } from '../../src/net/listen';
@@ -17,6 +19,7 @@ import { serve, type ServerNotification } from '../../src/net/serve';
 import { echo } from '../../src/operators/echo';
 import type { Address, Connection, ConnectionRefused } from '../../src/types';
 import { within } from '../examples/harness';
+import { makeCerts, type TestCerts } from '../helpers/certs';
 import { startListening, type Listener } from '../helpers/sockets';
 
 const HAPROXY = 'haproxy:tcp:port=0:interface=127.0.0.1';
@@ -150,7 +153,11 @@ async function reply(socket: Socket, expected: string): Promise<string> {
 
 async function closedByServer(socket: Socket): Promise<void> {
   if (socket.closed) return;
-  await within(once(socket, 'close'), 'the server to close the client');
+  // Not events.once: it rejects on the 'error' (a reset, a TLS alert) that may come first.
+  await within(
+    new Promise((resolve) => socket.once('close', resolve)),
+    'the server to close the client',
+  );
 }
 
 describe('haproxy: endpoints', () => {
@@ -414,6 +421,74 @@ describe('haproxy: endpoints', () => {
         local: tcp4('198.51.100.1', 7),
       });
     });
+  });
+});
+
+describe('haproxy:ssl: endpoints', () => {
+  let certs: TestCerts;
+  beforeAll(() => {
+    certs = makeCerts();
+  });
+  afterAll(() => certs.remove());
+
+  const endpoint = (): string =>
+    `haproxy:ssl:0:interface=127.0.0.1:privateKey=${certs.server.key}:certKey=${certs.server.cert}`;
+
+  it.each([
+    ['after the header', false],
+    ['in the same write as the header', true],
+  ])(
+    'reads the PROXY header first, then runs TLS on the same socket (ClientHello %s)',
+    async (_name, together) => {
+      const { listener, refusals } = await start(endpoint());
+      const raw = await client(listener.port);
+      const header = Buffer.from('PROXY TCP4 203.0.113.50 203.0.113.1 44444 443\r\n');
+      // The TLS client runs over one half of a pair; the test carries its bytes to the socket,
+      // so the header and the ClientHello can share one write.
+      const [inner, outer] = duplexPair();
+      let first = true;
+      outer.on('data', (chunk: Buffer) => {
+        raw.write(first && together ? Buffer.concat([header, chunk]) : chunk);
+        first = false;
+      });
+      raw.on('data', (chunk: Buffer) => outer.write(chunk));
+      if (!together) raw.write(header);
+      const secure = tlsConnect({
+        socket: inner,
+        servername: 'localhost',
+        ca: certs.read(certs.ca.cert),
+      });
+      secure.on('error', () => undefined);
+      sockets.add(secure);
+      await within(once(secure, 'secureConnect'), 'the TLS handshake');
+      const connection = await within(listener.accepted(0), 'the connection');
+      expect(connection.remote).toEqual(tcp4('203.0.113.50', 44444));
+      expect(connection.local).toEqual(tcp4('203.0.113.1', 443));
+      echoBack(connection);
+      secure.write('over TLS');
+      expect(await reply(secure, 'over TLS')).toBe('over TLS');
+      let refused = 0;
+      refusals.subscribe(() => (refused += 1)).unsubscribe();
+      expect(refused).toBe(0);
+    },
+  );
+
+  it('refuses a TLS client that sends no PROXY header with ProxyProtocolError, before any handshake', async () => {
+    const { listener, refusal } = await start(endpoint());
+    const secure = tlsConnect({
+      host: '127.0.0.1',
+      port: listener.port,
+      servername: 'localhost',
+      ca: certs.read(certs.ca.cert),
+    });
+    sockets.add(secure);
+    secure.on('error', () => undefined);
+    const { error } = await refusal(0);
+    expect(error).toBeInstanceOf(ProxyProtocolError);
+    expect(error.message).toBe(
+      'Invalid PROXY header: byte 0x16 starts neither a PROXY v1 nor a v2 header',
+    );
+    await closedByServer(secure);
   });
 });
 
