@@ -331,6 +331,38 @@ describe('throttle', () => {
       });
     });
 
+    it('tells drain$ as soon as the pending output falls below the mark, in the middle of a large write', () => {
+      testScheduler.run(({ flush }) => {
+        const limits = checkConnectionOptions({
+          writeHighWaterMark: 1000,
+          maxWriteBytesPerSecond: 10_000,
+          scheduler: testScheduler,
+        });
+        const connection = new CoreConnection(
+          {
+            id: 1,
+            local: { _tag: 'MemoryAddress', name: 'a' },
+            remote: { _tag: 'MemoryAddress', name: 'b' },
+          },
+          limits,
+          undefined,
+          throttled(
+            limits,
+            undefined,
+            (sink) => new RecordingTransport(sink, () => testScheduler.now()),
+          ),
+        );
+        const drains: number[] = [];
+        connection.drain$.subscribe(() => drains.push(testScheduler.now()));
+        // 2500 bytes go in pieces of 1000 at 0 and 100 ms, and the last 500 at 150 ms: the output
+        // is below the mark (500 bytes) from 100 ms on.
+        expect(connection.write(Buffer.alloc(2500))).toBe(false);
+        flush();
+        expect(drains).toEqual([100]);
+        connection.abort();
+      });
+    });
+
     it('aborts with WriteBufferFullError past maxPendingWriteBytes, held bytes included', () => {
       testScheduler.run(() => {
         const limits = checkConnectionOptions({

@@ -108,8 +108,9 @@ export interface ConnectionOptions {
   /**
    * Bytes per second written to this connection (`writeLimit`): bytes beyond the budget wait and
    * count as pending output, so `write()` returns `false` at `writeHighWaterMark`, `drain$` tells
-   * when to go on, and `maxPendingWriteBytes` and `drainTimeout` apply as to a slow reader (keep
-   * `drainTimeout` above the time one write takes at this rate). `Infinity` is no limit.
+   * when to go on, and `maxPendingWriteBytes` and `drainTimeout` apply as to a slow reader (a
+   * single write larger than the mark keeps the output at it while its excess goes out at this
+   * rate: keep `drainTimeout` above that). `Infinity` is no limit.
    * @defaultValue `Infinity`
    */
   readonly maxWriteBytesPerSecond?: number;

@@ -1,6 +1,8 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import type { Output } from '../../types';
+import { CoreConnection } from './core';
 import { MAX_TIMER_DELAY, checkRate, type ConnectionLimits } from './options';
+import { flushed } from './writePath';
 import type { FlushCallback, Transport, TransportSink } from './transport';
 
 /**
@@ -157,6 +159,12 @@ export class ThrottledTransport implements Transport, TransportSink {
   private writeTimer: Subscription | undefined;
   /** `end()` came while writes were held: it follows the last of them. */
   private pendingEnd: FlushCallback | undefined;
+  /**
+   * The connection's drain check, carried by the pieces of a split write: pending output can fall
+   * below the high-water mark in the middle of one large write, and `drain$` (and the drain
+   * timeout) must see it then, not only once its last byte is out.
+   */
+  private readonly pieceFlushed: FlushCallback | undefined;
 
   constructor(
     private readonly sink: TransportSink,
@@ -166,6 +174,7 @@ export class ThrottledTransport implements Transport, TransportSink {
     private readonly scheduler: SchedulerLike,
   ) {
     this.inner = makeInner(this);
+    this.pieceFlushed = sink instanceof CoreConnection ? () => flushed(sink) : undefined;
   }
 
   get pendingBytes(): number {
@@ -305,7 +314,7 @@ export class ThrottledTransport implements Transport, TransportSink {
       head.size -= budget;
       this.heldBytes -= budget;
       for (const bucket of writes) bucket.take(budget);
-      this.inner.write(bytes.subarray(0, budget));
+      this.inner.write(bytes.subarray(0, budget), this.pieceFlushed);
     }
     const onFinished = this.pendingEnd;
     if (onFinished !== undefined) {
