@@ -421,6 +421,33 @@ describe('haproxy: endpoints', () => {
         local: tcp4('198.51.100.1', 7),
       });
     });
+
+    it('shows the behaviour a connectionRefused event for a peer without a header', async () => {
+      const notifications = new ReplaySubject<ServerNotification>();
+      subscriptions.push(serve(HAPROXY, (events) => events.pipe(echo())).subscribe(notifications));
+      const listening = await within(
+        firstValueFrom(notifications.pipe(filter((n) => n.type === 'listening'))),
+        'listening',
+      );
+      const port =
+        listening.type === 'listening' && listening.address._tag === 'TcpAddress'
+          ? listening.address.port
+          : 0;
+      const socket = await client(port);
+      socket.write('HELO example.org\r\n');
+      const refused = await within(
+        firstValueFrom(notifications.pipe(filter((n) => n.type === 'connectionRefused'))),
+        'connectionRefused',
+      );
+      expect(refused).toEqual({
+        type: 'connectionRefused',
+        remote: tcp4('127.0.0.1', portOf(socket)),
+        error: new ProxyProtocolError(
+          'Invalid PROXY header: byte 0x48 starts neither a PROXY v1 nor a v2 header',
+        ),
+      });
+      await closedByServer(socket);
+    });
   });
 });
 
@@ -472,6 +499,18 @@ describe('haproxy:ssl: endpoints', () => {
       expect(refused).toBe(0);
     },
   );
+
+  it('gives the TLS handshake after the header a handshakeTimeout of its own', async () => {
+    const { listener, refusal } = await start(endpoint(), { handshakeTimeout: 300 });
+    const raw = await client(listener.port);
+    raw.write('PROXY TCP4 203.0.113.60 203.0.113.1 40000 443\r\n'); // and no ClientHello
+    const { error, remote } = await refusal(0);
+    expect(error).toBeInstanceOf(HandshakeTimeoutError);
+    expect(error).toMatchObject({ stage: 'tls', timeout: 300 });
+    // The header was read: the refusal names the client it announced.
+    expect(remote).toEqual(tcp4('203.0.113.60', 40000));
+    await closedByServer(raw);
+  });
 
   it('refuses a TLS client that sends no PROXY header with ProxyProtocolError, before any handshake', async () => {
     const { listener, refusal } = await start(endpoint());
