@@ -13,6 +13,7 @@ import {
   type Observable,
 } from 'rxjs';
 import {
+  close,
   HandshakeTimeoutError,
   StartTlsError,
   TlsError,
@@ -330,6 +331,78 @@ describe('startTls', () => {
       } finally {
         server.stop();
       }
+    });
+    it('upgrades at connectionMade, so the first frame is decoded from TLS', async () => {
+      const seen: string[] = [];
+      const behaviour: Behaviour<string, string> = (events) =>
+        events.pipe(
+          mergeMap((event) => {
+            if (event.type === 'connectionMade') return of(startTls(event.id));
+            if (event.type === 'data') {
+              seen.push(event.data);
+              return of(write(event.id, `echo ${event.data}`));
+            }
+            return of();
+          }),
+        );
+      const server = await startServer(behaviour);
+      try {
+        const socket = netConnect({ host: '127.0.0.1', port: server.port });
+        socket.on('error', () => undefined);
+        await once(socket, 'connect');
+        const reader = new LineReader(socket);
+        const secure = await clientHandshake(socket, reader);
+        secure.write('HELLO\r\n');
+        expect(await reader.next()).toBe('echo HELLO');
+        expect(seen).toEqual(['HELLO']);
+        secure.destroy();
+      } finally {
+        server.stop();
+      }
+    });
+
+    it('carries out a close after startTls once the handshake is done: the reply, then the end, over TLS', async () => {
+      const behaviour: Behaviour<string, string> = (events) =>
+        events.pipe(
+          mergeMap((event) =>
+            event.type === 'connectionMade'
+              ? of(
+                  write(event.id, '220 Go ahead'),
+                  startTls(event.id),
+                  write(event.id, '221 Bye'),
+                  close(event.id),
+                )
+              : of(event),
+          ),
+        );
+      const server = await startServer(behaviour);
+      try {
+        const socket = netConnect({ host: '127.0.0.1', port: server.port, allowHalfOpen: true });
+        socket.on('error', () => undefined);
+        await once(socket, 'connect');
+        const reader = new LineReader(socket);
+        expect(await reader.next()).toBe('220 Go ahead');
+        const secure = await clientHandshake(socket, reader);
+        const ended = once(secure, 'end');
+        expect(await reader.next()).toBe('221 Bye');
+        await ended;
+        secure.end();
+        expect(await lostReason(server.notes, 1)).toEqual({ type: 'done' });
+      } finally {
+        server.stop();
+      }
+    });
+
+    it('throws at call time for startTls beside upgradeTls, and for a key that is not PEM', () => {
+      expect(() =>
+        serve(LOOPBACK, smtp([]), {
+          startTls: serverTls,
+          upgradeTls: (c) => startTls(c, serverTls),
+        }),
+      ).toThrow(TypeError);
+      expect(() =>
+        serve(LOOPBACK, smtp([]), { startTls: { key: 'not a key', cert: 'not a certificate' } }),
+      ).toThrow();
     });
   });
 
