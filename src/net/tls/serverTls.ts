@@ -254,6 +254,8 @@ class ServerTlsHandshakes implements ServerTls {
   /** One handshake, with the contexts current when it starts. */
   private handshake(pending: Pending, contexts: ServerContexts, finish: TlsAccepted): void {
     const { defaultContext, byName } = contexts;
+    // A TLSSocket is half-open when the socket it wraps is: listen's are (`allowHalfOpen: true`),
+    // so the peer's close_notify and FIN end only our reading, and end() sends close_notify and FIN.
     const secure = new TLSSocket(pending.raw, {
       isServer: true,
       secureContext: defaultContext,
