@@ -281,6 +281,21 @@ describe('TLS servers (listen)', () => {
       expect(connection.tls?.protocol).toBe('TLSv1.3');
     });
 
+    it('lets the minVersion option override the endpoint', async () => {
+      const server = await echoServer(sslEndpoint(), { minVersion: 'TLSv1.3' });
+      const old = tlsConnect({
+        host: '127.0.0.1',
+        port: server.port,
+        servername: 'localhost',
+        ca: certs.read(certs.ca.cert),
+        maxVersion: 'TLSv1.2',
+      });
+      cleanups.push(() => old.destroy());
+      await once(old, 'error');
+      await until(() => server.refusals.length === 1, 'the refusal');
+      expect(server.refusals[0]!.error).toBeInstanceOf(TlsError);
+    });
+
     it('speaks TLS 1.2 with a TLS 1.2-only client by default', async () => {
       const server = await echoServer();
       const socket = await nodeTlsClient({
@@ -360,6 +375,35 @@ describe('TLS servers (listen)', () => {
       const connection = await pending;
       cleanups.push(() => connection.abort());
       expect(connection.tls?.peerCertificate?.subject).toBe('CN=localhost');
+    });
+
+    it('refuses with HandshakeTimeoutError a client still waiting for the first credentials at handshakeTimeout', async () => {
+      const server = await echoServer('ssl:0:interface=127.0.0.1', {
+        tls: new Subject<TlsCredentials>(),
+        handshakeTimeout: 200,
+      });
+      const error = await connectFailure(clientEndpoint(server.port));
+      expect(error.cause).toBeInstanceOf(TlsError);
+      expect(server.refusals.map((refusal) => refusal.error)).toEqual([
+        expect.any(HandshakeTimeoutError),
+      ]);
+    });
+
+    it('reports the error of the credentials Observable and keeps the last good credentials', async () => {
+      const credentials = new BehaviorSubject<TlsCredentials>({
+        key: certs.read(certs.server.key),
+        cert: certs.read(certs.server.cert),
+      });
+      const errors: TlsError[] = [];
+      const server = await echoServer('ssl:0:interface=127.0.0.1', {
+        tls: credentials,
+        onTlsReloadError: (error) => errors.push(error),
+      });
+      credentials.error(new Error('vault unreachable'));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]!.message).toContain('vault unreachable');
+      const connection = await client(server.port);
+      expect(await roundTrip(connection, 'still served')).toBe('still served');
     });
 
     it('fails the listen with ListenError when the first credentials are unusable', async () => {
@@ -696,6 +740,32 @@ describe('TLS clients (connect)', () => {
     );
     cleanups.push(() => connection.abort());
     expect(connection.tls?.authorized).toBe(true);
+  });
+
+  it('sends a client certificate and a server name given in the tls option', async () => {
+    const server = await echoServer(sslEndpoint(certs.server, `:sni=${certs.sniDir}`), {
+      requestCert: true,
+      ca: certs.read(certs.ca.cert),
+    });
+    const connection = await connectAsync(clientEndpoint(server.port), {
+      tls: {
+        cert: certs.read(certs.client.cert),
+        key: certs.read(certs.client.key),
+        servername: 'beta.test',
+        alpn: ['x'],
+        minVersion: 'TLSv1.3',
+      },
+    });
+    cleanups.push(() => connection.abort());
+    expect(connection.tls?.peerCertificate?.subject).toBe('CN=beta.test');
+    await roundTrip(connection, 'x');
+    expect(server.accepted[0]!.tls?.peerCertificate?.subject).toBe('CN=rxnet client');
+  });
+
+  it('throws a TypeError at call time for a client certificate without its key', () => {
+    expect(() =>
+      connectEvents(clientEndpoint(1), { tls: { cert: certs.read(certs.client.cert) } }),
+    ).toThrow('needs both cert and key');
   });
 
   it('takes a directory of PEM files as trustRoots', async () => {
