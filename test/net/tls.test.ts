@@ -246,6 +246,16 @@ describe('TLS servers (listen)', () => {
       expect(server.accepted[0]!.tls?.alpnProtocol).toBe('h2');
     });
 
+    it('fails the handshake of a client that offers none of the server protocols', async () => {
+      const server = await echoServer(sslEndpoint(certs.server, ':alpn=h2'));
+      const error = await connectFailure(
+        clientEndpoint(server.port, `:trustRoots=${certs.ca.cert}:alpn=smtp`),
+      );
+      expect(error.cause).toBeInstanceOf(TlsError);
+      await until(() => server.refusals.length === 1, 'the refusal');
+      expect(server.refusals[0]!.error).toBeInstanceOf(TlsError);
+    });
+
     it('leaves alpnProtocol undefined when the client offers none', async () => {
       const server = await echoServer(sslEndpoint(certs.server, ':alpn=h2'));
       const connection = await client(server.port);
