@@ -232,7 +232,10 @@ class ServerTlsHandshakes implements ServerTls {
       }, timeout);
     }
     const begin = (): void => {
-      if (this.pending.has(pending)) this.handshake(pending, this.contexts!, finish);
+      if (!this.pending.has(pending)) return;
+      // A peer may leave while it waits for the first credentials: no handshake on a dead socket.
+      if (raw.destroyed) finish(new TlsError(undefined, { cause: peerClosed() }), undefined);
+      else this.handshake(pending, this.contexts!, finish);
     };
     if (this.contexts === undefined) {
       this.waiting.push(begin);
