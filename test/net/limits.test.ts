@@ -15,6 +15,7 @@ import {
 import { TestScheduler } from 'rxjs/testing';
 import { ConnectionLimitError } from '../../src/errors';
 import { listen } from '../../src/net/listen';
+import { serve, type ServerNotification } from '../../src/net/serve';
 import {
   DEFAULT_MAX_WAITING_CONNECTIONS,
   DEFAULT_WHEN_FULL,
@@ -388,6 +389,32 @@ describe('listen', () => {
       await closed;
       await closeOf(socket);
       expect(counters).toMatchObject({ accepted: 1, open: 0, refused: 0 });
+    });
+  });
+
+  describe('under serve', () => {
+    it('shows the behaviour each refusal by a limit as a connectionRefused event', async () => {
+      const notifications: ServerNotification<Buffer>[] = [];
+      const refusal = new Promise<ConnectionRefused>((resolve) => {
+        const subscription = serve(LOOPBACK, (events) => events, {
+          maxConnections: 1,
+          whenFull: 'refuse',
+        }).subscribe((notification) => {
+          notifications.push(notification);
+          if (notification.type === 'listening') {
+            const address = notification.address;
+            const port = address._tag === 'TcpAddress' ? address.port : 0;
+            void client(port).then(() => client(port));
+          } else if (notification.type === 'connectionRefused') {
+            resolve(notification);
+            subscription.unsubscribe();
+          }
+        });
+      });
+      const event = await refusal;
+      expect(event.error).toBeInstanceOf(ConnectionLimitError);
+      expect(limitOf(event)).toBe('maxConnections');
+      expect(notifications.map((notification) => notification.type)).toContain('connectionMade');
     });
   });
 
