@@ -542,6 +542,71 @@ describe('startTls', () => {
       }
     });
 
+    it('hands large pending output to the kernel in plain text before the handshake', async () => {
+      const MIB = 1024 * 1024;
+      const listener = await startListening(LOOPBACK, {
+        writeHighWaterMark: 64 * MIB,
+        maxPendingWriteBytes: 64 * MIB,
+      });
+      try {
+        const socket = netConnect({ host: '127.0.0.1', port: listener.port });
+        socket.on('error', () => undefined);
+        await once(socket, 'connect');
+        const connection = await listener.accepted(0);
+        const plain = Buffer.alloc(8 * MIB, 'p');
+        connection.write(plain);
+        await new Promise((resolve) => setImmediate(resolve));
+        // The client has not read yet, so the kernel holds only part of it.
+        expect(connection.pendingWriteBytes).toBeGreaterThan(0);
+        const upgraded = firstValueFrom(startTls(connection, serverTls));
+        let received = 0;
+        await new Promise<void>((resolve) => {
+          socket.on('data', function onData(chunk: Buffer) {
+            received += chunk.length;
+            if (received >= plain.length) {
+              socket.off('data', onData);
+              socket.pause();
+              resolve();
+            }
+          });
+        });
+        expect(received).toBe(plain.length);
+        const secure = tlsConnect({ socket, ca, servername: 'localhost' });
+        secure.on('error', () => undefined);
+        await once(secure, 'secureConnect');
+        await upgraded;
+        secure.destroy();
+      } finally {
+        listener.subscription.unsubscribe();
+      }
+    });
+
+    it('counts a flush the peer never reads against handshakeTimeout', async () => {
+      const MIB = 1024 * 1024;
+      const listener = await startListening(LOOPBACK, {
+        writeHighWaterMark: 64 * MIB,
+        maxPendingWriteBytes: 64 * MIB,
+      });
+      try {
+        const socket = netConnect({ host: '127.0.0.1', port: listener.port });
+        socket.on('error', () => undefined);
+        socket.pause();
+        await once(socket, 'connect');
+        const connection = await listener.accepted(0);
+        connection.write(Buffer.alloc(8 * MIB, 'p'));
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(connection.pendingWriteBytes).toBeGreaterThan(0);
+        const error = await firstValueFrom(
+          startTls(connection, { ...serverTls, handshakeTimeout: 300 }),
+        ).catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(HandshakeTimeoutError);
+        expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'aborted', error });
+        socket.destroy();
+      } finally {
+        listener.subscription.unsubscribe();
+      }
+    });
+
     describe('refusals', () => {
       /** A client on `listener`, and the server's side of it. */
       async function pair(listener: Listener): Promise<{ socket: Socket; connection: Connection }> {

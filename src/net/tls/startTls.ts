@@ -59,8 +59,9 @@ export interface StartTlsOptions {
    */
   readonly requestCert?: boolean;
   /**
-   * Milliseconds for the handshake, from the moment the plain output was flushed; 0 or `Infinity`
-   * waits for ever. Runs on the connection's scheduler.
+   * Milliseconds for the whole upgrade, from the subscription: flushing the plain output (a peer
+   * that does not read cannot hold it for ever) and the handshake. 0 or `Infinity` waits for ever.
+   * Runs on the connection's scheduler.
    *
    * @defaultValue {@link DEFAULT_HANDSHAKE_TIMEOUT} (10000)
    */
@@ -87,7 +88,7 @@ export interface StartTlsOptions {
  * - bytes that arrived and were not read yet are **discarded**: they were sent before the peer
  *   could have seen that reply, so they are plaintext pipelined after the request, which must never
  *   pass for protected input (the STARTTLS command injection of CVE-2011-0411);
- * - the handshake runs over the same socket, within `handshakeTimeout`;
+ * - the handshake runs over the same socket; flush and handshake together get `handshakeTimeout`;
  * - what was written after the subscription goes out over TLS, reading resumes with the
  *   decrypted bytes, and `connection.tls` holds the {@link TlsInfo} this emits.
  *
@@ -253,17 +254,16 @@ export function tlsUpgrader(
         subscriber.complete();
       }
       core.watchClose(closeHook);
+      if (handshakeTimeout > 0 && handshakeTimeout !== Infinity) {
+        timer = core.limits.scheduler.schedule(
+          () => finish(new HandshakeTimeoutError('tls', handshakeTimeout)),
+          handshakeTimeout,
+        );
+      }
       const upgrade = new UpgradingTransport(core, core.transport as DuplexTransport, {
         wrap(raw) {
           secure = wrap(raw as Socket, connection);
           secure.on(ready, onReady);
-          const { scheduler } = core.limits;
-          if (handshakeTimeout > 0 && handshakeTimeout !== Infinity) {
-            timer = scheduler.schedule(
-              () => finish(new HandshakeTimeoutError('tls', handshakeTimeout)),
-              handshakeTimeout,
-            );
-          }
           return secure;
         },
         failed(error) {

@@ -1,10 +1,3 @@
-import type { Duplex } from 'node:stream';
-import type { Output } from '../../types';
-import type { CoreConnection } from './core';
-import { DuplexTransport } from './duplexTransport';
-import { updateFlow } from './readPath';
-import type { FlushCallback, Transport } from './transport';
-
 /**
  * Swapping a live connection's byte pipe for another stream over the same socket (`startTls`),
  * while the {@link CoreConnection} (its id, state, timers, `data$` and `closed$`) stays the same.
@@ -23,7 +16,14 @@ import type { FlushCallback, Transport } from './transport';
  * CVE-2011-0411), and Node's `TLSSocket` would otherwise read them as the handshake's first bytes.
  *
  * @internal
+ * @packageDocumentation
  */
+import type { Duplex } from 'node:stream';
+import type { Output } from '../../types';
+import type { CoreConnection } from './core';
+import { DuplexTransport } from './duplexTransport';
+import { updateFlow } from './readPath';
+import type { FlushCallback, Transport } from './transport';
 
 /** What the caller (`startTls`) does at each step. @internal */
 export interface UpgradeSteps {
@@ -155,6 +155,8 @@ export class UpgradingTransport implements Transport {
     plain.detach();
     this.plain = undefined;
     // Not read yet, so sent before our reply to the request: plaintext that must not become TLS.
+    // (The flush's callback runs before the event loop next polls this socket, so nothing the peer
+    // sent after seeing the reply can be among them.)
     while (raw.read() !== null) {
       // discarded
     }
