@@ -614,6 +614,21 @@ describe('readProxyHeader', () => {
     expect(listenerCounts(accepted)).toEqual(before);
   });
 
+  it.each([0, Infinity])('sets no timer with a timeout of %s', async (timeout) => {
+    const { accepted, peer } = await pair();
+    const setTimer = jest.spyOn(global, 'setTimeout');
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => (finished = resolve));
+    try {
+      readProxyHeader(accepted, timeout, () => finished());
+      expect(setTimer).not.toHaveBeenCalled();
+    } finally {
+      setTimer.mockRestore();
+    }
+    peer.write('PROXY UNKNOWN\r\n');
+    await within(done, 'the header');
+  });
+
   it('calls done once with HandshakeTimeoutError, and not again when the peer then sends a header', async () => {
     const { accepted, peer } = await pair();
     const done = jest.fn();

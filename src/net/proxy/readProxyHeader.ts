@@ -12,7 +12,7 @@ export type ProxyHeaderCallback = (
 
 /**
  * Reads a PROXY protocol header (v1 or v2) from the start of a paused socket, within `timeout` ms
- * (`Infinity` for no limit), and calls `done` exactly once.
+ * (0 or `Infinity`: no limit), and calls `done` exactly once.
  *
  * On success the bytes that came after the header, in the same chunk, are pushed back
  * (`unshift`), so whoever reads next (the connection, or the TLS handshake) reads them first, in
@@ -85,6 +85,7 @@ export function readProxyHeader(socket: Socket, timeout: number, done: ProxyHead
   socket.on('end', onEnd);
   socket.on('error', onError);
   socket.on('close', onClose);
-  if (timeout !== Infinity) timer = setTimeout(onTimeout, timeout);
+  // As for the TLS handshake that may follow, 0 and Infinity set no limit.
+  if (timeout > 0 && timeout !== Infinity) timer = setTimeout(onTimeout, timeout);
   socket.resume();
 }
