@@ -159,13 +159,18 @@ export interface ServeConnectionsOptions<T, O> {
  *
  * ## Graceful shutdown
  *
- * The first emission of `shutdown` begins it (`d` = `shutdownTimeout`):
+ * The first emission of `shutdown` begins it; here `shutdownTimeout` is 10 frames, connection 1
+ * answers our FIN at once and connection 2 never does:
  *
  * ```text
- * shutdown:   ---s-------------------
- * events:     ---g--d-w--l-l----|       g=shuttingDown { deadline: d }  w=the read window is over
- * output:     ---g--d-P--l-l----(C|)    P=shutdownProgress  C=shutdownComplete
+ * shutdown:    ----s
+ * readWindow:      ---w               (shutdownReadWindow, subscribed at s)
+ * output:      ----g-d(lP)---(kC|)
  * ```
+ *
+ * `g` = `shuttingDown`, `d` = data from 1 still read in the window, `l` = 1's `connectionLost`
+ * (`done`), `P` = `shutdownProgress` (1 open), `k` = 2's `connectionLost` (`aborted` at the
+ * deadline), `C` = `shutdownComplete` (1 graceful, 1 aborted).
  *
  * 1. The behaviour gets `{ type: 'shuttingDown', deadline }`: what it writes now (a goodbye) is
  *    flushed before each connection ends.

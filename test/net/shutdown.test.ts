@@ -407,6 +407,13 @@ describe('serve', () => {
       // After shuttingDown, before the report.
       expect(types.indexOf('connectionRefused')).toBeGreaterThan(types.indexOf('shuttingDown'));
       expect(types.indexOf('connectionRefused')).toBeLessThan(types.indexOf('shutdownComplete'));
+      // And the listening socket is closed: a new peer is refused by the kernel.
+      const late = netConnect({ host: '127.0.0.1', port: server.port });
+      sockets.push(late);
+      const [error] = (await within(once(late, 'error'), 'the late connect to fail', 5000)) as [
+        NodeJS.ErrnoException,
+      ];
+      expect(error.code).toBe('ECONNREFUSED');
     });
   });
 });

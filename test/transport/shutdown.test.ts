@@ -1,4 +1,4 @@
-import { NEVER, Observable, filter, map, merge } from 'rxjs';
+import { NEVER, Observable, delay, filter, map, merge } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import {
   DEFAULT_SHUTDOWN_TIMEOUT,
@@ -251,6 +251,26 @@ describe('serveConnections', () => {
       });
       expect(slow!.pendingWriteBytes).toBe(0); // aborted at the deadline
       expect(slow!.closeReason).toEqual({ type: 'aborted' });
+    });
+
+    it('drops a reply the behaviour makes after the read window, as its connection has ended', () => {
+      let a: MemoryConnection | undefined;
+      testScheduler.run(({ cold, hot }) => {
+        a = memoryConnection({ id: 1, input: cold('-x', { x: 'slow' }) });
+        // Replies 3 frames after each message: the one to 'slow' comes after the window.
+        const slowEcho: Behaviour = (events) =>
+          events.pipe(
+            filter((event) => event.type === 'data'),
+            delay(3),
+            map((event) => write(event.id, (event as { data: Buffer }).data)),
+          );
+        serveConnections(cold<Connection>('a', { a }), slowEcho, {
+          shutdown: hot('--s'),
+          shutdownReadWindow: cold('-w'),
+        }).subscribe();
+      });
+      expect(a!.writtenText).toBe('');
+      expect(a!.closeReason).toEqual({ type: 'done' });
     });
 
     it('stops at once, without a report, when unsubscribed during the shutdown', () => {
