@@ -46,10 +46,13 @@ export function hubFactory(kind: HubKind, cluster = uniqueCluster(kind)) {
     cluster,
     make,
     async destroy(): Promise<void> {
+      // Closing first flushes the nodes' last appends (a stopped node's goodbye), which would
+      // otherwise land after the delete and leave a stray log behind.
+      for (const hub of made.splice(0)) await hub.close().catch(() => undefined);
       const cleaner = make();
       await cleaner.destroy();
-      for (const hub of made.splice(0)) await hub.close().catch(() => undefined);
-      if (shared !== undefined) await shared.close();
+      await cleaner.close();
+      made.length = 0;
     },
   };
 }

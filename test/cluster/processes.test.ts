@@ -92,3 +92,55 @@ describe.each([
     expect(await fifth.waitForLines(1)).toEqual(['after the crash']);
   });
 });
+
+describe('spread-server --workers', () => {
+  const resources = new Resources();
+  let hubs: ReturnType<typeof hubFactory>;
+
+  beforeEach(() => {
+    hubs = hubFactory('redis');
+  });
+
+  afterEach(async () => {
+    await resources.disposeAll();
+    await hubs.destroy();
+  });
+
+  it('runs N nodes sharing one listening socket, numbering and relaying as one server', async () => {
+    const primary = spawnExample(resources, 'spread-server', [
+      'tcp:0:interface=127.0.0.1',
+      '--framing',
+      'lines',
+      '--hub',
+      REDIS_URL,
+      '--cluster',
+      hubs.cluster,
+      '--workers',
+      '2',
+    ]);
+    // Three programs compile under ts-node one after the other: allow for each.
+    await primary.waitForLine(/^2 workers listening$/, 3 * START_TIMEOUT_MS);
+    const ports = new Set(
+      (await primary.waitForLines(/^listening on /, 2)).map((line) => line.split(':').pop()),
+    );
+    expect(ports.size).toBe(1);
+    expect(await primary.waitForLines(/^joined cluster /, 2)).toEqual(
+      expect.arrayContaining([
+        `joined cluster ${hubs.cluster} as node 1`,
+        `joined cluster ${hubs.cluster} as node 2`,
+      ]),
+    );
+    const port = Number([...ports][0]);
+    const clients: SpreadClient[] = [];
+    for (let index = 0; index < 4; index++) {
+      clients.push(await SpreadClient.connect(resources, port));
+    }
+    expect(clients.map((client) => client.number)).toEqual([1, 2, 3, 4]);
+    clients[0]!.send('to everyone');
+    for (const client of clients.slice(1)) {
+      expect(await client.waitForLines(1)).toEqual(['to everyone']);
+    }
+    // SIGTERM stops the workers with the primary.
+    expect((await primary.kill('SIGTERM')).code).toBe(0);
+  });
+});

@@ -9,6 +9,7 @@ import {
   hubFactory,
   SpreadClient,
   startSpreadNode,
+  TEST_NODE_TIMEOUT,
   type HubKind,
   type SpreadNode,
 } from './harness';
@@ -88,6 +89,20 @@ describe.each<HubKind>(['memory', 'redis', 'nats'])('serveClustered with the %s 
     expect(first.raw.isClosed).toBe(false);
     expect(third.raw.isClosed).toBe(false);
     expect(second.lines).toEqual([]);
+  });
+
+  it('shows the clients of a node that stops as lost at once, and numbers on', async () => {
+    const clients: SpreadClient[] = [];
+    for (let index = 0; index < 3; index++) {
+      clients.push(await SpreadClient.connect(resources, nodes[index]!.port));
+    }
+    const stoppedAt = Date.now();
+    nodes[2]!.stop();
+    for (const node of nodes.slice(0, 2)) await node.waitForLog(/^lost connect: 2$/);
+    // Told by the node itself, not found out by the others' failure detector.
+    expect(Date.now() - stoppedAt).toBeLessThan(TEST_NODE_TIMEOUT);
+    await within(clients[2]!.raw.closed, "the stopped node's client to be closed");
+    expect((await SpreadClient.connect(resources, nodes[1]!.port)).number).toBe(3);
   });
 
   it('catches a late node up: its clients get the next numbers and the same relays', async () => {
