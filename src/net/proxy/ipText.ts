@@ -7,6 +7,8 @@
  * @packageDocumentation
  */
 
+import type { TcpAddress } from '../../types';
+
 /** One decimal byte with no heading zero: the spec forbids them, as octal look-alikes. */
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]\\d|\\d)';
 const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
@@ -104,4 +106,9 @@ export function formatIPv6(bytes: Uint8Array): string {
   }
   if (best.base !== -1 && best.base + best.length === 8) text += ':';
   return text;
+}
+
+/** A TCP address as rxnet reports one. */
+export function tcpAddress(hostname: string, port: number, family: 'IPv4' | 'IPv6'): TcpAddress {
+  return { _tag: 'TcpAddress', hostname, port, family };
 }

@@ -1,7 +1,7 @@
 import { ProxyProtocolError } from '../../errors';
 import type { TcpAddress, UnixAddress } from '../../types';
-import { crc32c } from './crc32c';
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './ipText';
+import { v1Header, v1LineProblem } from './v1';
+import { decodeV2, V2_FIXED_BYTES, v2FixedByteProblem } from './v2';
 
 /**
  * The longest PROXY v1 line, CRLF included: `PROXY UNKNOWN` with two full IPv6 addresses and
@@ -46,22 +46,8 @@ export type ProxyParse =
 
 const NEED_MORE: ProxyParse = Object.freeze({ type: 'needMore' });
 
-/** `\r\n\r\n\0\r\nQUIT\n`: chosen by the spec to be no prefix of HTTP, TLS, SMTP or v1. */
-const V2_SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
-const V2_FIXED_BYTES = 16;
 const CR = 0x0d;
 const LF = 0x0a;
-const PP2_TYPE_CRC32C = 0x03;
-
-/** Address block sizes of the v2 protocol bytes whose layout the spec defines. */
-const V2_ADDRESS_BYTES: ReadonlyMap<number, number> = new Map([
-  [0x11, 12], // TCP over IPv4
-  [0x12, 12], // UDP over IPv4
-  [0x21, 36], // TCP over IPv6
-  [0x22, 36], // UDP over IPv6
-  [0x31, 216], // UNIX stream
-  [0x32, 216], // UNIX datagram
-]);
 
 /**
  * Reads a PROXY protocol header, v1 or v2, from chunks as they arrive: the pure half of a
@@ -194,193 +180,6 @@ export class ProxyHeaderParser {
  */
 export function parseProxyHeader(input: Uint8Array): ProxyParse {
   return new ProxyHeaderParser().push(input);
-}
-
-const V1_KEYWORDS = ['PROXY TCP4 ', 'PROXY TCP6 ', 'PROXY UNKNOWN'] as const;
-
-/**
- * Why `line` (without CRLF) is not a valid v1 line, or, when not `complete`, cannot begin one.
- * Cheap enough to run on every chunk: a line is at most 107 bytes.
- */
-function v1LineProblem(line: string, complete: boolean): string | undefined {
-  const keyword = V1_KEYWORDS.find((word) =>
-    line.length < word.length ? word.startsWith(line) : line.startsWith(word),
-  );
-  if (keyword === undefined || (complete && line.length < keyword.length)) {
-    return `not a PROXY v1 line: ${JSON.stringify(line.slice(0, 32))}`;
-  }
-  if (keyword === 'PROXY UNKNOWN') {
-    // The spec has the receiver ignore whatever follows UNKNOWN up to the CRLF.
-    return line.length > keyword.length && line[keyword.length] !== ' '
-      ? `not a PROXY v1 line: ${JSON.stringify(line.slice(0, 32))}`
-      : undefined;
-  }
-  if (line.length < keyword.length) return undefined;
-  const family = keyword === 'PROXY TCP4 ' ? 4 : 6;
-  const fields = line.slice(keyword.length).split(' ');
-  const known = complete ? fields.length : fields.length - 1;
-  for (const [index, field] of fields.entries()) {
-    if (index >= 4) return `a TCP${family} line needs exactly 4 fields separated by single spaces`;
-    const problem =
-      index < known
-        ? v1FieldProblem(family, index, field)
-        : v1PartialFieldProblem(family, index, field);
-    if (problem !== undefined) return problem;
-  }
-  return complete && fields.length < 4
-    ? `a TCP${family} line needs exactly 4 fields separated by single spaces`
-    : undefined;
-}
-
-const V1_FIELDS = ['source address', 'destination address', 'source port', 'destination port'];
-
-function v1FieldProblem(family: 4 | 6, index: number, field: string): string | undefined {
-  if (index >= 2) {
-    return /^(?:0|[1-9]\d{0,4})$/.test(field) && Number(field) <= 65535
-      ? undefined
-      : `bad ${V1_FIELDS[index]} ${JSON.stringify(field)}: a port is 0 to 65535 without heading zeros`;
-  }
-  const bytes = family === 4 ? parseIPv4(field) : parseIPv6(field);
-  return bytes === undefined
-    ? `bad ${V1_FIELDS[index]} ${JSON.stringify(field)}: not a canonical IPv${family} address`
-    : undefined;
-}
-
-/** The last field of an incomplete line: can its characters and length so far begin a valid one? */
-function v1PartialFieldProblem(family: 4 | 6, index: number, field: string): string | undefined {
-  const possible =
-    index >= 2
-      ? /^(?:0|[1-9]\d{0,4})?$/
-      : family === 4
-        ? /^[0-9.]{0,15}$/
-        : /^[0-9A-Fa-f:.]{0,45}$/;
-  return possible.test(field)
-    ? undefined
-    : `bad ${V1_FIELDS[index]} ${JSON.stringify(field)} in a TCP${family} line`;
-}
-
-/** The header of a valid line. */
-function v1Header(line: string): ProxyHeader | undefined {
-  if (line.startsWith('PROXY UNKNOWN')) return undefined;
-  const family = line.startsWith('PROXY TCP4 ') ? 'IPv4' : 'IPv6';
-  const [source, destination, sourcePort, destinationPort] = line.slice(11).split(' ') as [
-    string,
-    string,
-    string,
-    string,
-  ];
-  const canonical = (text: string): string =>
-    family === 'IPv4' ? text : formatIPv6(parseIPv6(text)!);
-  return {
-    source: tcp(canonical(source), Number(sourcePort), family),
-    destination: tcp(canonical(destination), Number(destinationPort), family),
-  };
-}
-
-/** Why the byte at `index` (0 to 15) cannot be in a v2 header's fixed part. */
-function v2FixedByteProblem(index: number, byte: number): string | undefined {
-  if (index < V2_SIGNATURE.length) {
-    return byte === V2_SIGNATURE[index]
-      ? undefined
-      : `byte ${index} is 0x${hex(byte)}, not the v2 signature's 0x${hex(V2_SIGNATURE[index]!)}`;
-  }
-  if (index === 12) {
-    if (byte >> 4 !== 2) return `version ${byte >> 4} in a v2 header (only 2 is valid)`;
-    if ((byte & 0x0f) > 1) return `unknown v2 command 0x${hex(byte & 0x0f)}`;
-  }
-  if (index === 13) {
-    if (byte >> 4 > 3) return `unknown v2 address family 0x${hex(byte >> 4)}`;
-    if ((byte & 0x0f) > 2) return `unknown v2 transport protocol 0x${hex(byte & 0x0f)}`;
-  }
-  return undefined;
-}
-
-/** A complete v2 header's meaning, or why it is invalid. */
-function decodeV2(header: Buffer): { header: ProxyHeader | undefined } | string {
-  // LOCAL (a health check by the proxy itself): the spec says to discard the whole block.
-  if ((header[12]! & 0x0f) === 0) return { header: undefined };
-  const protocol = header[13]!;
-  const addressBytes = V2_ADDRESS_BYTES.get(protocol);
-  // UNSPEC family or transport: the spec asks receivers to ignore the address block.
-  if (addressBytes === undefined) return { header: undefined };
-  const declared = header.length - V2_FIXED_BYTES;
-  if (declared < addressBytes) {
-    return `a v2 length of ${declared} is too short for the ${addressBytes}-byte address block of protocol 0x${hex(protocol)}`;
-  }
-  const problem = tlvProblem(header, V2_FIXED_BYTES + addressBytes);
-  if (problem !== undefined) return problem;
-  const at = V2_FIXED_BYTES;
-  switch (protocol) {
-    case 0x11:
-      return {
-        header: {
-          source: tcp(formatIPv4(header.subarray(at, at + 4)), header.readUInt16BE(at + 8), 'IPv4'),
-          destination: tcp(
-            formatIPv4(header.subarray(at + 4, at + 8)),
-            header.readUInt16BE(at + 10),
-            'IPv4',
-          ),
-        },
-      };
-    case 0x21:
-      return {
-        header: {
-          source: tcp(
-            formatIPv6(header.subarray(at, at + 16)),
-            header.readUInt16BE(at + 32),
-            'IPv6',
-          ),
-          destination: tcp(
-            formatIPv6(header.subarray(at + 16, at + 32)),
-            header.readUInt16BE(at + 34),
-            'IPv6',
-          ),
-        },
-      };
-    case 0x31:
-      return {
-        header: {
-          source: unixAddress(header.subarray(at, at + 108)),
-          destination: unixAddress(header.subarray(at + 108, at + 216)),
-        },
-      };
-    default:
-      // Datagram transports on a stream connection: the spec's fallback is UNSPEC.
-      return { header: undefined };
-  }
-}
-
-/** Why the TLVs from `start` to the header's end are malformed, or fail their CRC32C. */
-function tlvProblem(header: Buffer, start: number): string | undefined {
-  for (let at = start; at < header.length;) {
-    if (at + 3 > header.length) return `a TLV header at byte ${at} is cut by the v2 length`;
-    const type = header[at]!;
-    const end = at + 3 + header.readUInt16BE(at + 1);
-    if (end > header.length) return `TLV 0x${hex(type)} at byte ${at} overruns the v2 length`;
-    if (type === PP2_TYPE_CRC32C) {
-      if (end - at !== 7) return `a CRC32C TLV of ${end - at - 3} bytes (it has 4)`;
-      const received = header.readUInt32BE(at + 3);
-      const zeroed = Buffer.from(header).fill(0, at + 3, end);
-      if (crc32c(zeroed) !== received) return 'the CRC32C TLV does not match the header';
-    }
-    at = end;
-  }
-  return undefined;
-}
-
-function tcp(hostname: string, port: number, family: 'IPv4' | 'IPv6'): TcpAddress {
-  return { _tag: 'TcpAddress', hostname, port, family };
-}
-
-/**
- * A 108-byte `sun_path`: up to its first NUL, or, for Linux's abstract namespace (a leading
- * NUL), the name after it written as Node writes it (`'\0name'`).
- */
-function unixAddress(bytes: Buffer): UnixAddress {
-  const from = bytes[0] === 0 ? 1 : 0;
-  const end = bytes.indexOf(0, from);
-  const name = bytes.toString('utf8', from, end === -1 ? bytes.length : end);
-  return { _tag: 'UnixAddress', path: from === 1 && name !== '' ? `\0${name}` : name };
 }
 
 function hex(byte: number): string {
