@@ -30,7 +30,7 @@ import {
 } from '../../src/index';
 import { CoreConnection } from '../../src/transport/connection/core';
 import { type DuplexTransport } from '../../src/transport/connection/duplexTransport';
-import { memoryConnection } from '../../src/testing/index';
+import { VirtualNetwork, memoryConnection } from '../../src/testing/index';
 import { makeCerts, type TestCerts } from '../helpers/certs';
 import { LOOPBACK, startListening, type Listener } from '../helpers/sockets';
 
@@ -502,6 +502,24 @@ describe('startTls', () => {
       expect(error).toBeInstanceOf(StartTlsError);
       expect(error).toMatchObject({ reason: 'unsupported' });
       expect(await firstValueFrom(connection.closed$)).toEqual({ type: 'aborted', error });
+    });
+
+    it('fails with StartTlsError unsupported on both ends of a virtual network connection', async () => {
+      const net = new VirtualNetwork();
+      const accepted: Connection[] = [];
+      const listening = net.listen('smtp').subscribe((connection) => accepted.push(connection));
+      let client: Connection | undefined;
+      const connecting = net.connect('smtp').subscribe((connection) => (client = connection));
+      await net.run(0);
+      for (const connection of [client!, accepted[0]!]) {
+        const error = await firstValueFrom(
+          startTls(connection, { ...serverTls, role: 'server' }),
+        ).catch((caught: unknown) => caught);
+        expect(error).toMatchObject({ code: 'RXNET_ERR_STARTTLS', reason: 'unsupported' });
+      }
+      connecting.unsubscribe();
+      listening.unsubscribe();
+      await net.run(10);
     });
 
     it('fails with StartTlsError alreadySecure when an upgrade is already under way', async () => {
