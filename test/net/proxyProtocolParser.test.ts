@@ -202,6 +202,12 @@ const valid: readonly Valid[] = [
     header: undefined,
   },
   {
+    name: 'v2 LOCAL with a block that is no valid TLV list, discarded unread',
+    input: v2(0x20, 0x11, TCP4_BLOCK + 'ff'),
+    version: 2,
+    header: undefined,
+  },
+  {
     name: 'v2 PROXY with the UNSPEC family, block ignored',
     input: v2(0x21, 0x00, 'deadbeef'),
     version: 2,
