@@ -13,9 +13,13 @@ export interface DeterminismReport {
   readonly commands: readonly ServerCommand<unknown>[];
   /** Where the first run and a later one first differ (`index` in the command list), if anywhere. */
   readonly difference?: {
+    /** The run that differed from the first (1 for the second run). */
     readonly run: number;
+    /** The position, in the list of commands, of the first difference. */
     readonly index: number;
+    /** The first run's command there, as JSON (undefined when the first run had fewer). */
     readonly expected: unknown;
+    /** The other run's command there, as JSON (undefined when it had fewer). */
     readonly actual: unknown;
   };
 }

@@ -72,13 +72,34 @@ export type ClusterEvent<T = unknown> =
  *   said so itself on a clean stop (reason `done`), otherwise its heartbeats stopped (`lost`).
  */
 export type LogEntry<T = unknown> =
-  | { readonly type: 'event'; readonly node: number; readonly event: ClusterEvent<T> }
-  | { readonly type: 'joined'; readonly node: number }
-  | { readonly type: 'heartbeat'; readonly node: number }
   | {
-      readonly type: 'nodeLost';
+      /** A connection event. */
+      readonly type: 'event';
+      /** The node that holds the connection. */
       readonly node: number;
+      /** The event, its id cluster-wide. */
+      readonly event: ClusterEvent<T>;
+    }
+  | {
+      /** The node started. */
+      readonly type: 'joined';
+      /** The node that started. */
+      readonly node: number;
+    }
+  | {
+      /** The node is alive. */
+      readonly type: 'heartbeat';
+      /** The node that is alive. */
+      readonly node: number;
+    }
+  | {
+      /** A node is gone. */
+      readonly type: 'nodeLost';
+      /** The node that is gone. */
+      readonly node: number;
+      /** The node that said so (`node` itself when it left cleanly). */
       readonly by: number;
+      /** The node left cleanly: its connections are lost with reason `done`, not `lost`. */
       readonly graceful: boolean;
     };
 

@@ -28,8 +28,11 @@ import { replayLog } from './replayLog';
 
 /** This node has its number in the cluster; its connections' ids are `node * 2^32 + local id`. */
 export interface Joined {
+  /** The notification's kind. */
   readonly type: 'joined';
+  /** The hub's cluster name. */
   readonly cluster: string;
+  /** This node's number: unique in the cluster, never reused (until the cluster is destroyed). */
   readonly node: number;
 }
 
@@ -40,9 +43,9 @@ export type ClusterNotification<T = unknown> = Joined | ServerNotification<T>;
 export type ServeClusteredOptions<T, O> = ServeOptions<T, O> & {
   /** The cluster's shared log. @defaultValue a new {@link memoryHub}, a cluster of one */
   readonly hub?: Hub;
-  /** @defaultValue {@link DEFAULT_HEARTBEAT_INTERVAL} */
+  /** How often this node appends a heartbeat, in ms. @defaultValue {@link DEFAULT_HEARTBEAT_INTERVAL} */
   readonly heartbeatInterval?: number;
-  /** @defaultValue {@link DEFAULT_NODE_TIMEOUT} */
+  /** How long another node may go unheard before this one declares it lost, in ms. @defaultValue {@link DEFAULT_NODE_TIMEOUT} */
   readonly nodeTimeout?: number;
   /** Where the heartbeats and the failure detector take their time. @defaultValue `asyncScheduler` */
   readonly scheduler?: SchedulerLike;
