@@ -533,8 +533,9 @@ const HUB_MESSAGES: Readonly<Record<HubFailure, string>> = {
 };
 
 /**
- * Why a connection cannot be upgraded by `startTls`: `unsupported`, it is not over a TCP or Unix
- * socket (`memoryConnection()`, the virtual network, `fromDuplex` over another stream);
+ * Why a connection cannot be upgraded by `startTls`: `unsupported`, it is not rxnet's own connection
+ * over a TCP or Unix socket (`memoryConnection()`, the virtual network, `fromDuplex` over another
+ * stream), or its socket is behind another layer (a throttle, a `wiretap`);
  * `alreadySecure`, it is over TLS already, or an upgrade of it is under way; `notOpen`, its state
  * is not `open` (the peer's FIN came, or it is ending or closed); `notConfigured`, a behaviour
  * emitted a `startTls` command on a server given no `startTls` options.

@@ -21,6 +21,7 @@ import {
   lines,
   serve,
   startTls,
+  wiretap,
   write,
   type Behaviour,
   type CloseReason,
@@ -657,6 +658,18 @@ describe('startTls', () => {
         try {
           const { socket, connection } = await pair(listener);
           expect(await refusal(connection)).toMatchObject({ reason: 'unsupported' });
+          await closed(socket);
+        } finally {
+          listener.subscription.unsubscribe();
+        }
+      });
+
+      it('refuses a connection wrapped by wiretap as unsupported', async () => {
+        const listener = await startListening();
+        try {
+          const { socket, connection } = await pair(listener);
+          const tapped = wiretap(connection, { log: () => undefined });
+          expect(await refusal(tapped)).toMatchObject({ reason: 'unsupported' });
           await closed(socket);
         } finally {
           listener.subscription.unsubscribe();

@@ -117,7 +117,8 @@ export interface StartTlsOptions {
  * handshake fails (garbage instead of a ClientHello, an untrusted certificate, the peer closing
  * during it), {@link HandshakeTimeoutError} when it takes longer than `handshakeTimeout`, and
  * {@link StartTlsError} when the connection cannot be upgraded: not over a TCP or Unix socket
- * (`memoryConnection()`, the virtual network), over TLS already or being upgraded, or not `open`.
+ * (`memoryConnection()`, the virtual network), throttled or wrapped by `wiretap`, over TLS already
+ * or being upgraded, or not `open`.
  * In every case the connection is aborted with that error.
  * @throws TypeError at call time for the server role without `key` and `cert`, or `key` without
  * `cert`.
