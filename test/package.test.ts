@@ -209,8 +209,10 @@ describe('the packed tarball', () => {
   }, 180_000);
 
   afterAll(() => {
-    if (work !== undefined && process.env['KEEP_SCRATCH'] === undefined)
+    // KEEP_SCRATCH=1 keeps the tarball and the scratch projects, to look into a failure.
+    if (work !== undefined && process.env['KEEP_SCRATCH'] === undefined) {
       rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it('builds itself when packed: dist/ with both entries and their types, and no sources', () => {
