@@ -3,6 +3,7 @@ import { createServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Observable, type Subscription } from 'rxjs';
 import { ListenError } from '../errors';
+import { checkDelay } from '../transport/connection/options';
 import {
   checkConnectionOptions,
   fromServerDuplex,
@@ -45,7 +46,9 @@ export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 export interface ListenOptions
   extends ConnectionOptions, AdmissionOptions, ServerThrottleOptions, TlsListenOptions {
   /**
-   * How long the PROXY header and the TLS handshake may each take, in milliseconds.
+   * How long the PROXY header and the TLS handshake may each take, in milliseconds; `0` or
+   * `Infinity` for no limit. A negative value is a `TypeError` and a finite value above 2^31−1 a
+   * `RangeError`, at call time.
    *
    * @defaultValue {@link DEFAULT_HANDSHAKE_TIMEOUT} (10000)
    */
@@ -151,7 +154,11 @@ export function listen(
         ? parsed.inner
         : undefined;
   checkTlsListenOptions(tlsEndpoint, options);
-  const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+  const handshakeTimeout = checkDelay(
+    'handshakeTimeout',
+    options.handshakeTimeout,
+    DEFAULT_HANDSHAKE_TIMEOUT,
+  );
   return new Observable<Connection>((subscriber) => {
     let tls: ServerTls | undefined;
     if (tlsEndpoint !== undefined) {

@@ -238,3 +238,24 @@ describe('listen', () => {
     }, 15_000);
   });
 });
+
+describe('listen handshakeTimeout', () => {
+  it('is a TypeError at call time when negative', () => {
+    expect(() => listen('tcp:port=0:interface=127.0.0.1', { handshakeTimeout: -1 })).toThrow(
+      TypeError,
+    );
+  });
+
+  it('is a RangeError at call time above 2^31-1 ms, which Node timers cannot hold', () => {
+    expect(() => listen('tcp:port=0:interface=127.0.0.1', { handshakeTimeout: 2 ** 31 })).toThrow(
+      RangeError,
+    );
+  });
+
+  it('accepts 0 and Infinity as no limit', () => {
+    expect(() => listen('tcp:port=0:interface=127.0.0.1', { handshakeTimeout: 0 })).not.toThrow();
+    expect(() =>
+      listen('tcp:port=0:interface=127.0.0.1', { handshakeTimeout: Infinity }),
+    ).not.toThrow();
+  });
+});
