@@ -438,6 +438,44 @@ describe('startTls', () => {
       }
     });
 
+    it('drops plaintext injected after the reply when a client subscribes its decoder afresh', async () => {
+      const listener = await startListening();
+      try {
+        const client = await connectAsync(`tcp:127.0.0.1:${listener.port}`);
+        const server = await listener.accepted(0);
+        const before: string[] = [];
+        let replied!: () => void;
+        const reply = new Promise<void>((resolve) => (replied = resolve));
+        const decoding = client.data$
+          .pipe(lines({ delimiter: '\r\n', encoding: 'utf8' }))
+          .subscribe((line) => {
+            before.push(line);
+            replied();
+          });
+        // A man in the middle appends plaintext to the server's reply: the client must not take it
+        // for part of what comes over TLS.
+        server.write('220 Go ahead\r\nINJECTED ');
+        const serverSide = firstValueFrom(startTls(server, serverTls));
+        await reply;
+        expect(before).toEqual(['220 Go ahead']);
+        decoding.unsubscribe();
+        await Promise.all([
+          serverSide,
+          firstValueFrom(startTls(client, { ca, servername: 'localhost' })),
+        ]);
+        const after = firstValueFrom(
+          client.data$.pipe(lines({ delimiter: '\r\n', encoding: 'utf8' })),
+        );
+        server.write('REAL\r\n');
+        expect(await after).toBe('REAL');
+        client.end();
+        server.end();
+        expect(await firstValueFrom(server.closed$)).toEqual({ type: 'done' });
+      } finally {
+        listener.subscription.unsubscribe();
+      }
+    });
+
     it('fails with a TlsError and aborts the client when the server is not trusted', async () => {
       const server = await startServer(smtp([]));
       try {
