@@ -60,9 +60,11 @@ export type ServeOptions<T, O> = ListenOptions &
  * down gracefully, as {@link serveConnections} describes: `listen` stops accepting at once
  * (it gets the same trigger as `stopAccepting`), the behaviour gets `shuttingDown`, and the
  * connections are read until a full event-loop poll phase has passed, so every byte the kernel
- * had received from a peer when the shutdown began is read and served; then each connection is
- * flushed and closed with FIN, and at `shutdownTimeout` the rest are aborted. The stream ends
- * with `shutdownComplete` and completes. A second emission aborts what is left at once.
+ * had received from a peer when the shutdown began is read and served. (Not on a connection whose
+ * own output is held at the high-water mark, which stays paused, nor beyond the 32 reads of
+ * 64 KiB that libuv makes from one socket in one poll phase.) Then each connection is flushed and
+ * closed with FIN, and at `shutdownTimeout` the rest are aborted. The stream ends with
+ * `shutdownComplete` and completes. A second emission aborts what is left at once.
  *
  * Unsubscribing stops listening and ends every connection gracefully, without waiting: the hard
  * stop.
