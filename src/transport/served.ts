@@ -1,5 +1,5 @@
 import type { Observable, Observer, Subject, Subscription } from 'rxjs';
-import { StartTlsError } from '../errors';
+import { RxnetError, StartTlsError, TlsError } from '../errors';
 import { asRxnetError } from '../internal/asRxnetError';
 import type { CloseReason, Connection, ConnectionId, ServerEvent, TlsInfo } from '../types';
 
@@ -62,8 +62,18 @@ export class Served<T> implements Observer<T> {
       this.frames?.unsubscribe();
       this.frames = undefined;
     }
+    let upgraded: Observable<TlsInfo>;
+    try {
+      upgraded = upgrade(this.connection);
+    } catch (error: unknown) {
+      // A hand-written `upgradeTls` that throws fails this connection, not the server.
+      this.connection.abort(
+        error instanceof RxnetError ? error : new TlsError(undefined, { cause: error }),
+      );
+      return;
+    }
     // Not unsubscribed by stop(): that would abort a connection the server means to end gracefully.
-    upgrade(this.connection).subscribe(new TlsUpgrade(this));
+    upgraded.subscribe(new TlsUpgrade(this));
   }
 
   tlsStarted(tls: TlsInfo): void {

@@ -5,7 +5,7 @@
  * `upgradeTls`. The real upgrade over sockets is test/net/startTls.test.ts.
  */
 import { NEVER, Subject, concat, mergeMap, of, type Observable } from 'rxjs';
-import { StartTlsError } from '../../src/errors';
+import { StartTlsError, TlsError } from '../../src/errors';
 import { lines } from '../../src/framing/lines';
 import { startTls, write } from '../../src/commands';
 import { memoryConnection } from '../../src/testing/memoryConnection';
@@ -83,6 +83,18 @@ describe('serveConnections', () => {
       connection.receive('HELLO\n');
       expect(seen).toEqual(['HELLO']);
       expect(outputs.map((output) => output.type)).toEqual(['connectionMade', 'tlsStarted']);
+    });
+
+    it('aborts only that connection with a TlsError when upgradeTls throws', () => {
+      const connection = memoryConnection({ id: 1 });
+      const outputs = serveOne(connection, [], () => {
+        throw new Error('no keys today');
+      });
+      connection.receive('STARTTLS\n');
+      const lost = outputs.find((output) => output.type === 'connectionLost');
+      const error = (lost as { reason: { error?: unknown } }).reason.error;
+      expect(error).toBeInstanceOf(TlsError);
+      expect((error as TlsError).cause).toMatchObject({ message: 'no keys today' });
     });
 
     it('aborts the connection with StartTlsError notConfigured on a server without upgradeTls', () => {
