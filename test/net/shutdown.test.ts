@@ -3,6 +3,7 @@
  * closed with FIN, a peer that stopped reading is aborted at the deadline, and refusals reach the
  * behaviour.
  */
+import { execSync } from 'node:child_process';
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { Subject, lastValueFrom, of, tap, toArray, type Observable } from 'rxjs';
@@ -110,6 +111,9 @@ describe('serve', () => {
 
     it('echoes every byte it read to 1000 peers mid-transfer, completes within a 2 s deadline, and aborts a peer that stopped reading', async () => {
       const COUNT = 1000;
+      // Both ends of every connection live in this process: two descriptors each.
+      const limit = Number(execSync('ulimit -n', { shell: '/bin/sh' }).toString().trim());
+      if (Number.isFinite(limit)) expect(limit).toBeGreaterThan(2 * COUNT + 100);
       const CHUNK = Buffer.alloc(1024, 'x');
       const readBy = new Map<ConnectionId, number>();
       const idOfPort = new Map<number, ConnectionId>();
