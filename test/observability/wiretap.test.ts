@@ -387,6 +387,20 @@ describe('wiretap', () => {
       expect(lines.slice(1).map((line) => line.slice(25))).toEqual(['#1 end()', '#1 closed: done']);
     });
 
+    it('logs nothing read after end(), as data$ delivers nothing then', () => {
+      const scheduler = new VirtualTimeScheduler();
+      const lines: string[] = [];
+      const inner = memoryConnection({ scheduler, peerAnswersFin: false });
+      const connection = wiretap(inner, { scheduler, log: (line) => lines.push(line) });
+      const seen: Buffer[] = [];
+      connection.data$.subscribe((chunk) => seen.push(chunk));
+      connection.end();
+      inner.receive('ignored');
+      expect(seen).toEqual([]);
+      expect(lines.slice(1).map((line) => line.slice(25))).toEqual(['#1 end()']);
+      inner.closeFromPeer('clean');
+    });
+
     it('forwards pause() and resume()', () => {
       const { inner, connection } = tapped();
       const seen: string[] = [];
