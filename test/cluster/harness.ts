@@ -138,8 +138,12 @@ export class SpreadClient {
     readonly number: number,
   ) {}
 
-  static async connect(resources: Resources, port: number): Promise<SpreadClient> {
-    const raw = await RawClient.connect(resources, port);
+  static connect(resources: Resources, port: number): Promise<SpreadClient> {
+    return SpreadClient.connectTo(resources, '127.0.0.1', port);
+  }
+
+  static async connectTo(resources: Resources, host: string, port: number): Promise<SpreadClient> {
+    const raw = await RawClient.connect(resources, port, host);
     const text = await raw.waitForText((received) => received.includes('\n'), 'a greeting');
     return new SpreadClient(raw, greetingNumber(text));
   }
