@@ -8,7 +8,8 @@
  *
  * Flags:
  * - `--quick`: a smoke run of about a minute (short windows, one round, fewer idle connections);
- * - `--only=echo,connectionRate,fanOut,idleMemory,framing`: a subset of the workloads;
+ * - `--only=echo,connectionRate,fanOut,trickle,fairness,idleMemory,framing`: a subset of the
+ *   workloads;
  * - `--rounds=N`: measure each case N times, alternating which server goes first, and keep each
  *   server's best round (noise on a shared machine only ever slows a run down);
  * - `--profile`: run every server under `node --cpu-prof` (profiles in bench/results/profiles; read
@@ -37,10 +38,12 @@ import type {
   CpuUse,
   EchoJob,
   EchoResult,
+  FairnessResult,
   FanOutResult,
   IdleOpenResult,
   Job,
   JobResult,
+  TrickleResult,
 } from './lib/protocol';
 import {
   baselineLegend,
@@ -56,7 +59,15 @@ import {
   type TwistedFigure,
 } from './lib/report';
 
-const WORKLOADS = ['echo', 'connectionRate', 'fanOut', 'idleMemory', 'framing'] as const;
+const WORKLOADS = [
+  'echo',
+  'connectionRate',
+  'fanOut',
+  'trickle',
+  'fairness',
+  'idleMemory',
+  'framing',
+] as const;
 type Workload = (typeof WORKLOADS)[number];
 /**
  * The servers of a row: `raw` is the row's raw `net` baseline, `rawPerLine` the fan-out
@@ -73,6 +84,8 @@ const SERVER_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'raw-spread-chunks':
     'chunk-forwarding: each received chunk written as is to every other client, the strongest simple raw design',
   'raw-spread': 'per-line: splits lines, one `write()` per line per receiver',
+  'rxnet-spread': '`lines()`, `countConnections()`, `greet()`, `broadcast()`',
+  'rxnet-spread-chunks': '`countConnections()`, `greet()`, `broadcast()` over raw chunks',
   twisted_echo: "`self.transport.write(data)`, Twisted's own echo example",
   twisted_spread:
     'the Spread fixture: greets each client, `client.transport.write(data)` per received chunk per other client',
@@ -99,6 +112,20 @@ interface Settings {
   readonly fanOutSize: number;
   readonly fanOutBatch: number;
   readonly idleConnections: number;
+  /** The trickle: `connections` clients, one byte each every `intervalMs`, one round per server. */
+  readonly trickle: {
+    readonly connections: number;
+    readonly intervalMs: number;
+    readonly probeEveryMs: number;
+    readonly warmupMs: number;
+    readonly durationMs: number;
+  };
+  /** Fairness: `senders` clients broadcasting as fast as they can, one round per server. */
+  readonly fairness: {
+    readonly senders: number;
+    readonly warmupMs: number;
+    readonly durationMs: number;
+  };
 }
 
 /** The issue's fan-out workload sends 500 000 lines; no measured round sends more. */
@@ -119,6 +146,14 @@ const FULL: Settings = {
   fanOutSize: 64,
   fanOutBatch: 16,
   idleConnections: 10_000,
+  trickle: {
+    connections: 2000,
+    intervalMs: 5000,
+    probeEveryMs: 250,
+    warmupMs: 5000,
+    durationMs: 10_000,
+  },
+  fairness: { senders: 10, warmupMs: 1000, durationMs: 5000 },
 };
 
 const QUICK: Settings = {
@@ -131,6 +166,14 @@ const QUICK: Settings = {
     { receivers: 1000, messages: 100 },
   ],
   idleConnections: 2_000,
+  trickle: {
+    connections: 100,
+    intervalMs: 1000,
+    probeEveryMs: 100,
+    warmupMs: 1000,
+    durationMs: 2000,
+  },
+  fairness: { senders: 10, warmupMs: 500, durationMs: 1500 },
 };
 
 interface Options {
@@ -652,6 +695,197 @@ async function fanOutWorkload(ctx: Context): Promise<void> {
   }
 }
 
+/** Measures one job once against each server given (in `IMPLS` order), with the server's CPU. */
+async function onceEach<R extends JobResult>(
+  ctx: Context,
+  workload: Workload,
+  label: string,
+  servers: Readonly<Partial<Record<Impl, ServerProcess>>>,
+  job: (port: number) => Job,
+  describe: (r: R, serverCpu: number) => string,
+  estimatedSeconds: number,
+): Promise<Partial<Record<Impl, Measured<R>>>> {
+  const measured: Partial<Record<Impl, Measured<R>>> = {};
+  for (const impl of IMPLS) {
+    const server = servers[impl];
+    if (server === undefined) continue;
+    const stepLabel = `${workload} ${label} · ${impl}`;
+    ctx.progress.step(stepLabel);
+    const m = await measure<R>(ctx, server, impl, job(server.port));
+    ctx.measurements.push({
+      workload,
+      case: label,
+      round: 0,
+      impl,
+      server: server.name,
+      serverCpu: m.serverCpu,
+      result: m.result,
+    });
+    ctx.progress.finish(stepLabel, describe(m.result, m.serverCpu), estimatedSeconds);
+    measured[impl] = m;
+  }
+  return measured;
+}
+
+/** The issue's trickle targets: no more server CPU than Twisted's, and greetings within 50 ms. */
+const TRICKLE_GREETING_TARGET_MS = 50;
+
+function trickleStepSeconds(s: Settings): number {
+  return (s.trickle.warmupMs + s.trickle.durationMs) / 1000 + 2;
+}
+
+/**
+ * Many quiet clients on the unframed Spread server: each sends a byte every few seconds, relayed
+ * to all the others, while newcomers are timed to their greeting. Reports server CPU (lower is
+ * better, so the ratios here are CPU ratios) and the greeting latency; one round per server, as a
+ * round is long and CPU use does not depend on the load as throughput does.
+ */
+async function trickleWorkload(ctx: Context): Promise<void> {
+  const t = ctx.settings.trickle;
+  const raw = await launch(ctx, 'raw-spread-chunks');
+  const rxnet = await launch(ctx, 'rxnet-spread-chunks');
+  const twisted = await launchTwisted(ctx, 'twisted_spread');
+  const label = `${t.connections} clients · 1 B every ${t.intervalMs / 1000} s each, relayed to all`;
+  const measured = await onceEach<TrickleResult>(
+    ctx,
+    'trickle',
+    label,
+    withTwisted({ raw, rxnet }, twisted),
+    (port) => ({ kind: 'trickle', port, ...t }),
+    (r, cpu) =>
+      `server CPU ${cpuPercent(cpu)} %, greeting p50 ${human(r.greetP50Us / 1000)} ms, p99 ${human(r.greetP99Us / 1000)} ms, max ${human(r.greetMaxUs / 1000)} ms over ${r.probes} clients, ${(delivered(r) * 100).toFixed(1)} % relayed`,
+    trickleStepSeconds(ctx.settings),
+  );
+  const r = measured.raw!;
+  const x = measured.rxnet!;
+  const tw = measured.twisted;
+  const all = [r, x, ...(tw === undefined ? [] : [tw])];
+  const figures = (f: (m: Measured<TrickleResult>) => number): Figures =>
+    tw === undefined ? [f(r), f(x)] : [f(r), f(x), f(tw)];
+  const p99Ms = x.result.greetP99Us / 1000;
+  const greetMet = p99Ms <= TRICKLE_GREETING_TARGET_MS && x.result.ungreeted === 0;
+  const cpuMet = tw === undefined ? undefined : x.serverCpu <= tw.serverCpu;
+  ctx.comparisons.push(
+    compare(
+      'trickle',
+      label,
+      'server CPU %',
+      cpuPercent(r.serverCpu),
+      cpuPercent(x.serverCpu),
+      undefined,
+      {
+        'greeting p50 ms': figures((m) => m.result.greetP50Us / 1000),
+        'greeting p99 ms': figures((m) => m.result.greetP99Us / 1000),
+        'greeting max ms': figures((m) => m.result.greetMaxUs / 1000),
+        'new clients timed': figures((m) => m.result.probes),
+        'of them never greeted': figures((m) => m.result.ungreeted),
+        '% of bytes relayed in the window': figures((m) => delivered(m.result) * 100),
+        'loadgen CPU %': figures((m) => cpuPercent(m.result.cpu.fraction)),
+      },
+      {
+        rawServer: raw.name,
+        loadgenCpu: Math.max(...all.map((m) => m.result.cpu.fraction)),
+        ...(tw === undefined
+          ? 'missing' in twisted
+            ? { twisted: { missing: twisted.missing } }
+            : {}
+          : {
+              twisted: {
+                server: 'twisted_spread',
+                value: cpuPercent(tw.serverCpu),
+                ratio: x.serverCpu / tw.serverCpu,
+              },
+            }),
+        note: `lower is better; targets: rxnet CPU ≤ Twisted's (${cpuMet === undefined ? 'no Twisted' : cpuMet ? 'met' : 'NOT met'}), greeting p99 ≤ ${TRICKLE_GREETING_TARGET_MS} ms (${greetMet ? 'met' : 'NOT met'}: ${human(p99Ms)} ms)`,
+      },
+    ),
+  );
+  await stopAll(ctx, running([raw, rxnet, twisted]));
+}
+
+/** The share of the relayed bytes the trickling clients received within the window. */
+function delivered(r: TrickleResult): number {
+  const expected = r.sent * (r.connections - 1);
+  return expected === 0 ? 1 : r.received / expected;
+}
+
+/** The issue's fairness target: Jain's index over the senders' throughput at least 0.9. */
+const FAIRNESS_TARGET = 0.9;
+
+function fairnessStepSeconds(s: Settings): number {
+  return (s.fairness.warmupMs + s.fairness.durationMs) / 1000 + 1;
+}
+
+/**
+ * Ten senders broadcasting 64-byte lines as fast as the server reads them, each also receiving
+ * the others' lines: Jain's index over the bytes each sender got into the server. Both rxnet
+ * Spread servers (line-framed and unframed) against the chunk-forwarding raw one and Twisted.
+ */
+async function fairnessWorkload(ctx: Context): Promise<void> {
+  const f = ctx.settings.fairness;
+  for (const rxnetServer of ['rxnet-spread', 'rxnet-spread-chunks'] as const) {
+    const raw = await launch(ctx, 'raw-spread-chunks');
+    const rxnet = await launch(ctx, rxnetServer);
+    const twisted = await launchTwisted(ctx, 'twisted_spread');
+    const label = `${f.senders} senders · 64 B lines · ${rxnetServer === 'rxnet-spread' ? 'rxnet line-framed' : 'rxnet unframed'}`;
+    const measured = await onceEach<FairnessResult>(
+      ctx,
+      'fairness',
+      label,
+      withTwisted({ raw, rxnet }, twisted),
+      (port) => ({ kind: 'fairness', port, size: 64, chunk: 16 * 1024, ...f }),
+      (r, cpu) =>
+        `Jain ${r.jain.toFixed(3)}, ${human(sum(r.perSender) / r.seconds / 1e6)} MB/s in all (per sender ${human(Math.min(...r.perSender) / r.seconds / 1e6)}..${human(Math.max(...r.perSender) / r.seconds / 1e6)} MB/s), server CPU ${cpuPercent(cpu)} %`,
+      fairnessStepSeconds(ctx.settings),
+    );
+    const r = measured.raw!;
+    const x = measured.rxnet!;
+    const tw = measured.twisted;
+    const all = [r, x, ...(tw === undefined ? [] : [tw])];
+    const figures = (g: (m: Measured<FairnessResult>) => number): Figures =>
+      tw === undefined ? [g(r), g(x)] : [g(r), g(x), g(tw)];
+    const mbps = (m: Measured<FairnessResult>, v: number): number => v / m.result.seconds / 1e6;
+    ctx.comparisons.push(
+      compare(
+        'fairness',
+        label,
+        "Jain's index",
+        r.result.jain,
+        x.result.jain,
+        undefined,
+        {
+          'MB/s from all senders': figures((m) => mbps(m, sum(m.result.perSender))),
+          'slowest sender MB/s': figures((m) => mbps(m, Math.min(...m.result.perSender))),
+          'fastest sender MB/s': figures((m) => mbps(m, Math.max(...m.result.perSender))),
+          'server CPU %': figures((m) => cpuPercent(m.serverCpu)),
+          'loadgen CPU %': figures((m) => cpuPercent(m.result.cpu.fraction)),
+        },
+        {
+          rawServer: raw.name,
+          loadgenCpu: Math.max(...all.map((m) => m.result.cpu.fraction)),
+          ...(tw === undefined
+            ? 'missing' in twisted
+              ? { twisted: { missing: twisted.missing } }
+              : {}
+            : {
+                twisted: {
+                  server: 'twisted_spread',
+                  value: tw.result.jain,
+                  ratio: x.result.jain / tw.result.jain,
+                },
+              }),
+          note: `target: rxnet's index ≥ ${FAIRNESS_TARGET} (${x.result.jain >= FAIRNESS_TARGET ? 'met' : 'NOT met'})`,
+        },
+      ),
+    );
+    await stopAll(ctx, running([raw, rxnet, twisted]));
+  }
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
 async function idleMemoryWorkload(ctx: Context): Promise<void> {
   // Each process holds one descriptor per connection, and the limit cannot be raised without
   // CAP_SYS_RESOURCE here, so stay a little under it rather than fail.
@@ -842,6 +1076,8 @@ async function main(): Promise<void> {
       settings.fanOut.length * (3 + withTwisted) * rounds,
       settings.fanOut.length * (3 + withTwisted) * rounds * fanOutStepSeconds(settings),
     ],
+    trickle: [2 + withTwisted, (2 + withTwisted) * trickleStepSeconds(settings)],
+    fairness: [2 * (2 + withTwisted), 2 * (2 + withTwisted) * fairnessStepSeconds(settings)],
     idleMemory: [2, 8],
     framing: [1, 10],
   };
@@ -880,6 +1116,8 @@ async function main(): Promise<void> {
       if (workload === 'echo') await echoWorkload(ctx);
       else if (workload === 'connectionRate') await connectionRateWorkload(ctx);
       else if (workload === 'fanOut') await fanOutWorkload(ctx);
+      else if (workload === 'trickle') await trickleWorkload(ctx);
+      else if (workload === 'fairness') await fairnessWorkload(ctx);
       else if (workload === 'idleMemory') await idleMemoryWorkload(ctx);
       else framing = await framingWorkload(ctx);
     }

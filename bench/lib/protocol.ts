@@ -64,7 +64,37 @@ export interface IdleCloseJob {
   readonly kind: 'idleClose';
 }
 
-export type Job = EchoJob | ConnectionRateJob | FanOutJob | IdleOpenJob | IdleCloseJob;
+/**
+ * Many clients of an unframed Spread server, each sending one byte every `intervalMs` (staggered
+ * evenly), every byte relayed to all the others; meanwhile a new client connects every
+ * `probeEveryMs`, one at a time, and is timed until its greeting arrives.
+ */
+export interface TrickleJob {
+  readonly kind: 'trickle';
+  readonly port: number;
+  readonly connections: number;
+  readonly intervalMs: number;
+  readonly probeEveryMs: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+}
+
+/**
+ * `senders` clients of a Spread server, each writing `size`-byte lines in `chunk`-byte writes as
+ * fast as the server takes them (and reading, and discarding, what the others send).
+ */
+export interface FairnessJob {
+  readonly kind: 'fairness';
+  readonly port: number;
+  readonly senders: number;
+  readonly size: number;
+  readonly chunk: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+}
+
+export type Job =
+  EchoJob | ConnectionRateJob | FanOutJob | IdleOpenJob | IdleCloseJob | TrickleJob | FairnessJob;
 
 /** The load generator's own CPU use during the measured window. */
 export interface CpuUse {
@@ -126,8 +156,43 @@ export interface IdleCloseResult {
   readonly closed: number;
 }
 
+export interface TrickleResult {
+  readonly kind: 'trickle';
+  readonly connections: number;
+  readonly seconds: number;
+  /** Bytes the trickling clients sent in the measured window. */
+  readonly sent: number;
+  /** Bytes they received in it: `sent × (connections − 1)` when the server keeps up. */
+  readonly received: number;
+  /** New clients timed in the window, and from connect() to their greeting. */
+  readonly probes: number;
+  readonly greetP50Us: number;
+  readonly greetP99Us: number;
+  readonly greetMaxUs: number;
+  /** Newcomers not greeted before they gave up (counted above with the time they waited). */
+  readonly ungreeted: number;
+  readonly cpu: CpuUse;
+  readonly errors: number;
+}
+
+export interface FairnessResult {
+  readonly kind: 'fairness';
+  readonly seconds: number;
+  /** Bytes of each sender's lines that reached the other clients in the window, per receiver. */
+  readonly perSender: readonly number[];
+  /** Jain's fairness index over `perSender`: 1 when all are equal, 1/n when one sender has all. */
+  readonly jain: number;
+  readonly cpu: CpuUse;
+}
+
 export type JobResult =
-  EchoResult | ConnectionRateResult | FanOutResult | IdleOpenResult | IdleCloseResult;
+  | EchoResult
+  | ConnectionRateResult
+  | FanOutResult
+  | IdleOpenResult
+  | IdleCloseResult
+  | TrickleResult
+  | FairnessResult;
 
 /** Runner → load generator. */
 export interface JobRequest {
