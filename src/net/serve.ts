@@ -1,4 +1,4 @@
-import { Observable, merge, share } from 'rxjs';
+import { EMPTY, Observable, catchError, merge, share } from 'rxjs';
 import {
   codecOf,
   serveConnections,
@@ -83,8 +83,8 @@ export type ServeOptions<T, O> = ListenOptions &
  * @param options Listen options, connection limits, and `framing` (a {@link Codec} such as
  * `lines()`) or `decode` and `encode`.
  * @returns An Observable that runs the server while subscribed. Fails with {@link ListenError}
- * when the endpoint cannot be bound, and when the behaviour itself fails; a connection's failure
- * is only ever its `connectionLost` event.
+ * when the endpoint cannot be bound, and when the behaviour itself or the `shutdown` trigger
+ * fails (with that error); a connection's failure is only ever its `connectionLost` event.
  * @throws {@link InvalidEndpointError} at call time for a bad description; `TypeError` for
  * `framing` given with `decode` or `encode`.
  * @see {@link listen}
@@ -111,12 +111,14 @@ export function serve<T = Buffer, O = Output>(
     // One subscription to the user's trigger for both: serveConnections subscribes first, so the
     // shutdown has begun when listen stops accepting and completes its stream.
     const trigger = options.shutdown?.pipe(share());
+    // A failing trigger fails the server through serveConnections; listen only stops on a value.
+    const stopOn = trigger?.pipe(catchError(() => EMPTY));
     const stopAccepting =
-      trigger === undefined
+      stopOn === undefined
         ? options.stopAccepting
         : options.stopAccepting === undefined
-          ? trigger
-          : merge(trigger, options.stopAccepting);
+          ? stopOn
+          : merge(stopOn, options.stopAccepting);
     const connections$ = new Observable<Connection | ConnectionRefused>((source) =>
       listen(endpoint, {
         ...options,

@@ -211,7 +211,8 @@ export interface ServeConnectionsOptions<T, O> {
  * @throws `TypeError` at call time when `framing` is given with `decode` or `encode`, or for a
  * negative `shutdownTimeout`; `RangeError` for one above 2^31−1 ms (but `Infinity`).
  * @returns An Observable that runs the server while subscribed and emits the events that reach the
- * end of the behaviour. Fails only when `connections$` or the behaviour itself fails.
+ * end of the behaviour. Fails only when `connections$`, the behaviour itself or the `shutdown`
+ * trigger fails.
  * @see {@link fromDuplex}
  */
 export function serveConnections<T = Buffer, O = Output>(
@@ -487,7 +488,14 @@ export function serveConnections<T = Buffer, O = Output>(
     // Before the source: `serve` shares one trigger with `listen`, and the shutdown must have
     // begun before `listen` stops and completes the source, or a server with no connection
     // left would complete without its shutdown.
-    if (trigger !== undefined) triggerSubscription.add(trigger.subscribe(onTrigger));
+    if (trigger !== undefined) {
+      triggerSubscription.add(
+        trigger.subscribe({
+          next: onTrigger,
+          error: (error: unknown) => subscriber.error(error),
+        }),
+      );
+    }
     source.add(
       connections$.subscribe({
         next: accept,

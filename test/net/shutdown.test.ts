@@ -355,6 +355,19 @@ describe('serve', () => {
     });
   });
 
+  it('fails with the error of a failing trigger, and stops listening', async () => {
+    const trigger = new Subject<void>();
+    const server = await start(serve(LOOPBACK, (events) => events, { shutdown: trigger }));
+    trigger.error(new Error('trigger failed'));
+    await expect(within(server.done, 'the server to fail', 5000)).rejects.toThrow('trigger failed');
+    const late = netConnect({ host: '127.0.0.1', port: server.port });
+    sockets.push(late);
+    const [error] = (await within(once(late, 'error'), 'the late connect to fail', 5000)) as [
+      NodeJS.ErrnoException,
+    ];
+    expect(error.code).toBe('ECONNREFUSED');
+  });
+
   describe('refusals', () => {
     it('tells the behaviour about each peer refused by a limit, as a connectionRefused event', async () => {
       const seen: unknown[] = [];

@@ -289,6 +289,18 @@ describe('serveConnections', () => {
       expect(a!.writtenText).toBe('bye');
     });
 
+    it('fails with the error of a failing trigger, ending the connections', () => {
+      let a: MemoryConnection | undefined;
+      testScheduler.run(({ cold, expectObservable }) => {
+        a = memoryConnection({ id: 1 });
+        const output = serveConnections(cold<Connection>('a', { a }), politeEcho, {
+          shutdown: cold('--#', undefined, new Error('trigger failed')),
+        });
+        expectObservable(lifecycle(output)).toBe('--#', undefined, new Error('trigger failed'));
+      });
+      expect(a!.closedBy).toBe('end');
+    });
+
     it('rejects a negative or too long shutdownTimeout at call time', () => {
       expect(() => serveConnections(NEVER, politeEcho, { shutdownTimeout: -1 })).toThrow(TypeError);
       expect(() => serveConnections(NEVER, politeEcho, { shutdownTimeout: 2 ** 31 })).toThrow(
