@@ -169,12 +169,15 @@ describeWithNamespaces('spread-server on three network namespaces, as separate m
         '-sd',
         join(natsStore, String(Date.now())),
       ]);
+      // nats-server logs on stderr, which Child collects but cannot await.
       await within(
         new Promise<void>((resolve) => {
           const check = (): void => {
-            if (/Server is ready/.test(nats.stderr + nats.stdout)) resolve();
-            else setTimeout(check, 50);
+            if (!/Server is ready/.test(nats.stderr)) return;
+            nats.process.stderr!.off('data', check);
+            resolve();
           };
+          nats.process.stderr!.on('data', check);
           check();
         }),
         'nats-server to be ready',
