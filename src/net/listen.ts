@@ -304,11 +304,15 @@ export function listen(
       server.listen({ path: bound.path, backlog: bound.backlog });
     }
     if (options.stopAccepting !== undefined) {
-      stopSubscription = options.stopAccepting.subscribe(() => {
-        stopSubscription?.unsubscribe();
-        handedOver = true;
-        stopListening();
-        subscriber.complete();
+      stopSubscription = options.stopAccepting.subscribe({
+        next: () => {
+          stopSubscription?.unsubscribe();
+          handedOver = true;
+          stopListening();
+          subscriber.complete();
+        },
+        // A failing trigger fails the listen, as the source of a stream's failure should.
+        error: (error: unknown) => subscriber.error(error),
       });
     }
 

@@ -121,6 +121,8 @@ function eventLine(net: VirtualNetwork, event: ServerOutput): string {
       return `${net.now()} server refused ${event.error.code}`;
     case 'shuttingDown':
       return `${net.now()} server shuttingDown ${event.deadline}`;
+    default:
+      return `${net.now()} server ${event.type}`;
   }
 }
 

@@ -30,6 +30,11 @@ function onClose(this: OwnedDuplex): void {
   this[kSink]?.closed();
 }
 
+/** Whether the stream's FIN has not been handed to the kernel yet: not ended, or output still pending. */
+function finNotQueued(stream: OwnedDuplex): boolean {
+  return !stream.writableEnded || stream.writableLength > 0;
+}
+
 function closeSink(sink: TransportSink): void {
   sink.closed();
 }
@@ -123,8 +128,10 @@ export class DuplexTransport implements Transport {
     const duplex = this.duplex;
     const raw = this.raw;
     // After our FIN is queued the kernel cannot send a RST (libuv answers EINVAL and Node then
-    // never closes the handle): the descriptor must still close, so fall back to destroy().
-    if (typeof raw.resetAndDestroy === 'function' && !duplex.writableEnded && !raw.writableEnded) {
+    // never closes the handle): the descriptor must still close, so fall back to destroy(). Node
+    // queues the FIN only once the output is flushed, so after end() with output still pending a
+    // RST is still possible, and it is what tells the peer its output was cut off.
+    if (typeof raw.resetAndDestroy === 'function' && finNotQueued(duplex) && finNotQueued(raw)) {
       try {
         raw.resetAndDestroy();
         return;
