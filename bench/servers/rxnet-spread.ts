@@ -12,8 +12,6 @@ import { greetingText, parseServerArgs, reportListening, startHarness } from './
 const args = parseServerArgs(process.argv.slice(2), 'rxnet-spread');
 startHarness(args);
 
-const NEWLINE = Buffer.from('\n');
-
 serve<Buffer, Output>(
   args.endpoint,
   (events) =>
@@ -24,9 +22,9 @@ serve<Buffer, Output>(
     ),
   {
     noDelay: true,
-    decode: lines({ delimiter: '\n' }),
-    // Every write is a line, the greeting included; encode runs once per broadcast, not per receiver.
-    encode: (line) => (typeof line === 'string' ? `${line}\n` : Buffer.concat([line, NEWLINE])),
+    // Both directions: every write is a line, the greeting included. The encoder runs once per
+    // broadcast, not per receiver, and gives the line and its delimiter as two parts, unjoined.
+    framing: lines({ delimiter: '\n' }),
   },
 ).subscribe(function onNotification(notification) {
   if (notification.type === 'listening') {
