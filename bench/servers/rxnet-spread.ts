@@ -1,8 +1,9 @@
 /**
  * The Spread server with rxnet: lines in, `countConnections()`, `greet(...)` and `broadcast()`,
- * lines out (the seed's pipeline without its `close` handling). rxnet corks each connection's
- * writes within an event-loop turn, so a chunk of many small lines costs each receiver one
- * `writev`, where the naive raw server makes one `write()` per line per receiver.
+ * lines out (the seed's pipeline without its `close` handling). The lines broadcast while one
+ * received chunk is handled are joined once and written to each receiver as one buffer, so a chunk
+ * of many small lines costs each receiver one `write()`, as the chunk-forwarding raw server's does,
+ * where the naive raw server makes one `write()` per line per receiver.
  *
  * Run on its own: `npx ts-node bench/servers/rxnet-spread.ts tcp:PORT [--time-limit=SECONDS]`.
  */
