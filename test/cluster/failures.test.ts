@@ -110,6 +110,39 @@ describe('serveClustered failures', () => {
     await hub.close().catch(() => undefined);
   });
 
+  it("emits a refused peer as this node's notification, never through the log", async () => {
+    const hubs = hubFactory('memory');
+    const hub = hubs.make();
+    let sawRefusal: () => void = () => undefined;
+    const refusal = new Promise<void>((resolve) => (sawRefusal = resolve));
+    let subscription: Subscription | undefined;
+    const port = await within(
+      new Promise<number>((resolve) => {
+        subscription = serveClustered(LOOPBACK, greeter, {
+          hub,
+          maxConnections: 1,
+          whenFull: 'refuse',
+        }).subscribe((notification) => {
+          if (notification.type === 'connectionRefused') sawRefusal();
+          if (notification.type === 'listening' && notification.address._tag === 'TcpAddress')
+            resolve(notification.address.port);
+        });
+      }),
+      'the node to listen',
+    );
+    resources.add({ dispose: async () => subscription?.unsubscribe() });
+    const admitted = await RawClient.connect(resources, port);
+    await admitted.expectText('hi\n');
+    const refused = await RawClient.connect(resources, port);
+    await within(refused.closed, 'the refused peer to be closed');
+    await within(refusal, 'a connectionRefused notification');
+    const history = await hub.history();
+    expect(history.some((entry) => entry.includes('connectionRefused'))).toBe(false);
+    expect(history.filter((entry) => entry.includes('connectionMade'))).toHaveLength(1);
+    subscription?.unsubscribe();
+    await hubs.destroy();
+  });
+
   it('aborts a connection whose frame has no JSON form, and logs nothing of it', async () => {
     const hubs = hubFactory('memory');
     const hub = hubs.make();
