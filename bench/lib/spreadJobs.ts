@@ -150,21 +150,28 @@ export async function fairness(
   });
   let measuring = false;
   const delivered = new Float64Array(job.senders);
-  // Where each receiver is in its current line: lines have a fixed size, so no byte is scanned.
-  const offsets = new Int32Array(job.senders);
+  // Whether each receiver's next byte starts a line. A chunk-forwarding server may split a line
+  // between reads and interleave another sender's chunk, so each line start is found after a
+  // newline (native indexOf, no byte loop) rather than by counting: a cut line miscounts only
+  // itself.
+  const atLineStart = new Uint8Array(job.senders).fill(1);
   function onData(index: number, chunk: Buffer): void {
     let at = 0;
-    let offset = offsets[index]!;
+    let start = atLineStart[index] === 1;
     while (at < chunk.length) {
-      if (offset === 0 && measuring) {
+      if (start && measuring) {
         const sender = chunk[at]! - FIRST_ID;
         if (sender >= 0 && sender < job.senders) delivered[sender] += job.size;
       }
-      const step = Math.min(job.size - offset, chunk.length - at);
-      at += step;
-      offset = (offset + step) % job.size;
+      const newline = chunk.indexOf(NEWLINE, at);
+      if (newline === -1) {
+        start = false;
+        break;
+      }
+      at = newline + 1;
+      start = true;
     }
-    offsets[index] = offset;
+    atLineStart[index] = start ? 1 : 0;
   }
   const sockets = await openGreeted(job.port, job.senders, onData);
   let running = true;
