@@ -67,7 +67,11 @@ export interface SpreadNode {
 }
 
 /** Serves the Spread example's behaviour (lines) as one node of the hub's cluster. */
-export function startSpreadNode(resources: Resources, hub: Hub): Promise<SpreadNode> {
+export function startSpreadNode(
+  resources: Resources,
+  hub: Hub,
+  nodeTimeout = TEST_NODE_TIMEOUT,
+): Promise<SpreadNode> {
   const log: string[] = [];
   const waiters = new Set<() => void>();
   const behaviour = spreadBehaviour({
@@ -86,7 +90,7 @@ export function startSpreadNode(resources: Resources, hub: Hub): Promise<SpreadN
         ...(decode === undefined ? {} : { decode }),
         halfOpenTimeout: 0,
         heartbeatInterval: TEST_HEARTBEAT_INTERVAL,
-        nodeTimeout: TEST_NODE_TIMEOUT,
+        nodeTimeout,
       }).subscribe({
         next(notification) {
           if (notification.type === 'joined') node = notification.node;
