@@ -14,11 +14,10 @@ import {
 } from 'rxjs';
 import { abort } from '../commands';
 import { EncodeError, HubError } from '../errors';
-import { listen } from '../net/listen';
 import { serverFromString, type ServerEndpoint } from '../net/endpoints';
-import type { ServeOptions, ServerNotification } from '../net/serve';
+import { listenWithRefusals, type ServeOptions, type ServerNotification } from '../net/serve';
 import { codecOf, serveConnections } from '../transport/serveConnections';
-import type { Behaviour, Connection, ConnectionRefused, Output, ServerEvent } from '../types';
+import type { Behaviour, Output, ServerEvent } from '../types';
 import { detectLostNodes } from './detectLostNodes';
 import { clusterId, decodeEntry, encodeEntry, type ClusterEvent, type LogEntry } from './entries';
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_NODE_TIMEOUT, type Hub } from './hub';
@@ -162,21 +161,10 @@ export function serveClustered<T = Buffer, O = Output>(
           log$.pipe(replayLog<T>(), behaviour, ownCommands<T, O>(self)),
         );
 
-      const { onListening, onRefused } = options;
       // Refusals go in with the connections, as serve() feeds them: they reach the clustered
       // behaviour above as server-level events, which it emits as this node's notifications.
-      const connections$ = new Observable<Connection | ConnectionRefused>((source) =>
-        listen(endpoint, {
-          ...options,
-          onListening(address) {
-            onListening?.(address);
-            subscriber.next({ type: 'listening', address });
-          },
-          onRefused(refusal) {
-            onRefused?.(refusal);
-            source.next(refusal);
-          },
-        }).subscribe(source),
+      const connections$ = listenWithRefusals(endpoint, options, (address) =>
+        subscriber.next({ type: 'listening', address }),
       );
       running.add(serveConnections<T, O>(connections$, clustered, options).subscribe(subscriber));
       // Read only once every consumer is subscribed: a hub may replay on the next microtask.

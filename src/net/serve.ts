@@ -107,7 +107,6 @@ export function serve<T = Buffer, O = Output>(
   const upgradeTls =
     options.startTls === undefined ? options.upgradeTls : tlsUpgrader(options.startTls, 'server');
   return new Observable<ServerNotification<T>>((subscriber) => {
-    const { onListening, onRefused } = options;
     // One subscription to the user's trigger for both: serveConnections subscribes first, so the
     // shutdown has begun when listen stops accepting and completes its stream.
     const trigger = options.shutdown?.pipe(share());
@@ -119,19 +118,10 @@ export function serve<T = Buffer, O = Output>(
         : options.stopAccepting === undefined
           ? stopOn
           : merge(stopOn, options.stopAccepting);
-    const connections$ = new Observable<Connection | ConnectionRefused>((source) =>
-      listen(endpoint, {
-        ...options,
-        ...(stopAccepting === undefined ? {} : { stopAccepting }),
-        onListening(address) {
-          onListening?.(address);
-          subscriber.next({ type: 'listening', address });
-        },
-        onRefused(refusal) {
-          onRefused?.(refusal);
-          source.next(refusal);
-        },
-      }).subscribe(source),
+    const connections$ = listenWithRefusals(
+      endpoint,
+      { ...options, ...(stopAccepting === undefined ? {} : { stopAccepting }) },
+      (address) => subscriber.next({ type: 'listening', address }),
     );
     return serveConnections<T, O>(connections$, behaviour, {
       ...options,
@@ -140,6 +130,40 @@ export function serve<T = Buffer, O = Output>(
       shutdownReadWindow: options.shutdownReadWindow ?? afterPollPhase(),
     }).subscribe(subscriber);
   });
+}
+
+/**
+ * {@link listen}, with the peers it turns away (`connectionRefused`) emitted on the same stream as
+ * the connections, in order, so that {@link serveConnections} hands them to the behaviour as
+ * server-level events; the caller's own `onListening` and `onRefused` are still called.
+ *
+ * Shared by {@link serve} and `serveClustered`, which feed the same stream to their behaviours.
+ *
+ * @param endpoint Where to listen, as {@link listen} takes it.
+ * @param options {@link listen}'s options.
+ * @param listening Called with the bound address, after `options.onListening`.
+ * @returns The connections and refusals; subscribing listens, as {@link listen} does.
+ * @internal
+ */
+export function listenWithRefusals(
+  endpoint: string | ServerEndpoint,
+  options: ListenOptions,
+  listening: (address: Address) => void,
+): Observable<Connection | ConnectionRefused> {
+  const { onListening, onRefused } = options;
+  return new Observable<Connection | ConnectionRefused>((source) =>
+    listen(endpoint, {
+      ...options,
+      onListening(address) {
+        onListening?.(address);
+        listening(address);
+      },
+      onRefused(refusal) {
+        onRefused?.(refusal);
+        source.next(refusal);
+      },
+    }).subscribe(source),
+  );
 }
 
 /**
