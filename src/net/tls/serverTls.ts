@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import {
   asyncScheduler,
   isObservable,
@@ -18,6 +18,7 @@ import {
   type ServerContexts,
   type TlsCredentials,
 } from './secureContext';
+import { clientCertificateError, peerClosed, serverTlsSocket } from './serverSocket';
 import { tlsInfoOf } from './tlsInfo';
 
 /**
@@ -256,24 +257,9 @@ class ServerTlsHandshakes implements ServerTls {
 
   /** One handshake, with the contexts current when it starts. */
   private handshake(pending: Pending, contexts: ServerContexts, finish: TlsAccepted): void {
-    const { defaultContext, byName } = contexts;
-    // A TLSSocket is half-open when the socket it wraps is: listen's are (`allowHalfOpen: true`),
-    // so the peer's close_notify and FIN end only our reading, and end() sends close_notify and FIN.
-    const secure = new TLSSocket(pending.raw, {
-      isServer: true,
-      secureContext: defaultContext,
-      // Without SNI files the callback would only cost a round through JavaScript per handshake.
-      ...(byName.size === 0
-        ? {}
-        : {
-            SNICallback: (
-              name: string,
-              choose: (error: Error | null, context?: SecureContext) => void,
-            ) => choose(null, byName.get(name.toLowerCase()) ?? defaultContext),
-          }),
-      ...(this.alpn === undefined ? {} : { ALPNProtocols: [...this.alpn] }),
+    const secure = serverTlsSocket(pending.raw, contexts, {
+      alpn: this.alpn,
       requestCert: this.requestCert,
-      rejectUnauthorized: this.requestCert,
     });
     pending.secure = secure;
     const requestCert = this.requestCert;
@@ -281,18 +267,9 @@ class ServerTlsHandshakes implements ServerTls {
       stopWatching();
       let authorized = false;
       if (requestCert) {
-        // A TLSSocket made outside a tls.Server only records the verification; the server's own
-        // check (`onServerSocketSecure`) reads it from the handle, as this does.
-        const verifyError = (
-          secure as TLSSocket & { ssl?: { verifyError?(): Error | null } }
-        ).ssl?.verifyError?.();
-        if (verifyError !== null) {
-          finish(
-            new TlsError(undefined, {
-              cause: verifyError ?? new Error('the client certificate could not be verified'),
-            }),
-            undefined,
-          );
+        const refused = clientCertificateError(secure);
+        if (refused !== undefined) {
+          finish(refused, undefined);
           return;
         }
         authorized = true;
@@ -372,16 +349,6 @@ export function resetsUnder(secure: TLSSocket, raw: Socket): void {
       return secure;
     },
   });
-}
-
-/** The error Node's own client reports when a server closes during the handshake. */
-function peerClosed(): Error {
-  return Object.assign(
-    new Error('The peer closed the connection before the TLS handshake finished'),
-    {
-      code: 'ECONNRESET',
-    },
-  );
 }
 
 function describe(cause: unknown): string {

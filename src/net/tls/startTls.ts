@@ -16,6 +16,7 @@ import {
   type ServerContexts,
   type TlsKeyPair,
 } from './secureContext';
+import { clientCertificateError, peerClosed, serverTlsSocket } from './serverSocket';
 import { tlsInfoOf } from './tlsInfo';
 
 /** Options of {@link startTls}, and `serve`'s `startTls` option (where the role is always `server`). */
@@ -181,7 +182,11 @@ export function tlsUpgrader(
   }
   const wrap =
     role === 'server'
-      ? (raw: Socket): TLSSocket => serverSocket(raw, contexts!, options)
+      ? (raw: Socket): TLSSocket =>
+          serverTlsSocket(raw, contexts!, {
+            alpn: options.alpn,
+            requestCert: options.requestCert === true,
+          })
       : (raw: Socket, connection: Connection): TLSSocket =>
           tlsConnect({
             socket: raw,
@@ -233,16 +238,9 @@ export function tlsUpgrader(
       function onReady(): void {
         let authorized = role === 'client';
         if (requestCert) {
-          // A TLSSocket made outside a tls.Server only records the verification (as serverTls.ts).
-          const verifyError = (
-            secure as TLSSocket & { ssl?: { verifyError?(): Error | null } }
-          ).ssl?.verifyError?.();
-          if (verifyError !== null) {
-            finish(
-              new TlsError(undefined, {
-                cause: verifyError ?? new Error('the client certificate could not be verified'),
-              }),
-            );
+          const refused = clientCertificateError(secure!);
+          if (refused !== undefined) {
+            finish(refused);
             return;
           }
           authorized = true;
@@ -298,36 +296,8 @@ function roleOf(connection: Connection): 'server' | 'client' {
   return (stream as { server?: unknown } | undefined)?.server != null ? 'server' : 'client';
 }
 
-function serverSocket(raw: Socket, contexts: ServerContexts, options: StartTlsOptions): TLSSocket {
-  const { defaultContext, byName } = contexts;
-  const requestCert = options.requestCert === true;
-  return new TLSSocket(raw, {
-    isServer: true,
-    secureContext: defaultContext,
-    ...(byName.size === 0
-      ? {}
-      : {
-          SNICallback: (
-            name: string,
-            choose: (error: Error | null, context?: SecureContext) => void,
-          ) => choose(null, byName.get(name.toLowerCase()) ?? defaultContext),
-        }),
-    ...(options.alpn === undefined ? {} : { ALPNProtocols: [...options.alpn] }),
-    requestCert,
-    rejectUnauthorized: requestCert,
-  });
-}
-
 /** The remote address's host: what the server's certificate is checked against by default. */
 function hostOf(connection: Connection): { host?: string } {
   const remote = connection.remote;
   return remote._tag === 'TcpAddress' ? { host: remote.hostname } : {};
-}
-
-/** What Node's own client reports when a server closes during the handshake. */
-function peerClosed(): Error {
-  return Object.assign(
-    new Error('The peer closed the connection before the TLS handshake finished'),
-    { code: 'ECONNRESET' },
-  );
 }
