@@ -1015,6 +1015,74 @@ export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** What a peer socket has read so far, and how its reading ended. */
+export interface PeerRecord {
+  /** Every byte the peer has read so far, in order. */
+  received(): Buffer;
+  /** How the peer's reading has ended, or `undefined` while it has not. */
+  peerSaw(): PeerSaw | undefined;
+}
+
+/**
+ * Starts recording what `socket` (the peer's end) reads and whether its reading ends with our FIN
+ * or our RST. Called before the peer connects, so that no byte and no reset goes unseen.
+ */
+export function recordPeer(socket: NodeJS.EventEmitter): PeerRecord {
+  const chunks: Buffer[] = [];
+  let saw: PeerSaw | undefined;
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('end', () => (saw ??= 'eof'));
+  socket.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'ECONNRESET') {
+      saw ??= 'reset';
+    }
+  });
+  return { received: () => Buffer.concat(chunks), peerSaw: () => saw };
+}
+
+/**
+ * The {@link Harness} of a real-socket connection whose peer is a connected Node socket: the peer
+ * writes, ends and pauses through `peer` (a TLS socket for the TLS runners), resets through `tcp`
+ * (the TCP socket under it, or `peer` itself), and the connection's timers run on `scheduler`.
+ * `close` aborts the connection if it is still open, waits for it to close, destroys both sockets,
+ * then calls `release` (to stop listening, remove a temporary directory).
+ */
+export function peerSocketHarness(parts: {
+  readonly connection: Connection;
+  readonly peer: Socket;
+  readonly tcp: Socket;
+  readonly record: PeerRecord;
+  readonly scheduler: VirtualTimeScheduler;
+  readonly release: () => void;
+}): Harness {
+  const { connection, peer, tcp, record, scheduler, release } = parts;
+  const h: Harness = {
+    connection,
+    peerWrite: (data) => void peer.write(data),
+    peerEnd: () => void peer.end(),
+    peerReset: () => void tcp.resetAndDestroy(),
+    peerPauseReading: () => void peer.pause(),
+    peerResumeReading: () => void peer.resume(),
+    received: record.received,
+    peerSaw: record.peerSaw,
+    advance: async (ms) => {
+      advanceScheduler(scheduler, ms);
+      await nextTurn();
+    },
+    settle: nextTurn,
+    close: async () => {
+      if (connection.state !== 'closed') {
+        connection.abort();
+        await until(h, () => connection.state === 'closed', 'the connection to close');
+      }
+      peer.destroy();
+      tcp.destroy();
+      release();
+    },
+  };
+  return h;
+}
+
 /**
  * A connection accepted by rxnet's `listen` on loopback TCP (port 0) or on a Unix socket in a
  * temporary directory, with a raw Node socket (`allowHalfOpen: true`) as the peer, so each case
@@ -1038,45 +1106,23 @@ export function socketHarness(kind: 'tcp' | 'unix'): MakeHarness {
           ? netConnect({ host: '127.0.0.1', port: listener.port, allowHalfOpen: true })
           : netConnect({ path, allowHalfOpen: true });
       const socket = peer;
-      const chunks: Buffer[] = [];
-      let saw: PeerSaw | undefined;
-      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-      socket.on('end', () => (saw ??= 'eof'));
-      socket.on('error', (error: NodeJS.ErrnoException) => {
-        if (error.code === 'ECONNRESET') {
-          saw ??= 'reset';
-        }
-      });
+      const record = recordPeer(socket);
       await once(socket, 'connect');
       const connection = await listener.accepted(0);
       const listening = subscription;
-      const h: Harness = {
+      return peerSocketHarness({
         connection,
-        peerWrite: (data) => void socket.write(data),
-        peerEnd: () => void socket.end(),
-        peerReset: () => void socket.resetAndDestroy(),
-        peerPauseReading: () => void socket.pause(),
-        peerResumeReading: () => void socket.resume(),
-        received: () => Buffer.concat(chunks),
-        peerSaw: () => saw,
-        advance: async (ms) => {
-          advanceScheduler(scheduler, ms);
-          await nextTurn();
-        },
-        settle: nextTurn,
-        close: async () => {
-          if (connection.state !== 'closed') {
-            connection.abort();
-            await until(h, () => connection.state === 'closed', 'the connection to close');
-          }
-          socket.destroy();
+        peer: socket,
+        tcp: socket,
+        record,
+        scheduler,
+        release: () => {
           listening.unsubscribe();
           if (dir !== undefined) {
             rmSync(dir, { recursive: true, force: true });
           }
         },
-      };
-      return h;
+      });
     } catch (error: unknown) {
       peer?.destroy();
       subscription?.unsubscribe();
@@ -1117,44 +1163,19 @@ export function tlsHarness(files: {
         servername: 'localhost',
         ca: readFileSync(files.ca),
       });
-      const chunks: Buffer[] = [];
-      let saw: PeerSaw | undefined;
-      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-      socket.on('end', () => (saw ??= 'eof'));
-      socket.on('error', (error: NodeJS.ErrnoException) => {
-        if (error.code === 'ECONNRESET') {
-          saw ??= 'reset';
-        }
-      });
+      const record = recordPeer(socket);
       tcp.on('error', () => undefined);
       await once(socket, 'secureConnect');
       const connection = await listener.accepted(0);
       const listening = subscription;
-      const h: Harness = {
+      return peerSocketHarness({
         connection,
-        peerWrite: (data) => void socket.write(data),
-        peerEnd: () => void socket.end(),
-        peerReset: () => void tcp.resetAndDestroy(),
-        peerPauseReading: () => void socket.pause(),
-        peerResumeReading: () => void socket.resume(),
-        received: () => Buffer.concat(chunks),
-        peerSaw: () => saw,
-        advance: async (ms) => {
-          advanceScheduler(scheduler, ms);
-          await nextTurn();
-        },
-        settle: nextTurn,
-        close: async () => {
-          if (connection.state !== 'closed') {
-            connection.abort();
-            await until(h, () => connection.state === 'closed', 'the connection to close');
-          }
-          socket.destroy();
-          tcp.destroy();
-          listening.unsubscribe();
-        },
-      };
-      return h;
+        peer: socket,
+        tcp,
+        record,
+        scheduler,
+        release: () => listening.unsubscribe(),
+      });
     } catch (error: unknown) {
       raw?.destroy();
       subscription?.unsubscribe();

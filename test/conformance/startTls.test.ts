@@ -12,13 +12,10 @@ import { startTls } from '../../src/index';
 import { makeCerts } from '../helpers/certs';
 import { startListening } from '../helpers/sockets';
 import {
-  advanceScheduler,
   describeConnectionContract,
-  nextTurn,
-  until,
-  type Harness,
+  peerSocketHarness,
+  recordPeer,
   type MakeHarness,
-  type PeerSaw,
 } from './connectionContract';
 
 const certs = makeCerts();
@@ -50,43 +47,18 @@ const upgradedHarness: MakeHarness = async (options) => {
       servername: 'localhost',
       ca: certs.read(certs.ca.cert),
     });
-    const chunks: Buffer[] = [];
-    let saw: PeerSaw | undefined;
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => (saw ??= 'eof'));
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ECONNRESET') {
-        saw ??= 'reset';
-      }
-    });
+    const record = recordPeer(socket);
     await once(socket, 'secureConnect');
     await upgraded;
     const listening = subscription;
-    const h: Harness = {
+    return peerSocketHarness({
       connection,
-      peerWrite: (data) => void socket.write(data),
-      peerEnd: () => void socket.end(),
-      peerReset: () => void tcp.resetAndDestroy(),
-      peerPauseReading: () => void socket.pause(),
-      peerResumeReading: () => void socket.resume(),
-      received: () => Buffer.concat(chunks),
-      peerSaw: () => saw,
-      advance: async (ms) => {
-        advanceScheduler(scheduler, ms);
-        await nextTurn();
-      },
-      settle: nextTurn,
-      close: async () => {
-        if (connection.state !== 'closed') {
-          connection.abort();
-          await until(h, () => connection.state === 'closed', 'the connection to close');
-        }
-        socket.destroy();
-        tcp.destroy();
-        listening.unsubscribe();
-      },
-    };
-    return h;
+      peer: socket,
+      tcp,
+      record,
+      scheduler,
+      release: () => listening.unsubscribe(),
+    });
   } catch (error: unknown) {
     raw?.destroy();
     subscription?.unsubscribe();

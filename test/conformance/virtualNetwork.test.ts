@@ -2,12 +2,7 @@ import type { Duplex } from 'node:stream';
 import { VirtualNetwork } from '../../src/testing/virtualNetwork';
 import type { ConnectionOptions } from '../../src/transport/fromDuplex';
 import type { Connection } from '../../src/types';
-import {
-  describeConnectionContract,
-  until,
-  type Harness,
-  type PeerSaw,
-} from './connectionContract';
+import { describeConnectionContract, recordPeer, until, type Harness } from './connectionContract';
 
 /** The peer never acts on its own: no timeouts, no limits that a case could trip. */
 const PASSIVE_PEER: ConnectionOptions = {
@@ -41,15 +36,7 @@ async function virtualHarness(options: ConnectionOptions): Promise<Harness> {
   const connection = server!;
   const client = peer!;
   const socket = (net.links[0] as unknown as { readonly clientSocket: Duplex }).clientSocket;
-  const chunks: Buffer[] = [];
-  let saw: PeerSaw | undefined;
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.on('end', () => (saw ??= 'eof'));
-  socket.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'ECONNRESET') {
-      saw ??= 'reset';
-    }
-  });
+  const record = recordPeer(socket);
   // The peer reads all the time (discarding through its Connection) unless paused.
   client.data$.subscribe({ error: () => undefined });
   const settle = (): Promise<void> => net.run(net.now());
@@ -62,8 +49,8 @@ async function virtualHarness(options: ConnectionOptions): Promise<Harness> {
     peerReset: () => client.abort(),
     peerPauseReading: () => client.pause(),
     peerResumeReading: () => client.resume(),
-    received: () => Buffer.concat(chunks),
-    peerSaw: () => saw,
+    received: record.received,
+    peerSaw: record.peerSaw,
     advance: (ms) => net.run(net.now() + ms),
     settle,
     close: async () => {
