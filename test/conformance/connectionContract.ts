@@ -1145,41 +1145,61 @@ export function tlsHarness(files: {
   readonly cert: string;
   readonly ca: string;
 }): MakeHarness {
-  return async (options) => {
-    const scheduler = new VirtualTimeScheduler();
-    let raw: Socket | undefined;
-    let subscription: Subscription | undefined;
-    try {
-      const listener = await startListening(
-        `ssl:0:interface=127.0.0.1:privateKey=${files.key}:certKey=${files.cert}`,
-        { ...options, scheduler },
-      );
-      subscription = listener.subscription;
-      raw = netConnect({ host: '127.0.0.1', port: listener.port, allowHalfOpen: true });
-      await once(raw, 'connect');
-      const tcp = raw;
-      const socket = tlsConnect({
-        socket: tcp,
-        servername: 'localhost',
-        ca: readFileSync(files.ca),
-      });
-      const record = recordPeer(socket);
-      tcp.on('error', () => undefined);
-      await once(socket, 'secureConnect');
-      const connection = await listener.accepted(0);
-      const listening = subscription;
-      return peerSocketHarness({
-        connection,
-        peer: socket,
-        tcp,
-        record,
-        scheduler,
-        release: () => listening.unsubscribe(),
-      });
-    } catch (error: unknown) {
-      raw?.destroy();
-      subscription?.unsubscribe();
-      throw error;
+  return (options) =>
+    tlsPeerHarness(
+      `ssl:0:interface=127.0.0.1:privateKey=${files.key}:certKey=${files.cert}`,
+      readFileSync(files.ca),
+      options,
+    );
+}
+
+/**
+ * A connection accepted by rxnet's `listen` on `endpoint` (loopback, port 0), with Node's TLS
+ * client as the peer, over a raw TCP socket kept for `peerReset` (see {@link tlsHarness}).
+ * Without `upgrade`, the endpoint does TLS itself and the connection is taken once the peer's
+ * handshake is done; with it, the endpoint is plain, and `upgrade` starts the server side of the
+ * handshake on the accepted connection, which must have finished before the harness is returned.
+ */
+export async function tlsPeerHarness(
+  endpoint: string,
+  ca: Buffer,
+  options: ConnectionOptions,
+  upgrade?: (connection: Connection) => Promise<unknown>,
+): Promise<Harness> {
+  const scheduler = new VirtualTimeScheduler();
+  let raw: Socket | undefined;
+  let subscription: Subscription | undefined;
+  try {
+    const listener = await startListening(endpoint, { ...options, scheduler });
+    subscription = listener.subscription;
+    raw = netConnect({ host: '127.0.0.1', port: listener.port, allowHalfOpen: true });
+    await once(raw, 'connect');
+    const tcp = raw;
+    tcp.on('error', () => undefined);
+    // A plain connection is accepted before its handshake; a TLS endpoint's only after it.
+    let plain: Connection | undefined;
+    let upgraded: Promise<unknown> | undefined;
+    if (upgrade !== undefined) {
+      plain = await listener.accepted(0);
+      upgraded = upgrade(plain);
     }
-  };
+    const socket = tlsConnect({ socket: tcp, servername: 'localhost', ca });
+    const record = recordPeer(socket);
+    await once(socket, 'secureConnect');
+    await upgraded;
+    const connection = plain ?? (await listener.accepted(0));
+    const listening = subscription;
+    return peerSocketHarness({
+      connection,
+      peer: socket,
+      tcp,
+      record,
+      scheduler,
+      release: () => listening.unsubscribe(),
+    });
+  } catch (error: unknown) {
+    raw?.destroy();
+    subscription?.unsubscribe();
+    throw error;
+  }
 }
