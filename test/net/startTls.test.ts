@@ -214,35 +214,34 @@ describe('startTls', () => {
       }
     });
 
-    it('never reads plaintext pipelined after STARTTLS in the same write as a command', async () => {
-      const seen: string[] = [];
-      const server = await startServer(smtp(seen));
-      try {
-        const { socket, reader } = await smtpClient(server.port);
-        socket.write('STARTTLS\r\nINJECTED\r\n');
-        expect(await reader.next()).toBe('220 Go ahead');
-        const secure = await clientHandshake(socket, reader);
-        secure.write('NOOP\r\n');
-        expect(await reader.next()).toBe('250 OK');
-        expect(seen.filter((line) => !line.startsWith('tlsStarted'))).toEqual(['STARTTLS', 'NOOP']);
-        secure.destroy();
-      } finally {
-        server.stop();
-      }
-    });
-
-    it('drops a line split across the upgrade: its plain half is not glued to its TLS half', async () => {
-      const seen: string[] = [];
-      const server = await startServer(smtp(seen));
-      try {
-        const { socket, reader } = await smtpClient(server.port);
+    it.each([
+      {
+        title: 'never reads plaintext pipelined after STARTTLS in the same write as a command',
+        plain: 'STARTTLS\r\nINJECTED\r\n',
+        overTls: 'NOOP',
+        reply: '250 OK',
+      },
+      {
         // `HALF` waits in the decoder, unterminated, when the upgrade begins.
-        socket.write('STARTTLS\r\nHALF');
+        title: 'drops a line split across the upgrade: its plain half is not glued to its TLS half',
+        plain: 'STARTTLS\r\nHALF',
+        overTls: 'LINE',
+        reply: '500 LINE',
+      },
+    ])('$title', async ({ plain, overTls, reply }) => {
+      const seen: string[] = [];
+      const server = await startServer(smtp(seen));
+      try {
+        const { socket, reader } = await smtpClient(server.port);
+        socket.write(plain);
         expect(await reader.next()).toBe('220 Go ahead');
         const secure = await clientHandshake(socket, reader);
-        secure.write('LINE\r\n');
-        expect(await reader.next()).toBe('500 LINE');
-        expect(seen.filter((line) => !line.startsWith('tlsStarted'))).toEqual(['STARTTLS', 'LINE']);
+        secure.write(`${overTls}\r\n`);
+        expect(await reader.next()).toBe(reply);
+        expect(seen.filter((line) => !line.startsWith('tlsStarted'))).toEqual([
+          'STARTTLS',
+          overTls,
+        ]);
         secure.destroy();
       } finally {
         server.stop();
