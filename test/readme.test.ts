@@ -93,3 +93,13 @@ function codeOf(ErrorClass: new (...args: never[]) => RxnetError): string {
   const Construct = ErrorClass as unknown as new (...args: unknown[]) => RxnetError;
   return new Construct('x', 1, {}).code;
 }
+
+describe('README test command', () => {
+  it('runs the API reference check that the README promises, before jest', () => {
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts['test']).toMatch(/npm run docs && jest$/);
+    expect(pkg.scripts['docs']).toBe('typedoc');
+  });
+});

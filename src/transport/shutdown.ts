@@ -19,6 +19,7 @@ export const DEFAULT_SHUTDOWN_TIMEOUT = 10_000;
  * emitted once, after the read window, when some are still open.
  */
 export interface ShutdownProgress {
+  /** Tags the notification. */
   readonly type: 'shutdownProgress';
   /** Connections still open (flushing, or waiting for their peer's FIN). */
   readonly open: number;
@@ -31,6 +32,7 @@ export interface ShutdownProgress {
  * The last notification of a server that was shut down.
  */
 export interface ShutdownComplete {
+  /** Tags the notification. */
   readonly type: 'shutdownComplete';
   /**
    * Connections that closed without being aborted by the shutdown, once it had begun: ended by
