@@ -1,4 +1,4 @@
-import { NEVER, Observable, delay, filter, map, merge } from 'rxjs';
+import { NEVER, delay, filter, map, merge, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import {
   DEFAULT_SHUTDOWN_TIMEOUT,
@@ -7,35 +7,12 @@ import {
   serveConnections,
   write,
   type Behaviour,
-  type BehaviourItem,
   type Connection,
   type ConnectionRefused,
   type ServerOutput,
 } from 'rxnet';
 import { memoryConnection, observableMatcher, type MemoryConnection } from 'rxnet/testing';
-
-/** Echoes, and says goodbye to every open connection when the shutdown begins. */
-const politeEcho: Behaviour<Buffer, string | Buffer> = (events) => {
-  const open = new Set<number>();
-  return events.pipe(
-    echo(),
-    (source: Observable<BehaviourItem>) =>
-      new Observable<BehaviourItem>((subscriber) =>
-        source.subscribe({
-          next(item) {
-            subscriber.next(item);
-            if (item.type === 'connectionMade') open.add(item.id);
-            if (item.type === 'connectionLost') open.delete(item.id);
-            if (item.type === 'shuttingDown' && open.size > 0) {
-              subscriber.next(write([...open], 'bye'));
-            }
-          },
-          error: (error: unknown) => subscriber.error(error),
-          complete: () => subscriber.complete(),
-        }),
-      ),
-  ) as ReturnType<Behaviour<Buffer, string | Buffer>>;
-};
+import { politeEcho } from '../helpers/politeEcho';
 
 /** Only the lifecycle: what reaches the end of the pipeline, with data as text. */
 function lifecycle(output: Observable<ServerOutput<Buffer>>): Observable<unknown> {

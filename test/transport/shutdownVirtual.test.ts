@@ -2,40 +2,10 @@
  * A graceful shutdown driven by the testing kit's VirtualNetwork, in virtual time: goodbyes, FINs,
  * a client that never answers the FIN aborted at the deadline, a late connection ended at once.
  */
-import { Observable, Subject } from 'rxjs';
-import {
-  describeCloseReason,
-  echo,
-  serveConnections,
-  write,
-  type Behaviour,
-  type BehaviourItem,
-  type ServerOutput,
-} from 'rxnet';
+import { Subject } from 'rxjs';
+import { describeCloseReason, serveConnections, type ServerOutput } from 'rxnet';
 import { VirtualNetwork } from 'rxnet/testing';
-
-/** Echoes, and says goodbye to every open connection when the shutdown begins. */
-const politeEcho: Behaviour = (events) => {
-  const open = new Set<number>();
-  return events.pipe(
-    echo(),
-    (source: Observable<BehaviourItem>) =>
-      new Observable<BehaviourItem>((subscriber) =>
-        source.subscribe({
-          next(item) {
-            subscriber.next(item);
-            if (item.type === 'connectionMade') open.add(item.id);
-            if (item.type === 'connectionLost') open.delete(item.id);
-            if (item.type === 'shuttingDown' && open.size > 0) {
-              subscriber.next(write([...open], 'bye'));
-            }
-          },
-          error: (error: unknown) => subscriber.error(error),
-          complete: () => subscriber.complete(),
-        }),
-      ),
-  ) as ReturnType<Behaviour>;
-};
+import { politeEcho } from '../helpers/politeEcho';
 
 describe('serveConnections', () => {
   describe('shutdown on a virtual network', () => {
