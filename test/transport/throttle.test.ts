@@ -2,6 +2,7 @@ import { TestScheduler } from 'rxjs/testing';
 import { listen } from '../../src/net/listen';
 import { CoreConnection } from '../../src/transport/connection/core';
 import { checkConnectionOptions } from '../../src/transport/connection/options';
+import type { ConnectionOptions } from '../../src/transport/fromDuplex';
 import {
   ByteBucket,
   THROTTLE_BURST_MILLISECONDS,
@@ -94,6 +95,30 @@ describe('throttle', () => {
       testScheduler,
     );
     return { sink, inner, transport };
+  }
+
+  /** A connection whose output goes through the throttle (of `options`) to a recording transport. */
+  function throttledConnection(options: Omit<ConnectionOptions, 'scheduler'>): {
+    connection: CoreConnection;
+    inner: RecordingTransport;
+  } {
+    const limits = checkConnectionOptions({ ...options, scheduler: testScheduler });
+    let inner!: RecordingTransport;
+    const connection = new CoreConnection(
+      {
+        id: 1,
+        local: { _tag: 'MemoryAddress', name: 'a' },
+        remote: { _tag: 'MemoryAddress', name: 'b' },
+      },
+      limits,
+      undefined,
+      throttled(
+        limits,
+        undefined,
+        (sink) => (inner = new RecordingTransport(sink, () => testScheduler.now())),
+      ),
+    );
+    return { connection, inner };
   }
 
   describe('ByteBucket', () => {
@@ -289,26 +314,10 @@ describe('throttle', () => {
   describe('under a connection', () => {
     it("keeps the connection's backpressure: write() is false at the mark, drain$ when held bytes go on", () => {
       testScheduler.run(({ flush }) => {
-        const limits = checkConnectionOptions({
+        const { connection, inner } = throttledConnection({
           writeHighWaterMark: 1000,
           maxWriteBytesPerSecond: 10_000,
-          scheduler: testScheduler,
         });
-        let inner!: RecordingTransport;
-        const connection = new CoreConnection(
-          {
-            id: 1,
-            local: { _tag: 'MemoryAddress', name: 'a' },
-            remote: { _tag: 'MemoryAddress', name: 'b' },
-          },
-          limits,
-          undefined,
-          throttled(
-            limits,
-            undefined,
-            (sink) => (inner = new RecordingTransport(sink, () => testScheduler.now())),
-          ),
-        );
         const drains: number[] = [];
         connection.drain$.subscribe(() => drains.push(testScheduler.now()));
         expect(connection.write(Buffer.alloc(600))).toBe(true);
@@ -329,25 +338,10 @@ describe('throttle', () => {
 
     it('tells drain$ as soon as the pending output falls below the mark, in the middle of a large write', () => {
       testScheduler.run(({ flush }) => {
-        const limits = checkConnectionOptions({
+        const { connection } = throttledConnection({
           writeHighWaterMark: 1000,
           maxWriteBytesPerSecond: 10_000,
-          scheduler: testScheduler,
         });
-        const connection = new CoreConnection(
-          {
-            id: 1,
-            local: { _tag: 'MemoryAddress', name: 'a' },
-            remote: { _tag: 'MemoryAddress', name: 'b' },
-          },
-          limits,
-          undefined,
-          throttled(
-            limits,
-            undefined,
-            (sink) => new RecordingTransport(sink, () => testScheduler.now()),
-          ),
-        );
         const drains: number[] = [];
         connection.drain$.subscribe(() => drains.push(testScheduler.now()));
         // 2500 bytes go in pieces of 1000 at 0 and 100 ms, and the last 500 at 150 ms: the output
@@ -361,26 +355,11 @@ describe('throttle', () => {
 
     it('aborts with WriteBufferFullError past maxPendingWriteBytes, held bytes included', () => {
       testScheduler.run(() => {
-        const limits = checkConnectionOptions({
+        const { connection } = throttledConnection({
           writeHighWaterMark: 1000,
           maxPendingWriteBytes: 2000,
           maxWriteBytesPerSecond: 10_000,
-          scheduler: testScheduler,
         });
-        const connection = new CoreConnection(
-          {
-            id: 1,
-            local: { _tag: 'MemoryAddress', name: 'a' },
-            remote: { _tag: 'MemoryAddress', name: 'b' },
-          },
-          limits,
-          undefined,
-          throttled(
-            limits,
-            undefined,
-            (sink) => new RecordingTransport(sink, () => testScheduler.now()),
-          ),
-        );
         connection.write(Buffer.alloc(1000));
         connection.write(Buffer.alloc(1500));
         connection.write(Buffer.alloc(1500));
