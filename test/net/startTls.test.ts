@@ -104,6 +104,17 @@ function closed(socket: Socket): Promise<void> {
   });
 }
 
+/** A plain client on `listener`, and the server's side of it (the `index`th accepted). */
+async function pair(
+  listener: Listener,
+  index = 0,
+): Promise<{ socket: Socket; connection: Connection }> {
+  const socket = netConnect({ host: '127.0.0.1', port: listener.port });
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  return { socket, connection: await listener.accepted(index) };
+}
+
 /** A plain client of the SMTP-like server, connected, having read the greeting. */
 async function smtpClient(port: number): Promise<{ socket: Socket; reader: LineReader }> {
   const socket = netConnect({ host: '127.0.0.1', port });
@@ -498,10 +509,7 @@ describe('startTls', () => {
     it('discards input that arrived before the upgrade and was not read, rather than reading it as TLS', async () => {
       const listener: Listener = await startListening();
       try {
-        const socket = netConnect({ host: '127.0.0.1', port: listener.port });
-        socket.on('error', () => undefined);
-        await once(socket, 'connect');
-        const connection = await listener.accepted(0);
+        const { socket, connection } = await pair(listener);
         socket.write('STARTTLS\r\n');
         expect((await firstValueFrom(connection.data$)).toString()).toBe('STARTTLS\r\n');
         // Nothing subscribes to data$ now: the next bytes wait, unread, in the socket's buffer.
@@ -563,10 +571,7 @@ describe('startTls', () => {
     it('fails with StartTlsError alreadySecure when an upgrade is already under way', async () => {
       const listener = await startListening();
       try {
-        const socket = netConnect({ host: '127.0.0.1', port: listener.port });
-        socket.on('error', () => undefined);
-        await once(socket, 'connect');
-        const connection = await listener.accepted(0);
+        const { socket, connection } = await pair(listener);
         const first = firstValueFrom(startTls(connection, serverTls)).catch((e: unknown) => e);
         const second = await firstValueFrom(startTls(connection, serverTls)).catch(
           (e: unknown) => e,
@@ -583,10 +588,7 @@ describe('startTls', () => {
     it('aborts the connection when unsubscribed before the handshake finished', async () => {
       const listener = await startListening();
       try {
-        const socket = netConnect({ host: '127.0.0.1', port: listener.port });
-        socket.on('error', () => undefined);
-        await once(socket, 'connect');
-        const connection = await listener.accepted(0);
+        const { socket, connection } = await pair(listener);
         const subscription = startTls(connection, serverTls).subscribe({ error: () => undefined });
         subscription.unsubscribe();
         const reason = await firstValueFrom(connection.closed$);
@@ -605,10 +607,7 @@ describe('startTls', () => {
         maxPendingWriteBytes: 64 * MIB,
       });
       try {
-        const socket = netConnect({ host: '127.0.0.1', port: listener.port });
-        socket.on('error', () => undefined);
-        await once(socket, 'connect');
-        const connection = await listener.accepted(0);
+        const { socket, connection } = await pair(listener);
         const plain = Buffer.alloc(8 * MIB, 'p');
         connection.write(plain);
         await new Promise((resolve) => setImmediate(resolve));
@@ -664,14 +663,6 @@ describe('startTls', () => {
     });
 
     describe('refusals', () => {
-      /** A client on `listener`, and the server's side of it. */
-      async function pair(listener: Listener): Promise<{ socket: Socket; connection: Connection }> {
-        const socket = netConnect({ host: '127.0.0.1', port: listener.port });
-        socket.on('error', () => undefined);
-        await once(socket, 'connect');
-        return { socket, connection: await listener.accepted(0) };
-      }
-
       async function refusal(connection: Connection): Promise<unknown> {
         return firstValueFrom(startTls(connection, serverTls)).catch((caught: unknown) => caught);
       }
@@ -749,10 +740,7 @@ describe('startTls', () => {
       const listener = await startListening();
       try {
         for (const withCertificate of [true, false]) {
-          const socket = netConnect({ host: '127.0.0.1', port: listener.port });
-          socket.on('error', () => undefined);
-          await once(socket, 'connect');
-          const connection = await listener.accepted(withCertificate ? 0 : 1);
+          const { socket, connection } = await pair(listener, withCertificate ? 0 : 1);
           const upgraded = firstValueFrom(startTls(connection, options)).catch(
             (caught: unknown) => caught,
           );
@@ -783,10 +771,7 @@ describe('startTls', () => {
       const alpha = { key: certs.read(certs.alpha.key), cert: certs.read(certs.alpha.cert) };
       const listener = await startListening();
       try {
-        const socket = netConnect({ host: '127.0.0.1', port: listener.port });
-        socket.on('error', () => undefined);
-        await once(socket, 'connect');
-        const connection = await listener.accepted(0);
+        const { socket, connection } = await pair(listener);
         const upgraded = firstValueFrom(
           startTls(connection, { ...serverTls, sni: { 'alpha.test': alpha }, alpn: ['smtp'] }),
         );
