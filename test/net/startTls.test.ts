@@ -104,6 +104,22 @@ function closed(socket: Socket): Promise<void> {
   });
 }
 
+const MIB = 1024 * 1024;
+/** Listen options with room for {@link writeBacklog}'s 8 MiB below the high-water mark. */
+const ROOM_FOR_BACKLOG = { writeHighWaterMark: 64 * MIB, maxPendingWriteBytes: 64 * MIB };
+
+/**
+ * Writes 8 MiB of plain text to a connection whose client does not read yet, and resolves with it
+ * once a turn of the event loop has passed: the kernel holds only part of it, the rest is pending.
+ */
+async function writeBacklog(connection: Connection): Promise<Buffer> {
+  const plain = Buffer.alloc(8 * MIB, 'p');
+  connection.write(plain);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(connection.pendingWriteBytes).toBeGreaterThan(0);
+  return plain;
+}
+
 /** A plain client on `listener`, and the server's side of it (the `index`th accepted). */
 async function pair(
   listener: Listener,
@@ -601,18 +617,10 @@ describe('startTls', () => {
     });
 
     it('hands large pending output to the kernel in plain text before the handshake', async () => {
-      const MIB = 1024 * 1024;
-      const listener = await startListening(LOOPBACK, {
-        writeHighWaterMark: 64 * MIB,
-        maxPendingWriteBytes: 64 * MIB,
-      });
+      const listener = await startListening(LOOPBACK, ROOM_FOR_BACKLOG);
       try {
         const { socket, connection } = await pair(listener);
-        const plain = Buffer.alloc(8 * MIB, 'p');
-        connection.write(plain);
-        await new Promise((resolve) => setImmediate(resolve));
-        // The client has not read yet, so the kernel holds only part of it.
-        expect(connection.pendingWriteBytes).toBeGreaterThan(0);
+        const plain = await writeBacklog(connection);
         const upgraded = firstValueFrom(startTls(connection, serverTls));
         let received = 0;
         await new Promise<void>((resolve) => {
@@ -637,20 +645,14 @@ describe('startTls', () => {
     });
 
     it('counts a flush the peer never reads against handshakeTimeout', async () => {
-      const MIB = 1024 * 1024;
-      const listener = await startListening(LOOPBACK, {
-        writeHighWaterMark: 64 * MIB,
-        maxPendingWriteBytes: 64 * MIB,
-      });
+      const listener = await startListening(LOOPBACK, ROOM_FOR_BACKLOG);
       try {
         const socket = netConnect({ host: '127.0.0.1', port: listener.port });
         socket.on('error', () => undefined);
         socket.pause();
         await once(socket, 'connect');
         const connection = await listener.accepted(0);
-        connection.write(Buffer.alloc(8 * MIB, 'p'));
-        await new Promise((resolve) => setImmediate(resolve));
-        expect(connection.pendingWriteBytes).toBeGreaterThan(0);
+        await writeBacklog(connection);
         const error = await firstValueFrom(
           startTls(connection, { ...serverTls, handshakeTimeout: 300 }),
         ).catch((caught: unknown) => caught);
