@@ -344,7 +344,7 @@ export function serveConnections<T = Buffer, O = Output>(
       if (typeof to === 'number') {
         fanOut.flush();
         const target = live.get(to);
-        for (const part of parts) writeTo(target, part);
+        for (const part of joinSmall(parts)) writeTo(target, part);
         return;
       }
       if (fanOut.holding) {
@@ -352,7 +352,7 @@ export function serveConnections<T = Buffer, O = Output>(
         return;
       }
       // A string would be encoded once per receiver; as bytes it is encoded once.
-      const shared = to.length > 1 ? parts.map(toBytes) : parts;
+      const shared = joinSmall(to.length > 1 ? parts.map(toBytes) : parts);
       for (const id of to) {
         const target = live.get(id);
         for (const part of shared) writeTo(target, part);
@@ -534,6 +534,26 @@ export function codecOf<T, O>(
     );
   }
   return { decode: framing.decode, encode: framing.encode };
+}
+
+/**
+ * The parts of one encoded message up to this many bytes (counting a string's characters) are
+ * joined and written as one: a message then leaves as one segment, as a peer that reads a reply
+ * with a single read expects (openssl's `-starttls smtp` took a line's separately sent CRLF as the
+ * start of TLS). A larger payload is not copied; its parts are written in order.
+ */
+const JOIN_PARTS_MAX_BYTES = 16 * 1024;
+
+function joinSmall(parts: readonly Output[]): readonly Output[] {
+  if (parts.length < 2) return parts;
+  let total = 0;
+  for (const part of parts) {
+    total += part.length;
+    if (total > JOIN_PARTS_MAX_BYTES) return parts;
+  }
+  return [
+    Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : part))),
+  ];
 }
 
 function isParts(encoded: unknown): encoded is readonly Output[] {

@@ -82,15 +82,15 @@ describe('examples/chat on the virtual network', () => {
       `120 alice: ${say.joined('alice', ['alice'])}`,
       `220 bob: ${CHAT_WELCOME}`,
       `320 bob: ${say.taken('ALICE')}`,
-      // Within one instant, the order across clients is the server's write order: a line to the
-      // room is joined and written once the chunk is handled, while the joiner's own reply (line
-      // and delimiter, two writes) completes at the end of the turn.
-      `420 alice: ${say.hasJoined('bob')}`,
+      // Within one instant, the order across clients is the server's write order: the joiner's
+      // own reply (line and delimiter joined into one write) goes out at once, while a line to
+      // the room is joined with the others of its chunk and written once the chunk is handled.
       `420 bob: ${say.joined('bob', ['alice', 'bob'])}`,
+      `420 alice: ${say.hasJoined('bob')}`,
       `520 carol: ${CHAT_WELCOME}`,
+      `620 carol: ${say.joined('carol', ['alice', 'bob', 'carol'])}`,
       `620 alice: ${say.hasJoined('carol')}`,
       `620 bob: ${say.hasJoined('carol')}`,
-      `620 carol: ${say.joined('carol', ['alice', 'bob', 'carol'])}`,
       `1020 bob: ${say.line('alice', 'hi all')}`,
       `1020 carol: ${say.line('alice', 'hi all')}`,
       `2020 carol: ${say.who(['alice', 'bob', 'carol'])}`,
@@ -102,8 +102,8 @@ describe('examples/chat on the virtual network', () => {
       `4020 alice: ${say.hasLeft('carol')}`,
       '4020 carol: (closed)',
       `5020 dave: ${CHAT_WELCOME}`,
-      `5120 alice: ${say.hasJoined('bob')}`,
       `5120 dave: ${say.joined('bob', ['alice', 'bob'])}`,
+      `5120 alice: ${say.hasJoined('bob')}`,
       `5220 dave: ${say.who(['alice', 'bob'])}`,
     ]);
   });

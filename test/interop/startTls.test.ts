@@ -85,14 +85,10 @@ describe('startTls against openssl s_client -starttls smtp', () => {
     const seen: string[] = [];
     const notes = new ReplaySubject<ServerNotification<string>>();
     const subscription: Subscription = serve('tcp:0:interface=127.0.0.1', smtpServer(seen), {
-      // SMTP's lines end in CRLF; s_client -crlf sends them so. Each reply is encoded as one
-      // part: s_client takes the reply to STARTTLS from a single read() and hands whatever
-      // follows to TLS, so a reply whose CRLF came in a second segment (lines()' encoder writes
-      // the line and its delimiter as two parts) would break its handshake.
-      framing: {
-        decode: lines({ delimiter: '\r\n', encoding: 'utf8' }),
-        encode: (reply: string) => `${reply}\r\n`,
-      },
+      // SMTP's lines end in CRLF; s_client -crlf sends them so. s_client takes the reply to
+      // STARTTLS from a single read() and hands whatever follows to TLS: lines()' encoder gives
+      // a line and its delimiter as two parts, which serve writes as one so that this works.
+      framing: lines({ delimiter: '\r\n', encoding: 'utf8' }),
       startTls: { key: certs.read(certs.server.key), cert: certs.read(certs.server.cert) },
     }).subscribe(notes);
     resources.add({ dispose: async () => subscription.unsubscribe() });

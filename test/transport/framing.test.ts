@@ -60,13 +60,21 @@ describe('serveConnections', () => {
       server.stop();
     });
 
-    it('writes the parts an encoder returns in order, as separate writes', () => {
+    it('joins the small parts an encoder returns into one write, in order', () => {
       const a = memoryConnection({ id: 1 });
       const server = run([a], (events) => events.pipe(greet({ say: 'hi' })), {
         framing: jsonLines,
       });
       expect(a.writtenText).toBe('{"say":"hi"}\n');
-      expect(a.writes.map((part) => part.toString())).toEqual(['{"say":"hi"}', '\n']);
+      expect(a.writes.map((part) => part.toString())).toEqual(['{"say":"hi"}\n']);
+      server.stop();
+    });
+
+    it('writes the parts of a payload above 16 KiB separately, without copying it', () => {
+      const a = memoryConnection({ id: 1 });
+      const big = { say: 'x'.repeat(20 * 1024) };
+      const server = run([a], (events) => events.pipe(greet(big)), { framing: jsonLines });
+      expect(a.writes.map((part) => part.toString())).toEqual([JSON.stringify(big), '\n']);
       server.stop();
     });
 
@@ -130,12 +138,12 @@ describe('serveConnections', () => {
   });
 
   describe('encode', () => {
-    it('may return several parts, written in order', () => {
+    it('may return several parts, written in order (small ones as one write)', () => {
       const a = memoryConnection({ id: 1 });
       const server = run<Buffer, string>([a], (events) => events.pipe(greet('hi')), {
         encode: (text) => ['<', text, '>'],
       });
-      expect(a.writes.map((part) => part.toString())).toEqual(['<', 'hi', '>']);
+      expect(a.writes.map((part) => part.toString())).toEqual(['<hi>']);
       server.stop();
     });
   });
