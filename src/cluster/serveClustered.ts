@@ -38,8 +38,28 @@ export interface Joined {
 /** What {@link serveClustered} emits: `joined`, `listening`, then what {@link serve} emits. */
 export type ClusterNotification<T = unknown> = Joined | ServerNotification<T>;
 
-/** Options of {@link serveClustered}: those of {@link serve}, plus the cluster's. */
-export type ServeClusteredOptions<T, O> = ServeOptions<T, O> & {
+/**
+ * The options of {@link serve} that a clustered node does not carry out (yet): a graceful shutdown
+ * (a node leaves the cluster at once when unsubscribed) and STARTTLS. Given anyway, they are a
+ * `TypeError` at call time rather than silently ignored.
+ */
+const UNSUPPORTED_CLUSTER_OPTIONS = [
+  'shutdown',
+  'shutdownTimeout',
+  'shutdownReadWindow',
+  'startTls',
+  'upgradeTls',
+] as const;
+
+/**
+ * Options of {@link serveClustered}: those of {@link serve} but its graceful `shutdown` options and
+ * STARTTLS (`startTls`, `upgradeTls`), which a clustered node does not carry out yet (a `TypeError`
+ * at call time), plus the cluster's own.
+ */
+export type ServeClusteredOptions<T, O> = Omit<
+  ServeOptions<T, O>,
+  'shutdown' | 'shutdownTimeout' | 'shutdownReadWindow' | 'startTls' | 'upgradeTls'
+> & {
   /** The cluster's shared log. @defaultValue a new {@link memoryHub}, a cluster of one */
   readonly hub?: Hub;
   /** How often this node appends a heartbeat, in ms. @defaultValue {@link DEFAULT_HEARTBEAT_INTERVAL} */
@@ -101,6 +121,11 @@ export function serveClustered<T = Buffer, O = Output>(
 ): Observable<ClusterNotification<T>> {
   if (typeof endpoint === 'string') serverFromString(endpoint);
   codecOf(options);
+  for (const name of UNSUPPORTED_CLUSTER_OPTIONS) {
+    if ((options as Record<string, unknown>)[name] !== undefined) {
+      throw new TypeError(`serveClustered does not support the \`${name}\` option of serve yet`);
+    }
+  }
   const {
     hub = memoryHub(),
     heartbeatInterval = DEFAULT_HEARTBEAT_INTERVAL,
