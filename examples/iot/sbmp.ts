@@ -3,10 +3,40 @@
  * header `u32be length | u32be commandId | u32be status | u32be seq`, where `length` counts the
  * header, then an optional UTF-8 JSON object.
  *
- * Skeleton: the types and constants are settled; the framing is filled in by its owner.
+ * Decoding is rxnet's `lengthPrefixed()` in its gateway configuration (the length field counts the
+ * 16-byte header, the whole frame is emitted), then one JSON parse per frame. Bad input follows
+ * §9.6:
+ *
+ * - a length below 16 fails the stream with {@link SbmpFrameTooShortError}
+ *   (`ERR_SBMP_FRAME_TOO_SHORT`);
+ * - a length above `maxFrameBytes` fails it with rxnet's `FrameTooLongError`
+ *   (`RXNET_ERR_FRAME_TOO_LONG`, the profile's "frame too large") as soon as the length field is
+ *   read, before any body is buffered;
+ * - a peer that closes inside a frame fails it with rxnet's `TruncatedFrameError`;
+ * - a body that is not one UTF-8 JSON object is not an error: the frame is emitted with
+ *   `malformed: true` and no body, since the length kept frame sync and the session answers
+ *   status 4 on the same connection.
+ *
+ * Nothing after a bad frame is emitted, including the rest of its chunk.
+ *
+ * **As a close reason.** `serve` aborts a connection whose decoder fails, with the error as the
+ * close reason when it is an `RxnetError`. `FrameTooLongError` and `TruncatedFrameError` are, so
+ * they are the reason as they are. {@link SbmpFrameTooShortError} is the example's own class (an
+ * `RxnetError`'s code is one of rxnet's own), so `serve` wraps it: the reason is
+ * `{ type: 'aborted', error: InvalidFrameError }` (`RXNET_ERR_INVALID_FRAME`) whose `cause` is the
+ * `SbmpFrameTooShortError`. Branch on `error.cause.code === 'ERR_SBMP_FRAME_TOO_SHORT'`.
  *
  * @packageDocumentation
  */
+import { isUtf8 } from 'node:buffer';
+import { catchError, map, type Observable, throwError } from 'rxjs';
+import {
+  encodeLengthPrefixedFrame,
+  type Framing,
+  InvalidFrameError,
+  lengthPrefixed,
+  type LengthPrefixedOptions,
+} from 'rxnet';
 
 /** A JSON object body. */
 export type SbmpBody = { readonly [key: string]: unknown };
@@ -93,23 +123,155 @@ export function isResponse(frame: SbmpFrame): boolean {
   return (frame.commandId & RESPONSE_BIT) !== 0;
 }
 
-/** Options of {@link sbmp}. */
+/** Options of {@link sbmp} and {@link encodeSbmp}. */
 export interface SbmpOptions {
-  /** The cap on a frame's total length, checked as soon as the header's length is read. */
+  /**
+   * The cap on a frame's total length, header included, checked as soon as the header's length
+   * field is read, and by the encoder before it writes.
+   *
+   * @defaultValue {@link DEFAULT_MAX_SBMP_FRAME_BYTES}
+   */
   readonly maxFrameBytes?: number;
 }
 
 /**
- * The SBMP framing, both directions, for `serve`/`connect`'s `framing` option.
- * Decoding fails with a typed error on a length below 16 or above the cap (§9.6).
+ * A frame announced a length below the 16-byte header it starts with (§9.6): garbage, or a stream
+ * out of sync. The decoder fails with it and the connection is closed; see the module's notes for
+ * how it appears in a close reason.
  */
-export function sbmp(options: SbmpOptions = {}): import('rxnet').Framing<SbmpFrame> {
-  void options;
-  throw new Error('sbmp(): not built yet');
+export class SbmpFrameTooShortError extends Error {
+  override readonly name = 'SbmpFrameTooShortError';
+  /** Stable, to branch on. */
+  readonly code = 'ERR_SBMP_FRAME_TOO_SHORT';
+
+  constructor(
+    /** The length the header announced. */
+    readonly length: number,
+    options?: { readonly cause?: unknown },
+  ) {
+    super(
+      `SBMP frame length ${length} is below the ${HEADER_BYTES}-byte header`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
+  }
 }
 
-/** One frame's bytes (header and raw UTF-8 JSON body), as the encoder writes them. */
-export function encodeSbmp(frame: SbmpFrame): Buffer {
-  void frame;
-  throw new Error('encodeSbmp(): not built yet');
+/** lengthPrefixed()'s layout for SBMP: a 4-byte total length leading a 16-byte header. */
+function layout(options: SbmpOptions): LengthPrefixedOptions {
+  return {
+    prefixBytes: 4,
+    headerBytes: HEADER_BYTES,
+    lengthIncludesHeader: true,
+    includeHeader: true,
+    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_SBMP_FRAME_BYTES,
+  };
+}
+
+/**
+ * The SBMP framing, both directions, for `serve`/`connect`'s `framing` option (or to pipe a
+ * connection's `data$` through).
+ *
+ * ```text
+ * source:  -a----b--|    a=[00 00 00 10 00 00 00 02 00 00]  b=[00 00 00 00 00 01]
+ * sbmp():  ------x--|    x={ commandId: 2, status: 0, seq: 1 }
+ * ```
+ *
+ * Fails with {@link SbmpFrameTooShortError} on a length below 16, with `FrameTooLongError` on a
+ * length above `maxFrameBytes` (as soon as the length is read) and with `TruncatedFrameError`
+ * when the source completes inside a frame. A body that is not one UTF-8 JSON object gives a
+ * frame with `malformed: true`, and decoding goes on.
+ *
+ * ## Example
+ * ```ts
+ * import { serve } from 'rxnet';
+ * import { gateway } from './gateway';
+ * import { sbmp } from './sbmp';
+ *
+ * serve('tcp:9630', gateway({ store }), { framing: sbmp() }).subscribe();
+ * ```
+ *
+ * @param options The frame cap; see {@link SbmpOptions}.
+ * @returns The decoder operator, which is also the codec: its `encode` writes a frame as
+ * {@link encodeSbmp} does, as a header and a body part.
+ * @throws `TypeError` at call time for a cap below 16 bytes or not an integer.
+ */
+export function sbmp(options: SbmpOptions = {}): Framing<SbmpFrame, SbmpFrame> {
+  const frameLayout = layout(options);
+  const frames = lengthPrefixed(frameLayout);
+  const decode = (source: Observable<Buffer>): Observable<SbmpFrame> =>
+    source.pipe(
+      frames,
+      map(parseFrame),
+      catchError((error: unknown) => throwError(() => tooShort(error))),
+    );
+  const encode = (frame: SbmpFrame): readonly Buffer[] => frameParts(frame, frameLayout);
+  return Object.assign((source: Observable<Buffer>) => decode(source), { decode, encode });
+}
+
+/**
+ * One frame's bytes (header and raw UTF-8 JSON body), as the encoder writes them: a bare 16-byte
+ * header when `body` is undefined.
+ *
+ * @param frame The frame; `malformed` is ignored.
+ * @param options The cap the peer's decoder applies.
+ * @returns The frame, as one buffer.
+ * @throws `FrameTooLongError` when the frame exceeds `maxFrameBytes`, and `TypeError` when a
+ * header field is not an unsigned 32-bit integer.
+ */
+export function encodeSbmp(frame: SbmpFrame, options: SbmpOptions = {}): Buffer {
+  return Buffer.concat(frameParts(frame, layout(options)));
+}
+
+function frameParts(frame: SbmpFrame, frameLayout: LengthPrefixedOptions): readonly Buffer[] {
+  const header = Buffer.alloc(HEADER_BYTES);
+  header.writeUInt32BE(uint32('commandId', frame.commandId), 4);
+  header.writeUInt32BE(uint32('status', frame.status), 8);
+  header.writeUInt32BE(uint32('seq', frame.seq), 12);
+  const body = frame.body === undefined ? EMPTY : Buffer.from(JSON.stringify(frame.body), 'utf8');
+  const parts = encodeLengthPrefixedFrame(body, frameLayout, header);
+  // A bare frame is one part: an empty write would be a wasted call on the connection.
+  return body.length === 0 ? [parts[0]] : parts;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function uint32(field: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new TypeError(`SBMP ${field} must be an unsigned 32-bit integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function parseFrame(bytes: Buffer): SbmpFrame {
+  const commandId = bytes.readUInt32BE(4);
+  const status = bytes.readUInt32BE(8);
+  const seq = bytes.readUInt32BE(12);
+  if (bytes.length === HEADER_BYTES) return { commandId, status, seq };
+  const body = parseBody(bytes.subarray(HEADER_BYTES));
+  return body === undefined
+    ? { commandId, status, seq, malformed: true }
+    : { commandId, status, seq, body };
+}
+
+/** The body as a JSON object, or undefined when it is not valid UTF-8 or not one JSON object. */
+function parseBody(bytes: Buffer): SbmpBody | undefined {
+  // Checked first because toString() would turn bad bytes into U+FFFD and parse them as valid.
+  if (!isUtf8(bytes)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as SbmpBody)
+    : undefined;
+}
+
+/** lengthPrefixed()'s refusal of a length below the header, as the profile's typed error. */
+function tooShort(error: unknown): unknown {
+  if (!(error instanceof InvalidFrameError)) return error;
+  // lengthPrefixed() refuses a short length with this reason and nothing else as InvalidFrameError.
+  const match = /^length (\d+) is below/.exec(error.reason);
+  return match === null ? error : new SbmpFrameTooShortError(Number(match[1]), { cause: error });
 }
