@@ -52,7 +52,11 @@ export interface Apartment {
   readonly id: number;
   readonly accountId: number;
   readonly name: string;
-  /** The configuration version, bumped by every change to the apartment (QueryApartment). */
+  /**
+   * The configuration version (QueryApartment): 1 when created, bumped by every change to the
+   * apartment: its name, arm state, a relayer bound, renamed or unbound, a device added or removed,
+   * a device's main relayer changed.
+   */
   readonly version: number;
   /** 1 off, 2 on (SetArm). */
   readonly armState: number;
@@ -73,12 +77,7 @@ export type Change<T> =
   | {
       readonly ok: false;
       readonly conflict:
-        | 'userNameTaken'
-        | 'emailTaken'
-        | 'phoneTaken'
-        | 'deviceExists'
-        | 'notFound'
-        | 'noRelayer';
+        'userNameTaken' | 'emailTaken' | 'phoneTaken' | 'deviceExists' | 'notFound' | 'noRelayer';
     };
 
 export interface Store {
@@ -86,7 +85,10 @@ export interface Store {
   open(): Promise<void>;
   close(): Promise<void>;
 
-  /** AddAccount: the password is hashed with scrypt; a "Home" apartment is created. */
+  /**
+   * AddAccount: the password is hashed with scrypt; a "Home" apartment is created. Conflicts are
+   * checked in the order user name, email, phone; an empty email or phone counts as none.
+   */
   addAccount(input: {
     userName: string;
     password: string;
@@ -101,7 +103,11 @@ export interface Store {
     accountId: number,
     changes: { password?: string; email?: string; languageName?: string; mobilePhone?: string },
   ): Promise<Change<Account>>;
-  /** Registers (or finds) the phone: `terminalCode` names it. Returns the client id. */
+  /**
+   * Registers (or finds) the phone: `terminalCode` names it within the account (the same phone
+   * logged into another account is another client). Updates `os` and `token` when given. Returns
+   * the client id.
+   */
   upsertClient(
     accountId: number,
     client: { terminalCode: string; os?: string; token?: string },
@@ -117,25 +123,46 @@ export interface Store {
   removeApartment(accountId: number, apartmentId: number): Promise<Change<{ version: number }>>;
   setArm(accountId: number, apartmentId: number, armState: number): Promise<Change<Apartment>>;
 
-  /** AddRelayer (bind): binds `sbCode` (created if unknown) to the apartment under `name`. */
+  /**
+   * AddRelayer (bind): binds `sbCode` (created if unknown) to the apartment under `name`. Binding
+   * a relayer already bound renames it. Devices of the apartment without a main relayer get this
+   * one. `notFound` when the account has no such apartment.
+   */
   bindRelayer(
     accountId: number,
     apartmentId: number,
     sbCode: string,
     name: string,
   ): Promise<Change<{ version: number; relayerId: number }>>;
+  /**
+   * ModifyRelayer: renames the binding, and with `sbCode` moves it to the relayer of that code
+   * (created if unknown; the apartment's devices served by the old one follow). `notFound` when the
+   * relayer is not bound to the account's apartment.
+   */
   modifyRelayer(
     accountId: number,
     apartmentId: number,
     relayerId: number,
     changes: { sbCode?: string; name?: string },
   ): Promise<Change<{ version: number }>>;
+  /**
+   * RemoveRelayer: unbinds it from the apartment. Its devices there get the apartment's first
+   * remaining relayer as their main relayer (none when no relayer is left); the devices stay.
+   * `notFound` when the relayer is not bound to the account's apartment.
+   */
   unbindRelayer(
     accountId: number,
     apartmentId: number,
     relayerId: number,
   ): Promise<Change<{ version: number }>>;
 
+  /**
+   * AddDevice: `deviceExists` when the apartment already has a device with this `devCode` (another
+   * apartment, even of another account, may have it: one box serves both); `noRelayer` when
+   * `relayerId` is given and not bound to the apartment; `notFound` for an apartment not the
+   * account's. Without `relayerId` the main relayer is the apartment's first bound relayer (null
+   * if none). `devKeys` defaults to 1 and `name` to the `devCode`.
+   */
   addDevice(
     accountId: number,
     input: {
@@ -161,7 +188,10 @@ export interface Store {
     accountId: number,
     devCode: string,
   ): Promise<readonly { device: DeviceRow; relayerIds: readonly number[] }[]>;
-  /** Makes `relayerId` the device's main relayer (the one that answered). */
+  /**
+   * Makes `relayerId` the device's main relayer (the one that answered). Ignored when the device is
+   * gone or the relayer is no longer bound to its apartment.
+   */
   setMainRelayer(deviceId: number, relayerId: number): Promise<void>;
   /**
    * Who must hear of an event from this relayer's device: the device (for `name`, `dev_model`),
@@ -171,10 +201,11 @@ export interface Store {
   eventAudience(
     relayerId: number,
     devCode: string,
-  ): Promise<
-    readonly { device: DeviceRow; accountId: number; armState: number }[]
-  >;
-  /** The accounts with an apartment bound to this relayer (RelayerStatusNotify's audience). */
+  ): Promise<readonly { device: DeviceRow; accountId: number; armState: number }[]>;
+  /**
+   * The accounts with an apartment bound to this relayer (RelayerStatusNotify's audience),
+   * ascending, each once.
+   */
   accountsOfRelayer(relayerId: number): Promise<readonly number[]>;
   /** Appends to the alarm log (QueryAlarm reads it, 10 per page). */
   recordAlarm(alarm: {
@@ -186,5 +217,10 @@ export interface Store {
     name: string;
     at: Date;
   }): Promise<void>;
+  /**
+   * QueryAlarm: the account's alarms newest first, 10 per page; `page` 1 is the newest ten (0 and
+   * below read as 1). Each is QueryAlarm's wire object: `id`, `apartment_id`, `device_type_name`
+   * (null: there are no device types), `dev_id`, `dt` (ISO 8601), `dev_code`, `name`, `dev_model`.
+   */
   listAlarms(accountId: number, page: number): Promise<readonly Record<string, unknown>[]>;
 }
