@@ -5,7 +5,7 @@
  */
 import { from, isObservable, type Observable, of } from 'rxjs';
 import { ConnectionLostError, IdleTimeoutError, ProtocolError, RxnetError } from '../errors';
-import type { CloseReason } from '../types';
+import type { CloseReason, ConnectionId } from '../types';
 
 /** Node's timers hold at most 2^31−1 ms; a longer finite delay fires at once. */
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
@@ -94,4 +94,28 @@ function isPromiseLike<R>(value: unknown): value is PromiseLike<R> {
     value !== null &&
     typeof (value as { then?: unknown }).then === 'function'
   );
+}
+
+/** The connection whose protocol {@link subscribingFor} is subscribing, if any. */
+let subscribing: ConnectionId | undefined;
+
+/**
+ * Runs `subscribe` (a protocol's call and subscription) with `id` as the connection being
+ * subscribed for, so an operator inside it, such as `respond()` on `conn.frames$`, can name its
+ * connection in diagnostics without being handed it. Subscribing is synchronous, so a variable
+ * set around it is enough; an operator subscribed later (on another scheduler) sees none.
+ */
+export function subscribingFor<R>(id: ConnectionId, subscribe: () => R): R {
+  const outer = subscribing;
+  subscribing = id;
+  try {
+    return subscribe();
+  } finally {
+    subscribing = outer;
+  }
+}
+
+/** The connection whose protocol is being subscribed right now (see {@link subscribingFor}). */
+export function connectionSubscribing(): ConnectionId | undefined {
+  return subscribing;
 }

@@ -19,7 +19,7 @@ import type {
   WriteCommand,
 } from '../types';
 import { Forwarded, type PerConnection, type ProtocolContext } from './context';
-import { asProtocolError } from './internal';
+import { asProtocolError, subscribingFor } from './internal';
 
 /**
  * What {@link protocol} emits: the source's items except the `data` events it consumes, the
@@ -168,7 +168,7 @@ class Instance<T, O, M> implements Observer<O | Forwarded<M>> {
       this.error(error);
       return;
     }
-    const subscription = output$.subscribe(this);
+    const subscription = subscribingFor(this.id, () => output$.subscribe(this));
     // It may have ended while subscribing, before the subscription could be kept.
     if (this.over) subscription.unsubscribe();
     else this.subscription = subscription;

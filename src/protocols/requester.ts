@@ -6,7 +6,13 @@ import {
   type Subscription,
 } from 'rxjs';
 import { ConnectionClosedError, RequestQueueFullError, RequestTimeoutError } from '../errors';
-import type { CloseReason } from '../types';
+import {
+  type OpenRequest,
+  requestEnded,
+  requestStarted,
+  type RequestOutcome,
+} from '../observability/requestDiagnostics';
+import type { CloseReason, ConnectionId } from '../types';
 import type { ProtocolContext } from './context';
 import { checkCount, checkTimeout, closeReasonOf, describeReason } from './internal';
 import {
@@ -167,13 +173,16 @@ class Call<Req, Res> {
     readonly request: Req,
     readonly key: unknown,
     public subscriber: Subscriber<Res> | undefined,
+    /** Its `rxnet:request:*` message, when someone subscribes to those channels. */
+    readonly message: OpenRequest | undefined,
   ) {}
 
-  /** Settles the call; returns whoever still waits for it. */
-  settle(): Subscriber<Res> | undefined {
+  /** Settles the call, and publishes how; returns whoever still waits for it. */
+  settle(outcome: RequestOutcome, error?: unknown): Subscriber<Res> | undefined {
     this.settled = true;
     this.timer?.unsubscribe();
     this.timer = undefined;
+    if (this.message !== undefined) requestEnded(this.message, outcome, error);
     const subscriber = this.subscriber;
     this.subscriber = undefined;
     return subscriber;
@@ -183,6 +192,8 @@ class Call<Req, Res> {
 class Client<Req, Res> implements Requester<Req, Res> {
   private output: Subscriber<Req> | undefined;
   private attached = false;
+  /** The connection its protocol runs on, once it runs: for the diagnostics messages. */
+  private connection: ConnectionId | undefined;
   /** Set once closed: why. */
   private reason: CloseReason | undefined;
   /** Not yet sent, in order. */
@@ -214,6 +225,7 @@ class Client<Req, Res> implements Requester<Req, Res> {
         return undefined;
       }
       this.output = output;
+      this.connection = conn.id;
       const closed = conn.closed$.subscribe((reason) => this.shutdown(reason));
       const frames = conn.frames$.subscribe({
         next: (reply) => this.reply(reply),
@@ -236,14 +248,20 @@ class Client<Req, Res> implements Requester<Req, Res> {
 
   request(request: Req): Observable<Res> {
     return new Observable<Res>((subscriber) => {
+      const message = requestStarted('requester', this.connection, request);
+      /** Fails the request before it is queued. */
+      const refuse = (error: unknown): undefined => {
+        if (message !== undefined) requestEnded(message, 'error', error);
+        subscriber.error(error);
+        return undefined;
+      };
       const reason = this.reason;
       if (reason !== undefined) {
-        subscriber.error(
+        return refuse(
           new ConnectionClosedError(`Connection is closed (${describeReason(reason)})`, {
             cause: reason,
           }),
         );
-        return undefined;
       }
       const byId = this.correlate !== 'order';
       let key: unknown;
@@ -251,19 +269,16 @@ class Client<Req, Res> implements Requester<Req, Res> {
         try {
           key = this.correlate.requestId(request);
         } catch (error: unknown) {
-          subscriber.error(error);
-          return undefined;
+          return refuse(error);
         }
         if (this.byId.has(key)) {
-          subscriber.error(new TypeError(`requester: a request with id ${String(key)} is pending`));
-          return undefined;
+          return refuse(new TypeError(`requester: a request with id ${String(key)} is pending`));
         }
       }
       if (this.queue.length >= this.maxQueued && !this.canSend()) {
-        subscriber.error(new RequestQueueFullError(this.maxQueued));
-        return undefined;
+        return refuse(new RequestQueueFullError(this.maxQueued));
       }
-      const call = new Call<Req, Res>(request, key, subscriber);
+      const call = new Call<Req, Res>(request, key, subscriber, message);
       if (this.timeout !== Infinity) {
         call.timer = this.scheduler.schedule(() => this.timedOut(call), this.timeout);
       }
@@ -318,6 +333,8 @@ class Client<Req, Res> implements Requester<Req, Res> {
         this.queue.length > 0
       ) {
         const call = this.queue.shift()!;
+        // Queued before the protocol ran, it learns its connection now.
+        if (call.message !== undefined) call.message.connection ??= this.connection!;
         call.sent = true;
         call.counted = true;
         this.inFlight++;
@@ -353,7 +370,7 @@ class Client<Req, Res> implements Requester<Req, Res> {
       this.inFlight--;
     }
     if (!call.settled) {
-      const subscriber = call.settle();
+      const subscriber = call.settle('ok');
       subscriber?.next(reply);
       subscriber?.complete();
     }
@@ -362,7 +379,8 @@ class Client<Req, Res> implements Requester<Req, Res> {
 
   private timedOut(call: Call<Req, Res>): void {
     if (call.settled) return;
-    const subscriber = call.settle();
+    const error = new RequestTimeoutError(this.timeout);
+    const subscriber = call.settle('timeout', error);
     if (!call.sent) {
       this.unqueue(call);
     } else {
@@ -373,13 +391,13 @@ class Client<Req, Res> implements Requester<Req, Res> {
       // By id, a late reply finds nothing and is dropped; by order, the call keeps its place.
       if (this.correlate !== 'order') this.byId.delete(call.key);
     }
-    subscriber?.error(new RequestTimeoutError(this.timeout));
+    subscriber?.error(error);
     this.pump();
   }
 
   private cancel(call: Call<Req, Res>): void {
     if (call.settled) return;
-    call.settle();
+    call.settle('cancelled');
     // Sent, it stays in flight until its reply arrives, which is then dropped.
     if (!call.sent) this.unqueue(call);
   }
@@ -403,7 +421,8 @@ class Client<Req, Res> implements Requester<Req, Res> {
     const message = `Connection closed (${describeReason(reason)}) before the reply arrived`;
     for (const call of pending) {
       if (call.settled) continue;
-      call.settle()?.error(new ConnectionClosedError(message, { cause: reason }));
+      const error = new ConnectionClosedError(message, { cause: reason });
+      call.settle('error', error)?.error(error);
     }
   }
 }

@@ -10,7 +10,13 @@ import {
   tap,
 } from 'rxjs';
 import { RequestQueueFullError, RequestTimeoutError } from '../errors';
-import { checkCount, checkTimeout, resultOf } from './internal';
+import {
+  type OpenRequest,
+  requestEnded,
+  requestStarted,
+  type RequestOutcome,
+} from '../observability/requestDiagnostics';
+import { checkCount, checkTimeout, connectionSubscribing, resultOf } from './internal';
 import {
   DEFAULT_MAX_QUEUED_REQUESTS,
   DEFAULT_REQUEST_TIMEOUT,
@@ -139,6 +145,8 @@ export function respond<Req, Res>(
 
   return (source) =>
     new Observable<Res>((subscriber) => {
+      // Under protocol() or runProtocol(), the connection whose protocol is subscribing.
+      const connection = connectionSubscribing();
       /** Started and not yet done; in request order, not yet delivered: the head emits, the rest buffer. */
       const jobs: Job<Req, Res>[] = [];
       const waiting: Job<Req, Res>[] = [];
@@ -147,11 +155,14 @@ export function respond<Req, Res>(
       let pumping = false;
 
       function onRequest(request: Req): void {
+        const message = requestStarted('responder', connection, request);
         if (waiting.length >= maxQueued && jobs.length >= concurrency) {
-          subscriber.error(new RequestQueueFullError(maxQueued));
+          const error = new RequestQueueFullError(maxQueued);
+          if (message !== undefined) requestEnded(message, 'error', error);
+          subscriber.error(error);
           return;
         }
-        waiting.push(new Job(request, index++));
+        waiting.push(new Job(request, index++, message));
         pump();
       }
 
@@ -201,6 +212,7 @@ export function respond<Req, Res>(
       function fail(job: Job<Req, Res>, error: unknown): void {
         if (job.finished) return;
         job.stop();
+        job.report(error instanceof RequestTimeoutError ? 'timeout' : 'error', error);
         if (onError === undefined) {
           subscriber.error(error);
           return;
@@ -218,6 +230,7 @@ export function respond<Req, Res>(
 
       function done(job: Job<Req, Res>): void {
         job.stop();
+        job.report('ok');
         if (!inOrder) {
           jobs.splice(jobs.indexOf(job), 1);
         } else if (jobs[0] === job) {
@@ -259,7 +272,11 @@ export function respond<Req, Res>(
         .subscribe(subscriber);
 
       return () => {
-        for (const job of jobs) job.stop();
+        for (const job of jobs) {
+          job.stop();
+          job.report('cancelled');
+        }
+        for (const job of waiting) job.report('cancelled');
         jobs.length = 0;
         waiting.length = 0;
       };
@@ -276,7 +293,17 @@ class Job<Req, Res> {
   constructor(
     readonly request: Req,
     readonly index: number,
+    /** Its `rxnet:request:*` message while unreported, when someone subscribes to those channels. */
+    private message: OpenRequest | undefined,
   ) {}
+
+  /** Publishes how the request ended, the first time only. */
+  report(outcome: RequestOutcome, error?: unknown): void {
+    const message = this.message;
+    if (message === undefined) return;
+    this.message = undefined;
+    requestEnded(message, outcome, error);
+  }
 
   stop(): void {
     this.finished = true;

@@ -3,7 +3,7 @@ import { EncodeError } from '../errors';
 import { codecOf } from '../transport/serveConnections';
 import type { Codec, Connection, ConnectionMade, Output } from '../types';
 import { Forwarded, type PerConnection, type ProtocolContext } from './context';
-import { asProtocolError } from './internal';
+import { asProtocolError, subscribingFor } from './internal';
 
 /** How {@link runProtocol} turns a connection's bytes into frames, and the protocol's output into bytes. */
 export interface RunProtocolOptions<T, O> {
@@ -127,14 +127,16 @@ export function runProtocol<T = Buffer, O = Output, M = never>(
       return undefined;
     }
     subscriber.add(
-      output$.subscribe({
-        next: (value) => {
-          if (value instanceof Forwarded) subscriber.next((value as Forwarded<M>).message);
-          else write(value);
-        },
-        error: fail,
-        complete: () => connection.end(),
-      }),
+      subscribingFor(id, () =>
+        output$.subscribe({
+          next: (value) => {
+            if (value instanceof Forwarded) subscriber.next((value as Forwarded<M>).message);
+            else write(value);
+          },
+          error: fail,
+          complete: () => connection.end(),
+        }),
+      ),
     );
     watch.add(connection.closed$.subscribe(() => subscriber.complete()));
     subscriber.add(watch);
