@@ -123,6 +123,14 @@ export function isResponse(frame: SbmpFrame): boolean {
   return (frame.commandId & RESPONSE_BIT) !== 0;
 }
 
+/**
+ * The response id of a request id, as the decoder reports it: unsigned, so it compares equal to a
+ * decoded response's `commandId` (`id | RESPONSE_BIT` alone is a negative number in JavaScript).
+ */
+export function responseIdOf(commandId: number): number {
+  return (commandId | RESPONSE_BIT) >>> 0;
+}
+
 /** Options of {@link sbmp} and {@link encodeSbmp}. */
 export interface SbmpOptions {
   /**
@@ -216,7 +224,8 @@ export function sbmp(options: SbmpOptions = {}): Framing<SbmpFrame, SbmpFrame> {
  * @param options The cap the peer's decoder applies.
  * @returns The frame, as one buffer.
  * @throws `FrameTooLongError` when the frame exceeds `maxFrameBytes`, and `TypeError` when a
- * header field is not an unsigned 32-bit integer.
+ * header field is not a 32-bit integer (signed or unsigned: a negative one is written as its
+ * unsigned twin).
  */
 export function encodeSbmp(frame: SbmpFrame, options: SbmpOptions = {}): Buffer {
   return Buffer.concat(frameParts(frame, layout(options)));
@@ -235,11 +244,15 @@ function frameParts(frame: SbmpFrame, frameLayout: LengthPrefixedOptions): reado
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * The field as an unsigned 32-bit integer. A negative int32 is taken as its unsigned twin, since
+ * `id | RESPONSE_BIT` is negative in JavaScript.
+ */
 function uint32(field: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new TypeError(`SBMP ${field} must be an unsigned 32-bit integer, got ${String(value)}`);
+  if (!Number.isInteger(value) || value < -0x80000000 || value > 0xffffffff) {
+    throw new TypeError(`SBMP ${field} must be a 32-bit integer, got ${String(value)}`);
   }
-  return value;
+  return value >>> 0;
 }
 
 function parseFrame(bytes: Buffer): SbmpFrame {
