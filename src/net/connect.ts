@@ -9,6 +9,7 @@ import {
   type ConnectionOptions,
 } from '../transport/fromDuplex';
 import { connectionOf } from '../internal/connectionOf';
+import { connectionOpened } from '../observability/connectionDiagnostics';
 import { framed, type FramedConnection } from '../framing/framed';
 import type { ClientEvent, Codec, Connection } from '../types';
 import { socketAddresses } from './addresses';
@@ -159,6 +160,7 @@ export function connectEvents(
       const opened = fromDuplex(socket, info, connectionOptions);
       stopConnecting();
       connection = opened;
+      connectionOpened(opened, 'client', socket);
       subscriber.next({ type: 'connected', connection: opened });
       closedSubscription = opened.closed$.subscribe((reason) => {
         connection = undefined;

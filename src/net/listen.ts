@@ -25,6 +25,7 @@ import {
   serverFromString,
   type ServerEndpoint,
 } from './endpoints';
+import { connectionOpened, connectionRefused } from '../observability/connectionDiagnostics';
 import { readProxyHeader } from './proxy/readProxyHeader';
 import {
   checkTlsListenOptions,
@@ -261,6 +262,7 @@ export function listen(
       if (admission !== undefined) {
         connection.closed$.subscribe(() => admission.release(raw));
       }
+      connectionOpened(connection, 'server', raw);
       subscriber.next(connection);
     }
     function refuse(socket: Socket, remote: Address, error: ConnectionRefused['error']): void {
@@ -268,11 +270,13 @@ export function listen(
       socket.destroy();
       admission?.release(socket);
       options.counters?.countRefusal(error);
+      connectionRefused(remote, error);
       options.onRefused?.({ type: 'connectionRefused', remote, error });
     }
     function refusedByLimit(socket: Socket, error: ConnectionRefused['error']): void {
       const info = acceptedInfo(0, socket, bound, sharedLocal);
       options.counters?.countRefusal(error);
+      connectionRefused(info.remote, error);
       options.onRefused?.({ type: 'connectionRefused', remote: info.remote, error });
     }
     /** A bind failure is emitted on the next tick, possibly after an early unsubscribe. */

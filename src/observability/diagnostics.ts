@@ -7,61 +7,132 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { RxnetError } from '../errors';
-import type { Address, CloseReason, ConnectionId } from '../types';
+import type { Address, CloseReason, Connection, ConnectionId } from '../types';
 import type { RefusalReason } from '../net/serverCounters';
 
-/** Which side of a connection rxnet is on. */
+/** Which side of a connection rxnet is on: accepted by `listen`/`serve`, or made by `connect`. */
 export type DiagnosticsRole = 'server' | 'client';
 
-/** Published on `rxnet:connection:opened` when a connection is made (after TLS and PROXY). */
+/**
+ * A connection's traffic so far, read live: each figure is a getter over counters the connection
+ * keeps anyway, so reading it costs nothing until a subscriber does, and it stays readable (and
+ * final) after the close.
+ */
+export interface ConnectionTraffic {
+  /** Bytes read from the socket (TLS records included: what crossed the wire). */
+  readonly bytesRead: number;
+  /** Bytes written to the socket (TLS records included). */
+  readonly bytesWritten: number;
+  /**
+   * Messages the server's decoder delivered to the behaviour (raw chunks without a decoder);
+   * 0 for a connection that `serve`/`serveConnections` does not run.
+   */
+  readonly framesIn: number;
+  /**
+   * `write` commands the server carried out on this connection (one per command and receiver,
+   * however many parts its encoder made); 0 for a connection that `serveConnections` does not run.
+   */
+  readonly framesOut: number;
+  /**
+   * How often reading paused for backpressure: the connection's own output reached
+   * `writeHighWaterMark`, or, under `serve`, a receiver of what it sent was full.
+   */
+  readonly backpressurePauses: number;
+  /** Output accepted by `write()` and not yet handed to the kernel, now; 0 once closed. */
+  readonly pendingWriteBytes: number;
+}
+
+/**
+ * Published on `rxnet:connection:opened` when a connection is made: after its PROXY header and
+ * TLS handshake, just before `listen` emits it or `connect` reports it connected.
+ */
 export interface ConnectionOpenedMessage {
-  /** The connection's id, as its events carry it. */
+  /** The connection's id, as its events carry it (ids are per server: match on `connection`). */
   readonly id: ConnectionId;
   /** Accepted by a server, or made by `connect`. */
   readonly role: DiagnosticsRole;
+  /** This end's address. */
   readonly local: Address;
+  /** The peer's address (from the PROXY header, when there was one). */
   readonly remote: Address;
-  /** Whether it runs over TLS. */
+  /** Whether it runs over TLS from the start (a later `startTls` is not counted). */
   readonly tls: boolean;
-  /** `performance.now()` when it opened, so a subscriber can compute its lifetime. */
+  /** `performance.now()` when it opened. */
   readonly openedAt: number;
+  /** The connection itself, the key to match its close by. Observe it; do not write to it. */
+  readonly connection: Connection;
+  /** Its traffic, live: a metrics exporter reads it at each scrape. */
+  readonly traffic: ConnectionTraffic;
 }
 
-/** Published on `rxnet:connection:closed` once per connection, when it has closed. */
+/**
+ * Published on `rxnet:connection:closed` once per connection, when it has closed. Only for a
+ * connection opened while `rxnet:connection:opened` or this channel had a subscriber: what a
+ * connection needs for this message is set up when it opens, and only then if someone listens.
+ */
 export interface ConnectionClosedMessage {
+  /** The connection's id. */
   readonly id: ConnectionId;
+  /** Accepted by a server, or made by `connect`. */
   readonly role: DiagnosticsRole;
+  /** The peer's address. */
   readonly remote: Address;
-  /** Why it closed. */
+  /** Why it closed: `done`, `lost`, `aborted` (with the error that caused it, if any) or `timedOut`. */
   readonly reason: CloseReason;
-  /** Bytes read from and written to the socket over its lifetime. */
+  /** Bytes read from the socket over its lifetime. */
   readonly bytesRead: number;
+  /** Bytes written to the socket over its lifetime. */
   readonly bytesWritten: number;
+  /** Messages delivered to the server's behaviour (see {@link ConnectionTraffic.framesIn}). */
+  readonly framesIn: number;
+  /** `write` commands carried out on it (see {@link ConnectionTraffic.framesOut}). */
+  readonly framesOut: number;
+  /** Pauses of reading for backpressure (see {@link ConnectionTraffic.backpressurePauses}). */
+  readonly backpressurePauses: number;
   /** Milliseconds from opened to closed. */
   readonly lifetime: number;
+  /** The same object the opened message carried. */
+  readonly connection: Connection;
 }
 
-/** Published on `rxnet:connection:frameError` when a decoder fails on a connection's input. */
+/**
+ * Published on `rxnet:connection:frameError` when a server's decoder fails on a connection's
+ * input (a frame over its limit, a malformed frame, a frame cut short by the peer's FIN), just
+ * before the connection is aborted with the error as its close reason.
+ */
 export interface FrameErrorMessage {
+  /** The connection's id. */
   readonly id: ConnectionId;
+  /** The peer's address. */
   readonly remote: Address;
   /** The decoder's typed error; its `code` says which limit or rule was broken. */
   readonly error: RxnetError;
 }
 
-/** Published on `rxnet:server:refused` when a limit, PROXY or TLS turns a peer away. */
+/**
+ * Published on `rxnet:server:refused` when a server turns a peer away before its connection is
+ * made: a limit, a bad PROXY header, a failed TLS handshake, a handshake timeout. The same
+ * refusal is counted in `ServerCounters` and reaches the behaviour as a `connectionRefused` event.
+ */
 export interface ConnectionRefusedMessage {
+  /** The peer's address (as accepted: a refused peer's PROXY header is not trusted). */
   readonly remote: Address;
+  /** Which limit or step refused it. */
   readonly reason: RefusalReason;
+  /** The typed error the refusal carries. */
   readonly error: RxnetError;
 }
 
-/** Published on `rxnet:server:shutdown` when a server starts and ends a graceful shutdown. */
+/**
+ * Published on `rxnet:server:shutdown` twice per graceful shutdown of `serve`/`serveConnections`:
+ * when it begins (its trigger's first emission), and when it ends (every connection closed).
+ */
 export interface ShutdownMessage {
+  /** `start` when the shutdown begins, `end` once every connection has closed. */
   readonly phase: 'start' | 'end';
-  /** Connections still open when the phase was reached. */
+  /** Connections still open when the phase was reached (so 0 at `end`). */
   readonly connections: number;
-  /** At `end`: whether every connection closed before the deadline. */
+  /** At `end`: whether every connection closed without being aborted (none at the deadline). */
   readonly graceful?: boolean;
 }
 
@@ -87,7 +158,22 @@ export interface RequestMessage {
   error?: unknown;
 }
 
-/** The channel names, one constant each so that a typo is a compile error. */
+/**
+ * The names of rxnet's `node:diagnostics_channel` channels, one constant each so that a typo is
+ * a compile error. Subscribe with `diagnostics_channel.subscribe(name, listener)`; docs/diagnostics.md
+ * says when each is published and what its message holds.
+ *
+ * ## Example
+ * ```ts
+ * import diagnosticsChannel from 'node:diagnostics_channel';
+ * import { DIAGNOSTICS_CHANNELS, type ConnectionClosedMessage } from 'rxnet';
+ *
+ * diagnosticsChannel.subscribe(DIAGNOSTICS_CHANNELS.connectionClosed, (message) => {
+ *   const { remote, reason, bytesRead, lifetime } = message as ConnectionClosedMessage;
+ *   console.log(remote, reason.type, bytesRead, 'bytes in', lifetime, 'ms');
+ * });
+ * ```
+ */
 export const DIAGNOSTICS_CHANNELS = {
   connectionOpened: 'rxnet:connection:opened',
   connectionClosed: 'rxnet:connection:closed',
@@ -98,7 +184,7 @@ export const DIAGNOSTICS_CHANNELS = {
   requestEnd: 'rxnet:request:end',
 } as const;
 
-/** The channels themselves, created once so publishers only test `hasSubscribers`. */
+/** The channels themselves, created once so publishers only test `hasSubscribers`. @internal */
 export const channels = {
   connectionOpened: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.connectionOpened),
   connectionClosed: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.connectionClosed),

@@ -8,11 +8,15 @@ import type { ConnectionId, Output } from '../types';
  */
 export const FAN_OUT_BATCH_BYTES = 64 * 1024;
 
-/** Writes `data` to each of `to`, on behalf of `sender` (the connection whose event caused it). */
+/**
+ * Writes `data` to each of `to`, on behalf of `sender` (the connection whose event caused it);
+ * `frames` is how many `write` commands it joins, for diagnostics.
+ */
 export type FanOutDelivery<S> = (
   to: readonly ConnectionId[],
   data: Output,
   sender: S | undefined,
+  frames: number,
 ) => void;
 
 /**
@@ -38,6 +42,7 @@ export class FanOutBatch<S> {
   private sender: S | undefined;
   private parts: Uint8Array[] = [];
   private bytes = 0;
+  private frames = 0;
   /** How many chunks are being handled, nested: writes are held only inside one. */
   depth = 0;
 
@@ -63,13 +68,17 @@ export class FanOutBatch<S> {
     );
   }
 
-  /** Holds `part` for `to`, after what is held for the same audience and sender. */
-  add(to: readonly ConnectionId[], sender: S | undefined, part: Output): void {
+  /**
+   * Holds `part` for `to`, after what is held for the same audience and sender; `frames` is 1 for
+   * a command's first part and 0 for the rest.
+   */
+  add(to: readonly ConnectionId[], sender: S | undefined, part: Output, frames = 1): void {
     if (to !== this.audience || sender !== this.sender) {
       this.flush();
       this.audience = to;
       this.sender = sender;
     }
+    this.frames += frames;
     const bytes = typeof part === 'string' ? Buffer.from(part) : part;
     this.parts.push(bytes);
     this.bytes += bytes.byteLength;
@@ -87,11 +96,13 @@ export class FanOutBatch<S> {
     const parts = this.parts;
     const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.bytes);
     const sender = this.sender;
+    const frames = this.frames;
     this.audience = undefined;
     this.sender = undefined;
     this.parts = [];
     this.bytes = 0;
-    this.deliver(to, data, sender);
+    this.frames = 0;
+    this.deliver(to, data, sender, frames);
   }
 
   /** Forgets what is held: the server stopped. */
@@ -100,6 +111,7 @@ export class FanOutBatch<S> {
     this.sender = undefined;
     this.parts = [];
     this.bytes = 0;
+    this.frames = 0;
   }
 }
 

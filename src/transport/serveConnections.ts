@@ -8,6 +8,7 @@ import {
   type SchedulerLike,
 } from 'rxjs';
 import { BehaviourError, EncodeError, InvalidCommandError } from '../errors';
+import { connectionServed, shutdownPhase } from '../observability/connectionDiagnostics';
 import { checkDelay } from './connection/options';
 import { FanOutBatch } from './fanOutBatch';
 import { Served } from './served';
@@ -232,8 +233,8 @@ export function serveConnections<T = Buffer, O = Output>(
     const events = new Subject<ServerEvent<T>>();
     const live = new Map<ConnectionId, Served<T>>();
     // Lines broadcast while one chunk is handled reach each receiver as one write (fanOutBatch.ts).
-    const fanOut = new FanOutBatch<Served<T>>((to, data, sender) => {
-      for (const id of to) writeTo(live.get(id), data, sender);
+    const fanOut = new FanOutBatch<Served<T>>((to, data, sender, frames) => {
+      for (const id of to) writeTo(live.get(id), data, sender, frames);
     });
     const server: ShutdownHost<T> = {
       events,
@@ -344,18 +345,30 @@ export function serveConnections<T = Buffer, O = Output>(
       if (typeof to === 'number') {
         fanOut.flush();
         const target = live.get(to);
-        for (const part of joinSmall(parts)) writeTo(target, part);
+        let frames = 1;
+        for (const part of joinSmall(parts)) {
+          writeTo(target, part, server.current, frames);
+          frames = 0;
+        }
         return;
       }
       if (fanOut.holding) {
-        for (const part of parts) fanOut.add(to, server.current, part);
+        let frames = 1;
+        for (const part of parts) {
+          fanOut.add(to, server.current, part, frames);
+          frames = 0;
+        }
         return;
       }
       // A string would be encoded once per receiver; as bytes it is encoded once.
       const shared = joinSmall(to.length > 1 ? parts.map(toBytes) : parts);
       for (const id of to) {
         const target = live.get(id);
-        for (const part of shared) writeTo(target, part);
+        let frames = 1;
+        for (const part of shared) {
+          writeTo(target, part, server.current, frames);
+          frames = 0;
+        }
       }
     }
 
@@ -373,8 +386,11 @@ export function serveConnections<T = Buffer, O = Output>(
       target: Served<T> | undefined,
       bytes: Output,
       sender: Served<T> | undefined = server.current,
+      frames = 1,
     ): void {
-      if (target !== undefined && !target.connection.write(bytes)) {
+      if (target === undefined) return;
+      target.framesOut += frames;
+      if (!target.connection.write(bytes)) {
         if (
           sender !== undefined &&
           sender !== target &&
@@ -404,6 +420,7 @@ export function serveConnections<T = Buffer, O = Output>(
         decode === undefined
           ? (connection.data$ as Observable<unknown> as Observable<T>)
           : fanOut.around(connection.data$).pipe(decode);
+      connectionServed(connection, served);
       served.start(frames$);
       shutdown?.accepted(served);
     }
@@ -425,6 +442,7 @@ export function serveConnections<T = Buffer, O = Output>(
     function onTrigger(): void {
       if (shutdown === undefined) {
         shutdown = new Shutdown(server, shutdownConfig);
+        shutdownPhase('start', live.size);
         shutdown.begin();
       } else {
         shutdown.force();
@@ -433,6 +451,7 @@ export function serveConnections<T = Buffer, O = Output>(
 
     /** Every connection has closed: the behaviour's input ends, then the report, then completion. */
     function finish(report: ShutdownComplete): void {
+      shutdownPhase('end', live.size, report.aborted === 0);
       finishing = true;
       triggerSubscription.unsubscribe();
       source.unsubscribe();

@@ -1,6 +1,7 @@
 import type { Observable, Observer, Subject, Subscription } from 'rxjs';
 import { RxnetError, StartTlsError, TlsError } from '../errors';
 import { asRxnetError } from '../internal/asRxnetError';
+import { frameError, type FrameCounts } from '../observability/connectionDiagnostics';
 import type { CloseReason, Connection, ConnectionId, ServerEvent, TlsInfo } from '../types';
 
 /** What a {@link Served} connection reports to its server. */
@@ -20,7 +21,11 @@ export interface ServerState<T> {
  * {@link ServedClose}. Objects with methods rather than closures, as a server holds one per open
  * connection.
  */
-export class Served<T> implements Observer<T> {
+export class Served<T> implements Observer<T>, FrameCounts {
+  /** Plain counts, read only by diagnostics (see `connectionDiagnostics.ts`). */
+  framesIn = 0;
+  framesOut = 0;
+  pauses = 0;
   private frames: Subscription | undefined;
   private closed: Subscription | undefined;
 
@@ -96,6 +101,7 @@ export class Served<T> implements Observer<T> {
   next(data: T): void {
     const server = this.server;
     const previous = server.current;
+    this.framesIn += 1;
     server.current = this;
     try {
       server.events.next({ type: 'data', id: this.connection.id, data });
@@ -109,7 +115,10 @@ export class Served<T> implements Observer<T> {
    * with it as the reason. A lost connection's own error arrives here too; abort() is then a no-op.
    */
   error(error: unknown): void {
-    this.connection.abort(asRxnetError(error));
+    const reason = asRxnetError(error);
+    const state = this.connection.state;
+    if (state !== 'closing' && state !== 'closed') frameError(this.connection, reason);
+    this.connection.abort(reason);
   }
 
   /** The frames ended: at the peer's FIN the behaviour is told; at a close, connectionLost follows. */
@@ -136,6 +145,7 @@ export class Served<T> implements Observer<T> {
     }
     waitingOn.add(receiver);
     if (waitingOn.size === 1) {
+      this.pauses += 1;
       this.connection.pause();
     }
     (receiver.waiters ??= new Set()).add(this);

@@ -89,6 +89,8 @@ export class CoreConnection implements Connection, TransportSink {
   /** Writes in this event-loop turn: 0, 1 (sent at once), or 2 for "more, corked until the turn ends". */
   turnWrites = 0;
   drainHooks: DrainHook[] | undefined;
+  /** Times the output reached the high-water mark and paused reading (for diagnostics). */
+  backpressurePauses = 0;
   /** The drain check every write carries; created on the first write, one per connection. */
   flushedCallback: ((error?: Error | null) => void) | undefined;
 

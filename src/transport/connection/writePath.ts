@@ -55,6 +55,7 @@ export function write(
   if (pending >= limits.highWaterMark) {
     if (!connection.writeBlocked) {
       connection.writeBlocked = true;
+      connection.backpressurePauses += 1;
       updateFlow(connection);
       startDrainTimer(connection);
     }
