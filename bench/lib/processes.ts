@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ServerReport } from '../servers/harness';
@@ -64,6 +64,52 @@ export interface StartServerOptions {
   readonly timeLimitSeconds: number;
   /** Directory for `--cpu-prof` output; no profiling when absent. */
   readonly cpuProfileDir?: string;
+  /** The CPU to pin the server to (`taskset -c`); not pinned when absent. */
+  readonly cpu?: number;
+}
+
+/**
+ * Where the server and the load generator run when they are pinned: the issue's setup, the
+ * server on one core and the generator on the other, so neither takes the other's CPU.
+ */
+export interface Pinning {
+  readonly server: number;
+  readonly loadgen: number;
+}
+
+/**
+ * The CPUs to pin to, or why the run is not pinned: pinning needs `taskset` and two CPUs this
+ * process may use. `BENCH_PIN=0` turns it off (on a machine shared with other work, a pinned
+ * process cannot move away from a busy core).
+ */
+export function pinning(): Pinning | { readonly unpinned: string } {
+  if (process.env['BENCH_PIN'] === '0') return { unpinned: 'BENCH_PIN=0' };
+  try {
+    const allowed = execFileSync('taskset', ['-cp', String(process.pid)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const cpus = parseCpuList(allowed.slice(allowed.lastIndexOf(':') + 1).trim());
+    if (cpus.length < 2) return { unpinned: `only CPU ${cpus.join(',')} available` };
+    return { server: cpus[0]!, loadgen: cpus[1]! };
+  } catch {
+    return { unpinned: 'no taskset' };
+  }
+}
+
+/** `0-2,5` → [0, 1, 2, 5]. */
+function parseCpuList(list: string): number[] {
+  return list.split(',').flatMap((part) => {
+    const [from, to] = part.split('-').map(Number);
+    if (from === undefined || !Number.isInteger(from)) return [];
+    const last = to === undefined ? from : to;
+    return Array.from({ length: last - from + 1 }, (_, i) => from + i);
+  });
+}
+
+/** `[command, args]` run under `taskset -c cpu` when `cpu` is given (taskset execs it: same pid). */
+function pinned(cpu: number | undefined, command: string, args: string[]): [string, string[]] {
+  return cpu === undefined ? [command, args] : ['taskset', ['-c', String(cpu), command, ...args]];
 }
 
 /** The command that runs a server: Node with ts-node for `<name>.ts`, {@link PYTHON} for `<name>.py`. */
@@ -91,7 +137,7 @@ function serverCommand(name: string, options: StartServerOptions): [string, stri
  * an ephemeral loopback port and waits until it listens.
  */
 export function startServer(name: string, options: StartServerOptions): Promise<ServerProcess> {
-  const [command, args] = serverCommand(name, options);
+  const [command, args] = pinned(options.cpu, ...serverCommand(name, options));
   const child = spawn(command, args, { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const memoryWaiters: ((report: Extract<ServerReport, { event: 'memory' }>) => void)[] = [];
@@ -162,12 +208,111 @@ export interface LoadGenerator {
   stop(): Promise<void>;
 }
 
-export function startLoadGenerator(): LoadGenerator {
-  const child: ChildProcess = fork(join(BENCH_DIR, 'loadgen.ts'), [], {
-    cwd: REPO_DIR,
-    execArgv: TS_NODE,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+/** Where the runner compiles bench/loadgen.c (bench/results/ is git-ignored). */
+export const C_LOADGEN_BINARY = join(BENCH_DIR, 'results', 'bin', 'loadgen');
+
+/**
+ * Compiles bench/loadgen.c with `gcc -O2` unless the binary is newer than the source, and returns
+ * its path, or why there is none (no compiler, a compile error): the runner then falls back to
+ * the Node generator and the report says so.
+ */
+export function buildCLoadGenerator(): { readonly binary: string } | { readonly missing: string } {
+  const source = join(BENCH_DIR, 'loadgen.c');
+  try {
+    if (
+      existsSync(C_LOADGEN_BINARY) &&
+      statSync(C_LOADGEN_BINARY).mtimeMs >= statSync(source).mtimeMs
+    )
+      return { binary: C_LOADGEN_BINARY };
+    mkdirSync(join(BENCH_DIR, 'results', 'bin'), { recursive: true });
+    const cc = process.env['CC'] ?? 'gcc';
+    execFileSync(cc, ['-O2', '-Wall', '-o', C_LOADGEN_BINARY, source, '-lm'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 60_000,
+    });
+    return { binary: C_LOADGEN_BINARY };
+  } catch (error: unknown) {
+    const stderr = (error as { stderr?: unknown }).stderr;
+    const detail =
+      stderr instanceof Buffer && stderr.length > 0
+        ? stderr.toString('utf8').trim().split('\n')[0]
+        : (error as Error).message;
+    return { missing: `bench/loadgen.c not compiled (${detail ?? 'unknown error'})` };
+  }
+}
+
+/**
+ * The load generator in C (bench/loadgen.c, built by {@link buildCLoadGenerator}): the same jobs
+ * and results as the Node one, a job as one line of `key=value` pairs on its stdin, the phases
+ * and the result as JSON lines on its stdout.
+ */
+export function startCLoadGenerator(binary: string, cpu?: number): LoadGenerator {
+  const [command, args] = pinned(cpu, binary, []);
+  const child = spawn(command, args, { cwd: REPO_DIR, stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const listeners = new Set<(reply: JobReply) => void>();
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    let reply: JobReply;
+    try {
+      reply = JSON.parse(line) as JobReply;
+    } catch {
+      process.stderr.write(`[loadgen.c] ${line}\n`);
+      return;
+    }
+    for (const listener of listeners) listener(reply);
   });
+  let nextId = 1;
+  return {
+    pid: child.pid!,
+    run<R extends JobResult>(
+      job: Job,
+      onPhase?: (phase: 'measureStart' | 'measureEnd') => void,
+    ): Promise<R> {
+      const id = nextId;
+      nextId += 1;
+      return new Promise<R>((resolve, reject) => {
+        function onReply(reply: JobReply): void {
+          if (reply.id !== id) return;
+          if ('phase' in reply) {
+            onPhase?.(reply.phase);
+            return;
+          }
+          listeners.delete(onReply);
+          child.off('exit', onExit);
+          if ('error' in reply) reject(new Error(`load generator: ${reply.error}`));
+          else resolve(reply.result as R);
+        }
+        function onExit(code: number | null): void {
+          listeners.delete(onReply);
+          reject(new Error(`load generator exited with code ${code} during a ${job.kind} job`));
+        }
+        listeners.add(onReply);
+        child.once('exit', onExit);
+        const fields = Object.entries({ id, ...job }).map(([key, value]) => `${key}=${value}`);
+        child.stdin!.write(`${fields.join(' ')}\n`);
+      });
+    },
+    stop: async () => {
+      child.stdin!.end();
+      await exited;
+    },
+  };
+}
+
+/** The load generator in Node (bench/loadgen.ts), forked and driven over IPC. */
+export function startLoadGenerator(cpu?: number): LoadGenerator {
+  const child: ChildProcess =
+    cpu === undefined
+      ? fork(join(BENCH_DIR, 'loadgen.ts'), [], {
+          cwd: REPO_DIR,
+          execArgv: TS_NODE,
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        })
+      : spawn(
+          'taskset',
+          ['-c', String(cpu), process.execPath, ...TS_NODE, join(BENCH_DIR, 'loadgen.ts')],
+          { cwd: REPO_DIR, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+        );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let nextId = 1;
   return {

@@ -7,10 +7,14 @@
  * @packageDocumentation
  */
 
-/** A target on the rxnet/raw ratio: `>=` for throughput, `<=` for memory. */
+/**
+ * A target on the rxnet/raw ratio (`>=` for throughput), or with `absolute` on rxnet's own
+ * figure (idle memory: at most 2,500 B per connection, whatever raw's is).
+ */
 export interface Target {
   readonly op: '>=' | '<=';
   readonly value: number;
+  readonly absolute?: boolean;
 }
 
 /** Figures for one detail column: raw, rxnet and, when the row has a Twisted server, Twisted. */
@@ -82,12 +86,13 @@ export function compare(
   extra: CompareExtra = {},
 ): Comparison {
   const ratio = rxnet / raw;
+  const measured = target?.absolute === true ? rxnet : ratio;
   const met =
     target === undefined
       ? undefined
       : target.op === '>='
-        ? ratio >= target.value
-        : ratio <= target.value;
+        ? measured >= target.value
+        : measured <= target.value;
   const perCpu =
     extra.perCpu === undefined
       ? undefined
@@ -136,7 +141,50 @@ function mark(c: Comparison): string {
 }
 
 function targetText(t: Target | undefined): string {
-  return t === undefined ? '–' : `${t.op === '>=' ? '≥' : '≤'} ${t.value}`;
+  if (t === undefined) return '–';
+  return `${t.op === '>=' ? '≥' : '≤'} ${t.absolute === true ? `${human(t.value)} (rxnet's own figure)` : `${t.value}×`}`;
+}
+
+/** Where a target sits on the rxnet/raw axis: an absolute target divided by raw's figure. */
+function targetRatio(c: Comparison): number | undefined {
+  if (c.target === undefined) return undefined;
+  return c.target.absolute === true ? c.target.value / c.raw : c.target.value;
+}
+
+/** Bar cells per 1.0× in {@link unicodeChart}. */
+const CELLS_PER_UNIT = 10;
+/** Where the text chart's bars are cut, as in the SVG. */
+const TEXT_AXIS_MAX = 2;
+
+/**
+ * The rxnet/raw ratio of every case as a bar of block characters, for reading in a terminal or
+ * any Markdown viewer: one cell per 0.1×, a `│` at 1.0× (a longer bar passes through it as `┼`),
+ * bars beyond 2× cut with `»`, and ✅/❌ for a target met or missed (`·` for no target).
+ */
+export function unicodeChart(comparisons: readonly Comparison[]): string {
+  const labels = comparisons.map((c) => `${c.workload}: ${c.case}`);
+  const width = Math.max(...labels.map((l) => l.length));
+  const one = CELLS_PER_UNIT;
+  const cells = TEXT_AXIS_MAX * CELLS_PER_UNIT;
+  return comparisons
+    .map((c, i) => {
+      const value = Number.isFinite(c.ratio) ? c.ratio : 0;
+      const filled = Math.min(cells, Math.round(value * CELLS_PER_UNIT));
+      let bar = '';
+      for (let cell = 0; cell < cells; cell += 1) {
+        if (cell === one) bar += cell < filled ? '┼' : '│';
+        else bar += cell < filled ? '█' : ' ';
+      }
+      const cut = value > TEXT_AXIS_MAX ? '»' : ' ';
+      const markText = c.met === undefined ? '·' : c.met ? '✅' : '❌';
+      const goal = targetRatio(c);
+      const goalText =
+        goal === undefined
+          ? ''
+          : ` (target ${c.target!.op === '>=' ? '≥' : '≤'} ${goal.toFixed(2)}×)`;
+      return `${labels[i]!.padEnd(width)} ${bar}${cut} ${value.toFixed(2).padStart(6)}× ${markText}${goalText}`;
+    })
+    .join('\n');
 }
 
 function ratioText(ratio: number | undefined): string {
@@ -372,8 +420,9 @@ export function svgChart(comparisons: readonly Comparison[], title: string): str
         `<path d="M${x(ratio) - 14} ${y + 4} l6 7 l-6 7 M${x(ratio) - 8} ${y + 4} l6 7 l-6 7" stroke="#ffffff" stroke-width="2" fill="none"/>`,
       );
     }
-    if (c.target !== undefined) {
-      const tx = x(c.target.value);
+    const goal = targetRatio(c);
+    if (goal !== undefined && goal <= AXIS_MAX) {
+      const tx = x(goal);
       parts.push(
         `<line x1="${tx}" y1="${y + 1}" x2="${tx}" y2="${y + rowHeight - 1}" stroke="#000000" stroke-width="2"/>`,
       );
