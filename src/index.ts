@@ -62,6 +62,16 @@ export {
   type WiretapRecordOptions,
   type WiretapTextOptions,
 } from './observability/wiretap';
+export {
+  DIAGNOSTICS_CHANNELS,
+  type ConnectionClosedMessage,
+  type ConnectionOpenedMessage,
+  type ConnectionRefusedMessage,
+  type ConnectionTraffic,
+  type DiagnosticsRole,
+  type FrameErrorMessage,
+  type ShutdownMessage,
+} from './observability/diagnostics';
 
 /* Protocols */
 export { protocol, type ProtocolItem } from './protocols/protocol';

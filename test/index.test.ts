@@ -41,6 +41,7 @@ describe('rxnet', () => {
       'DEFAULT_WHEN_FULL',
       'DEFAULT_WIRETAP_MAX_DUMP_BYTES',
       'DEFAULT_WRITE_HIGH_WATER_MARK',
+      'DIAGNOSTICS_CHANNELS',
       'DrainTimeoutError',
       'EncodeError',
       'FrameTooLongError',
