@@ -38,9 +38,6 @@ export interface StoreCommand {
   handle(store: Store, who: AppIdentity | undefined, body: SbmpBody): Promise<HandlerReply>;
 }
 
-/** QueryAlarm's page size, the book's `PAGELIMIT`. */
-export const ALARMS_PER_PAGE = 10;
-
 /**
  * The `error` text of each failure this module answers. Where the book has a text (its
  * `dictErrorString`) it is kept word for word, so a book peer sees the frame it knows; status 4 uses
@@ -246,7 +243,7 @@ const queryApartment = command({ auth: true, inBook: true }, async (store, who, 
  * The tree of §4: relayers, each with its devices. The book put every device under the first
  * relayer; here a device sits under its main relayer, and one whose main relayer is unset or no
  * longer bound sits under the first relayer, so the union an app collects is the same. The store
- * keeps no device-type catalogue, so `dev_type` is the model name.
+ * keeps no device-type catalogue, so `dev_type` is `null`, as QueryAlarm's `device_type_name` is.
  */
 function apartmentInfo(apartment: Apartment): SbmpBody {
   const bound = new Set(apartment.relayers.map((relayer) => relayer.relayerId));
@@ -264,7 +261,7 @@ function apartmentInfo(apartment: Apartment): SbmpBody {
         .filter((device) => servedBy(device) === relayer.relayerId)
         .map((device) => ({
           id: device.id,
-          dev_type: device.devModel,
+          dev_type: null,
           dev_model: device.devModel,
           dev_code: device.devCode,
           name: device.name,
@@ -289,19 +286,21 @@ const queryAccount = command({ auth: true, inBook: true }, async (store, who) =>
 });
 
 /**
- * The alarm history, newest first, {@link ALARMS_PER_PAGE} per page from page 0 as in the book.
- * † in the book's copy, so `--mode book` leaves it out. The optional filters (`start_dt`,
- * `alarm_types`, …) are not applied: the store pages the whole log.
+ * The alarm history, newest first, 10 per page. The wire counts pages from 0 as the book does
+ * (`offset(PAGELIMIT * page)`), the store from 1. The store already returns QueryAlarm's wire
+ * objects. † in the book's copy, so `--mode book` leaves it out. The optional filters
+ * (`start_dt`, `alarm_types`, …) are not applied: the store pages the whole log.
  */
 const queryAlarm = command({ auth: true, inBook: false }, async (store, who, f) => {
   const page = f.int('page');
-  const alarms = await store.listAlarms(who.accountId, page);
-  return { status: Status.Ok, body: { alarms: alarms.map(snakeCaseKeys) } };
+  const alarms = await store.listAlarms(who.accountId, page + 1);
+  return { status: Status.Ok, body: { alarms } };
 });
 
 /**
- * Adds a device to an apartment. Without `relayer_id` the store picks a bound relayer as its main
- * one, and an apartment with none answers 12, since the device could never be reached.
+ * Adds a device to an apartment. A `relayer_id` not bound to the apartment answers 12, since the
+ * device could not be reached through it; without one the store picks the apartment's first bound
+ * relayer (or, with none bound yet, the first relayer bound later).
  */
 const addDevice = command({ auth: true, inBook: true }, async (store, who, f) => {
   const input = {
@@ -427,16 +426,6 @@ function withoutUndefined<T extends object>(input: T): Optionals<T> {
   return Object.fromEntries(
     Object.entries(input).filter(([, value]) => value !== undefined),
   ) as Optionals<T>;
-}
-
-/** An alarm row's camelCase keys as the wire's snake_case (`devId` → `dev_id`); dates as ISO text. */
-function snakeCaseKeys(row: Readonly<Record<string, unknown>>): SbmpBody {
-  return Object.fromEntries(
-    Object.entries(row).map(([key, value]) => [
-      key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`),
-      value instanceof Date ? value.toISOString() : value,
-    ]),
-  );
 }
 
 /**
