@@ -41,7 +41,7 @@ export interface StoreCommand {
 /**
  * The `error` text of each failure this module answers. Where the book has a text (its
  * `dictErrorString`) it is kept word for word, so a book peer sees the frame it knows; status 4 uses
- * the rxnet profile's wording (§9.6), shared with the session's "malformed body".
+ * the rxnet profile's wording (§9.6), as the session's "malformed body" does.
  */
 export const ERROR_TEXT = {
   deviceExists: 'device has exist',
@@ -104,9 +104,9 @@ class MissingParameter extends Error {
 }
 
 /**
- * Typed access to a request body. JSON `null` counts as absent, because the book's apps send it for
- * fields they leave empty (§10); a present field of the wrong type is status 4, as a missing one is,
- * rather than being coerced.
+ * Typed access to a request body. JSON `null` counts as absent: the book read fields with
+ * `body.get()`, for which the two are the same `None`. A present field of the wrong type is status
+ * 4, as a missing one is, rather than being coerced.
  */
 class Fields {
   constructor(private readonly body: SbmpBody) {}
@@ -123,7 +123,7 @@ class Fields {
     return value;
   }
 
-  /** An integer (ids, versions, pages). */
+  /** A non-negative integer (ids, versions, pages). */
   optInt(name: string): number | undefined {
     return this.read(name, isInteger);
   }
