@@ -175,12 +175,19 @@ export interface RequestMessage {
  * ```
  */
 export const DIAGNOSTICS_CHANNELS = {
+  /** A connection was made: {@link ConnectionOpenedMessage}. */
   connectionOpened: 'rxnet:connection:opened',
+  /** A connection closed: {@link ConnectionClosedMessage}. */
   connectionClosed: 'rxnet:connection:closed',
+  /** A server's decoder failed on a connection's input: {@link FrameErrorMessage}. */
   frameError: 'rxnet:connection:frameError',
+  /** A server turned a peer away: {@link ConnectionRefusedMessage}. */
   refused: 'rxnet:server:refused',
+  /** A server's graceful shutdown began or ended: {@link ShutdownMessage}. */
   shutdown: 'rxnet:server:shutdown',
+  /** A request was sent or received for handling: `RequestMessage`. */
   requestStart: 'rxnet:request:start',
+  /** A request ended: the same `RequestMessage`, with its outcome. */
   requestEnd: 'rxnet:request:end',
 } as const;
 
