@@ -66,6 +66,7 @@ const INTEGRATIONS = [
     exportName: 'natsHub',
     packages: ['@nats-io/transport-node', '@nats-io/jetstream'],
   },
+  { entry: 'rxnet/otel', exportName: 'instrumentOpenTelemetry', packages: ['@opentelemetry/api'] },
 ] as const;
 
 /**
