@@ -7,6 +7,7 @@
  * @packageDocumentation
  */
 import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { Cmd, encodeSbmp, HEADER_BYTES, responseIdOf, type SbmpBody } from '../examples/iot/sbmp';
 
 /** A decoded frame, as the lean peers see it. */
@@ -44,12 +45,16 @@ export class SbmpPeer {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
-  /** Connects to the gateway; rejects when the connection fails. */
-  static connect(port: number, host = '127.0.0.1'): Promise<SbmpPeer> {
+  /**
+   * Connects to the gateway, over TLS with `tls` (Node's TLS client options: `ca`, `servername`);
+   * rejects when the connection or the handshake fails.
+   */
+  static connect(port: number, host = '127.0.0.1', tls?: ConnectionOptions): Promise<SbmpPeer> {
     return new Promise((resolve, reject) => {
-      const socket = netConnect({ port, host });
+      const socket =
+        tls === undefined ? netConnect({ port, host }) : tlsConnect({ ...tls, port, host });
       socket.once('error', reject);
-      socket.once('connect', () => {
+      socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
         socket.off('error', reject);
         resolve(new SbmpPeer(socket));
       });
@@ -132,8 +137,12 @@ export class SbmpPeer {
 }
 
 /** A relayer: logs in by `sb_code` and answers every ControlDevice or QueryDevice with status 0. */
-export async function relayer(port: number, sbCode: string): Promise<SbmpPeer> {
-  const peer = await SbmpPeer.connect(port);
+export async function relayer(
+  port: number,
+  sbCode: string,
+  tls?: ConnectionOptions,
+): Promise<SbmpPeer> {
+  const peer = await SbmpPeer.connect(port, '127.0.0.1', tls);
   let value = 0;
   peer.onRequest = (frame) => {
     if (frame.commandId === Cmd.ControlDevice) {
