@@ -12,6 +12,7 @@ const config: Config = {
     '^rxnet$': '<rootDir>/src/index.ts',
     '^rxnet/testing$': '<rootDir>/src/testing/index.ts',
     '^rxnet/cluster/(redis|nats)$': '<rootDir>/src/cluster/$1.ts',
+    '^rxnet/metrics$': '<rootDir>/src/observability/metrics.ts',
     '^rxnet/otel$': '<rootDir>/src/observability/otel.ts',
   },
   testTimeout: 20000,

@@ -67,6 +67,7 @@ const INTEGRATIONS = [
     packages: ['@nats-io/transport-node', '@nats-io/jetstream'],
   },
   { entry: 'rxnet/otel', exportName: 'instrumentOpenTelemetry', packages: ['@opentelemetry/api'] },
+  { entry: 'rxnet/metrics', exportName: 'rxnetMetrics', packages: ['prom-client'] },
 ] as const;
 
 /**
