@@ -4,6 +4,7 @@
  * loaded by this entry alone; `import 'rxnet'` never loads it.
  *
  * @packageDocumentation
+ * @module rxnet/otel
  */
 import {
   context,
