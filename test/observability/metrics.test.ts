@@ -1,0 +1,196 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
+import { Registry } from 'prom-client';
+import { ReplaySubject, filter, firstValueFrom, type Subscription } from 'rxjs';
+import { rxnetMetrics, type RxnetMetrics } from 'rxnet/metrics';
+import { DIAGNOSTICS_CHANNELS } from '../../src/observability/diagnostics';
+import { lines } from '../../src/framing/lines';
+import { connect } from '../../src/net/connect';
+import { serve, type ServeOptions, type ServerNotification } from '../../src/net/serve';
+import { echo } from '../../src/operators/echo';
+import type { Behaviour } from '../../src/types';
+import { LOOPBACK, rawClient, startListening } from '../helpers/sockets';
+
+const subscriptions: Subscription[] = [];
+const sockets: Socket[] = [];
+let metrics: RxnetMetrics | undefined;
+
+afterEach(() => {
+  metrics?.stop();
+  metrics = undefined;
+  for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
+  for (const socket of sockets.splice(0)) socket.destroy();
+});
+
+/** The registry's text output as `name{labels}` → value, the way Prometheus reads it. */
+async function scrape(registry: Registry): Promise<Map<string, number>> {
+  const samples = new Map<string, number>();
+  for (const line of (await registry.metrics()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return samples;
+}
+
+function startServing<T, O>(
+  behaviour: Behaviour<T, O>,
+  options: ServeOptions<T, O> = {},
+): Promise<{ port: number; notifications: ReplaySubject<ServerNotification<T>> }> {
+  const notifications = new ReplaySubject<ServerNotification<T>>();
+  return new Promise((resolve, reject) => {
+    subscriptions.push(
+      serve(LOOPBACK, behaviour, options).subscribe({
+        next(notification) {
+          notifications.next(notification);
+          if (notification.type === 'listening' && notification.address._tag === 'TcpAddress') {
+            resolve({ port: notification.address.port, notifications });
+          }
+        },
+        error: reject,
+      }),
+    );
+  });
+}
+
+async function client(port: number): Promise<Socket> {
+  const socket = await rawClient(port);
+  sockets.push(socket);
+  return socket;
+}
+
+function seen<T>(
+  notifications: ReplaySubject<ServerNotification<T>>,
+  type: string,
+): Promise<unknown> {
+  return firstValueFrom(notifications.pipe(filter((notification) => notification.type === type)));
+}
+
+const echoLines: Behaviour<string, string> = (events) => events.pipe(echo());
+
+describe('rxnetMetrics', () => {
+  it('counts a served connection: open, its bytes and frames while it is open, then its close by reason and its lifetime', async () => {
+    const registry = new Registry();
+    metrics = rxnetMetrics({ register: registry });
+    const { port, notifications } = await startServing(echoLines, {
+      framing: lines({ encoding: 'utf8' }),
+    });
+    const socket = await client(port);
+    socket.write('hi\r\n');
+    await once(socket, 'data');
+    const during = await scrape(registry);
+    expect(during.get('rxnet_connections_open{role="server"}')).toBe(1);
+    expect(during.get('rxnet_connections_accepted_total')).toBe(1);
+    expect(during.get('rxnet_bytes_received_total{role="server"}')).toBe(4);
+    expect(during.get('rxnet_bytes_sent_total{role="server"}')).toBe(4);
+    expect(during.get('rxnet_frames_received_total{role="server"}')).toBe(1);
+    expect(during.get('rxnet_frames_sent_total{role="server"}')).toBe(1);
+    expect(during.get('rxnet_pending_write_bytes{role="server"}')).toBe(0);
+
+    socket.end('bye\r\n');
+    await seen(notifications, 'connectionLost');
+    const after = await scrape(registry);
+    expect(after.get('rxnet_connections_open{role="server"}')).toBe(0);
+    expect(after.get('rxnet_connections_closed_total{role="server",reason="done"}')).toBe(1);
+    // Counted live and at the close, never twice.
+    expect(after.get('rxnet_bytes_received_total{role="server"}')).toBe(9);
+    expect(after.get('rxnet_frames_received_total{role="server"}')).toBe(2);
+    expect(after.get('rxnet_frames_sent_total{role="server"}')).toBe(2);
+    expect(after.get('rxnet_connection_lifetime_seconds_count{role="server"}')).toBe(1);
+    expect(after.get('rxnet_connection_lifetime_seconds_bucket{le="+Inf",role="server"}')).toBe(1);
+  });
+
+  it('counts refusals by their limit and decode errors by their code', async () => {
+    const registry = new Registry();
+    metrics = rxnetMetrics({ register: registry });
+    const { port, notifications } = await startServing(echoLines, {
+      framing: lines({ encoding: 'utf8', maxLineBytes: 4 }),
+      maxConnections: 1,
+      whenFull: 'refuse',
+    });
+    const first = await client(port);
+    first.on('error', () => undefined);
+    await seen(notifications, 'connectionMade');
+    await client(port);
+    await seen(notifications, 'connectionRefused');
+    first.write('far too long\r\n');
+    await seen(notifications, 'connectionLost');
+    const samples = await scrape(registry);
+    expect(samples.get('rxnet_connections_refused_total{reason="maxConnections"}')).toBe(1);
+    expect(samples.get('rxnet_decode_errors_total{code="RXNET_ERR_FRAME_TOO_LONG"}')).toBe(1);
+    expect(samples.get('rxnet_connections_closed_total{role="server",reason="aborted"}')).toBe(1);
+    expect(samples.get('rxnet_connections_accepted_total')).toBe(1);
+  });
+
+  it('reads pending write bytes and backpressure pauses from the open connections at each scrape', async () => {
+    const registry = new Registry();
+    metrics = rxnetMetrics({ register: registry });
+    const listener = await startListening(LOOPBACK, { writeHighWaterMark: 1024 });
+    subscriptions.push(listener.subscription);
+    await client(listener.port); // never reads
+    const connection = await listener.accepted(0);
+    connection.write(Buffer.alloc(8 * 1024 * 1024));
+    const samples = await scrape(registry);
+    expect(samples.get('rxnet_pending_write_bytes{role="server"}')).toBeGreaterThan(0);
+    expect(samples.get('rxnet_backpressure_pauses_total{role="server"}')).toBe(1);
+    connection.abort();
+    await firstValueFrom(connection.closed$);
+    const after = await scrape(registry);
+    expect(after.get('rxnet_pending_write_bytes{role="server"}')).toBe(0);
+    expect(after.get('rxnet_backpressure_pauses_total{role="server"}')).toBe(1);
+  });
+
+  it('counts client connections made by connect under role client', async () => {
+    const registry = new Registry();
+    metrics = rxnetMetrics({ register: registry });
+    const server = createServer((peer) => peer.end('hello'));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as { port: number };
+      const connection = await firstValueFrom(connect(`tcp:127.0.0.1:${port}`));
+      expect((await scrape(registry)).get('rxnet_connections_open{role="client"}')).toBe(1);
+      connection.data$.subscribe({ complete: () => connection.end() });
+      await firstValueFrom(connection.closed$);
+      const samples = await scrape(registry);
+      expect(samples.get('rxnet_connections_open{role="client"}')).toBe(0);
+      expect(samples.get('rxnet_bytes_received_total{role="client"}')).toBe(5);
+      expect(samples.get('rxnet_connections_closed_total{role="client",reason="done"}')).toBe(1);
+      expect(samples.get('rxnet_connections_accepted_total')).toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+
+  describe('prefix', () => {
+    it('names every metric with the prefix', async () => {
+      const registry = new Registry();
+      metrics = rxnetMetrics({ register: registry, prefix: 'edge_' });
+      const names = (await registry.getMetricsAsJSON()).map((metric) => metric.name);
+      expect(names.length).toBeGreaterThan(0);
+      for (const name of names) expect(name).toMatch(/^edge_/);
+    });
+
+    it("defaults to 'rxnet_' on prom-client's global registry", async () => {
+      metrics = rxnetMetrics();
+      const names = (await metrics.registry.getMetricsAsJSON()).map((metric) => metric.name);
+      expect(names).toEqual(
+        expect.arrayContaining(['rxnet_connections_open', 'rxnet_connection_lifetime_seconds']),
+      );
+    });
+  });
+
+  describe('stop', () => {
+    it('unsubscribes from every channel and removes its metrics, so another exporter can start', async () => {
+      const registry = new Registry();
+      rxnetMetrics({ register: registry }).stop();
+      expect((await registry.metrics()).trim()).toBe('');
+      for (const name of Object.values(DIAGNOSTICS_CHANNELS)) {
+        expect(diagnosticsChannel.hasSubscribers(name)).toBe(false);
+      }
+      metrics = rxnetMetrics({ register: registry });
+      expect(await registry.metrics()).toContain('rxnet_connections_open');
+    });
+  });
+});
