@@ -70,6 +70,8 @@ export {
   type ConnectionTraffic,
   type DiagnosticsRole,
   type FrameErrorMessage,
+  type RequestMessage,
+  type RequestSide,
   type ShutdownMessage,
 } from './observability/diagnostics';
 

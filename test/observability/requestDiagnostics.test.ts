@@ -20,11 +20,13 @@ import {
   respond,
   runProtocol,
   serve,
+  DIAGNOSTICS_CHANNELS,
   type Behaviour,
   type ConnectionId,
+  type RequestMessage,
 } from 'rxnet';
 import { memoryConnection } from 'rxnet/testing';
-import { DIAGNOSTICS_CHANNELS, type RequestMessage } from '../../src/observability/diagnostics';
+
 import { requestStarted } from '../../src/observability/requestDiagnostics';
 import { LOOPBACK } from '../helpers/sockets';
 
