@@ -6,7 +6,7 @@
 import { execSync } from 'node:child_process';
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
-import { Subject, lastValueFrom, of, tap, toArray, type Observable } from 'rxjs';
+import { Subject, lastValueFrom, mergeMap, of, tap, toArray, type Observable } from 'rxjs';
 import {
   broadcast,
   ConnectionLimitError,
@@ -326,6 +326,53 @@ describe('serve', () => {
         const relayed = talkers.flatMap((client) => client.lines);
         expect(relayed.length).toBeLessThan(TALKERS * (TALKERS - 1) * BURST);
       });
+    });
+
+    it('reports, while it waits, the connections still open and the bytes they have to flush', async () => {
+      // More than the kernel's loopback buffers hold (about 4 MiB here), so most of it stays pending.
+      const FLOOD = Buffer.alloc(32 * 1024 * 1024, 'f');
+      const flood: Behaviour = (events) =>
+        events.pipe(
+          mergeMap((event) =>
+            event.type === 'connectionMade' && event.id === 1
+              ? of(event, { type: 'write' as const, to: event.id, data: FLOOD })
+              : of(event),
+          ),
+        );
+      const trigger = new Subject<void>();
+      const server = await start(
+        serve(LOOPBACK, flood, {
+          shutdown: trigger,
+          shutdownTimeout: 200,
+          maxPendingWriteBytes: 2 * FLOOD.length,
+        }),
+      );
+      // The first peer reads nothing; the second reads, and has nothing to read.
+      const stalled = peer(server.port);
+      sockets.push(stalled.socket);
+      await once(stalled.socket, 'connect');
+      stalled.socket.pause();
+      await until(() => server.notifications.some((n) => n.type === 'connectionMade'), 'accept');
+      const reader = peer(server.port);
+      sockets.push(reader.socket);
+      await once(reader.socket, 'connect');
+      await until(
+        () => server.notifications.filter((n) => n.type === 'connectionMade').length === 2,
+        'the second accept',
+      );
+      trigger.next();
+      const notifications = await within(server.done, 'the deadline', 5000);
+      const progress = notifications.find(
+        (n): n is ShutdownProgress => n.type === 'shutdownProgress',
+      );
+      expect(progress?.open).toBe(2);
+      expect(progress?.pendingWriteBytes).toBeGreaterThan(FLOOD.length / 2);
+      const report = reportOf(notifications);
+      expect(report).toMatchObject({ graceful: 1, aborted: 1 });
+      // What the deadline dropped was still to flush when the progress was reported.
+      expect(report.droppedBytes).toBeGreaterThan(0);
+      expect(report.droppedBytes).toBeLessThanOrEqual(progress!.pendingWriteBytes);
+      expect(await within(reader.ended, "the reader's end", 5000)).toBe('end');
     });
 
     it('forces the stop on a second trigger, aborting what is still open', async () => {
