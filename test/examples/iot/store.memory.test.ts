@@ -176,3 +176,16 @@ describe('memoryStore limits', () => {
     await store.close();
   });
 });
+
+describe('memoryStore relayers', () => {
+  it('finds 10 000 relayers logging in by sb_code, each created once', async () => {
+    const store = memoryStore();
+    await store.open();
+    const codes = Array.from({ length: 10_000 }, (_, i) => `box-${i}`);
+    const ids = await Promise.all(codes.map((code) => store.relayerIdForCode(code)));
+    expect(new Set(ids).size).toBe(10_000);
+    const again = await Promise.all(codes.map((code) => store.relayerIdForCode(code)));
+    expect(again).toEqual(ids);
+    await store.close();
+  });
+});
