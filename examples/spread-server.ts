@@ -9,7 +9,8 @@
  * first, so `close` is a line however TCP chunks it.
  *
  * Run: `npx ts-node examples/spread-server.ts [ENDPOINT] [--mode broadcast|book] [--framing raw|lines]`
- * (`npm run demo`); the endpoint defaults to `tcp:8007`.
+ * (`npm run demo`); the endpoint defaults to `tcp:8007`. `--metrics PORT` also serves rxnet's
+ * Prometheus metrics at `http://HOST:PORT/metrics`.
  *
  * @packageDocumentation
  */
@@ -44,6 +45,12 @@ import {
   type ClusterFlags,
 } from './cluster';
 import { lineDecoder, serveExample, type ExampleFraming } from './serve';
+import {
+  parseMetricsFlag,
+  serveMetrics,
+  type MetricsHandle,
+  type MetricsListen,
+} from './metrics/serveMetrics';
 
 /** The endpoint the seed listens on: `TCP4ServerEndpoint(reactor, 8007)`. */
 export const DEFAULT_SPREAD_ENDPOINT = 'tcp:8007';
@@ -194,12 +201,16 @@ export interface SpreadServerOptions extends SpreadBehaviourOptions, ClusterFlag
   readonly endpoint?: string;
   /** Shorthand for `tcp:PORT`; ignored when `endpoint` is given. */
   readonly port?: number;
+  /** Serve rxnet's Prometheus metrics at `/metrics` there (`--metrics`). @defaultValue none */
+  readonly metrics?: MetricsListen;
 }
 
 /** A running Spread server. */
 export interface SpreadServerHandle extends ExampleHandle {
   /** Where it listens; the real port when it was asked for port 0. */
   readonly address: TcpAddress;
+  /** The `/metrics` endpoint, when `metrics` was given. */
+  readonly metrics?: MetricsHandle;
 }
 
 /** Starts a Spread server and resolves once it listens. */
@@ -210,6 +221,32 @@ export async function start(options: SpreadServerOptions = {}): Promise<SpreadSe
     (options.port === undefined ? DEFAULT_SPREAD_ENDPOINT : `tcp:${options.port}`);
   const workers = forkWorkers(options.workers, log);
   if (workers !== undefined) return workers;
+  // First, so that the exporter sees every connection the server makes.
+  const metrics =
+    options.metrics === undefined ? undefined : await serveMetrics(options.metrics, log);
+  try {
+    const server = await startSpread(endpoint, options, framing, log);
+    if (metrics === undefined) return server;
+    return {
+      ...server,
+      metrics,
+      stop: async () => {
+        await server.stop();
+        await metrics.stop();
+      },
+    };
+  } catch (error) {
+    await metrics?.stop();
+    throw error;
+  }
+}
+
+async function startSpread(
+  endpoint: string,
+  options: SpreadServerOptions,
+  framing: SpreadFraming,
+  log: Log,
+): Promise<SpreadServerHandle> {
   const serveOptions = {
     decode: spreadDecoder(framing),
     log,
@@ -228,13 +265,14 @@ export async function start(options: SpreadServerOptions = {}): Promise<SpreadSe
 
 /** The usage line printed, with exit code 2, for bad arguments. */
 export const USAGE =
-  'usage: spread-server [ENDPOINT (default tcp:8007)] [--mode broadcast|book] [--framing raw|lines] [--hub memory|redis://HOST:PORT|nats://HOST:PORT] [--cluster NAME] [--workers N]';
+  'usage: spread-server [ENDPOINT (default tcp:8007)] [--mode broadcast|book] [--framing raw|lines] [--hub memory|redis://HOST:PORT|nats://HOST:PORT] [--cluster NAME] [--workers N] [--metrics [HOST:]PORT]';
 
 /** Parses the command line of `spread-server`; throws {@link UsageError} when it is wrong. */
 export function parseSpreadServerArgs(argv: readonly string[]): SpreadServerOptions {
   const { endpoint, values } = parseCommandLine(argv, {
     mode: { type: 'string' },
     framing: { type: 'string' },
+    metrics: { type: 'string' },
     ...CLUSTER_OPTIONS,
   });
   const mode = oneOf('mode', values.mode, ['broadcast', 'book'] as const);
@@ -243,11 +281,15 @@ export function parseSpreadServerArgs(argv: readonly string[]): SpreadServerOpti
     throw new UsageError(
       '--mode book compares raw chunks; it cannot be combined with --framing lines',
     );
+  const cluster = parseClusterFlags(values);
+  if (values.metrics !== undefined && cluster.workers !== undefined && cluster.workers > 1)
+    throw new UsageError('--metrics serves one process; it cannot be combined with --workers');
   return {
     endpoint: endpoint ?? DEFAULT_SPREAD_ENDPOINT,
     ...(mode === undefined ? {} : { mode }),
     ...(framing === undefined ? {} : { framing }),
-    ...parseClusterFlags(values),
+    ...cluster,
+    ...(values.metrics === undefined ? {} : { metrics: parseMetricsFlag(values.metrics) }),
   };
 }
 
@@ -261,6 +303,8 @@ a client that sends "close" is closed.
   --framing raw      compare and relay chunks as TCP delivers them (the default)
   --framing lines    split the input into lines first (not with --mode book)
 ${CLUSTER_HELP}
+  --metrics [HOST:]PORT  serve rxnet's Prometheus metrics at http://HOST:PORT/metrics
+                     (HOST defaults to 0.0.0.0; port 0 picks one and prints it)
   -h, --help         print this help and exit`;
 
 if (require.main === module) runMain(USAGE, parseSpreadServerArgs, start, HELP);

@@ -194,6 +194,12 @@ export function rxnetMetrics(options: RxnetMetricsOptions = {}): RxnetMetrics {
     },
   });
 
+  // Both roles from the start, so a scrape before the first connection reads 0, not nothing.
+  for (const role of ['server', 'client'] as const) {
+    openGauge.set({ role }, 0);
+    for (const [, counter] of traffic) counter.inc({ role }, 0);
+  }
+
   function onOpened(message: unknown): void {
     const { connection, role, traffic: now } = message as ConnectionOpenedMessage;
     open.set(connection, new Reported(role, now));
