@@ -117,12 +117,8 @@ export interface GatewayHandle extends ExampleHandle {
 /** Opens the store `--db` names; the implementations are loaded only when asked for. */
 export async function openStore(db: string): Promise<Store> {
   if (/^postgres(ql)?:\/\//.test(db)) {
-    // TEMPORARY until examples/iot/postgresStore.ts lands: a literal path would not compile yet.
-    const modulePath = './iot/postgresStore';
-    const { postgresStore } = (await import(modulePath)) as {
-      postgresStore(options: { connectionString: string }): Store;
-    };
-    return postgresStore({ connectionString: db });
+    const { postgresStore } = await import('./iot/postgresStore');
+    return postgresStore(db);
   }
   const { memoryStore } = await import('./iot/memoryStore');
   return db === 'memory' ? memoryStore() : memoryStore({ file: db });
