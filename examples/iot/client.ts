@@ -301,7 +301,7 @@ export function sbmpSession(config: SbmpSessionConfig): PerConnection<SbmpFrame,
       const heartbeats = Number.isFinite(heartbeatMs)
         ? of(undefined).pipe(
             sendEvery(heartbeatMs, () => undefined, { delay: heartbeatMs, scheduler }),
-            concatMap(() => peer.request(Cmd.HeartBeat)),
+            concatMap(() => step(peer, report, 'HeartBeat', Cmd.HeartBeat)),
           )
         : EMPTY;
       const work = config.login(peer).pipe(
