@@ -16,7 +16,7 @@ import type { WriteCommand } from 'rxnet';
 import type { GatewayBus, GatewayBusMessage, GatewaySettings } from './gateway';
 import type { AppIdentity, StoreCommand } from './handlers';
 import { Cmd, isResponse, Status, type SbmpBody, type SbmpFrame } from './sbmp';
-import { ERRORS, intField, replyTo, Session, textField } from './session';
+import { ERRORS, failureReply, intField, replyTo, textField, type Session } from './session';
 import type { DeviceRow } from './store';
 
 /** Presence on `o`: a node's relayers and apps coming and going, and a new node saying hello. */
@@ -450,7 +450,7 @@ export class GatewayNode {
     session.request(message.frame).subscribe({
       next: (reply) => answer(reply.status, reply.body),
       error: (error: unknown) => {
-        const failure = Session.failure(error);
+        const failure = failureReply(error);
         answer(failure.status, failure.body);
       },
     });

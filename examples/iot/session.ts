@@ -87,8 +87,8 @@ export function intField(body: SbmpBody | undefined, key: string): number | unde
   return typeof n === 'number' && Number.isInteger(n) ? n : undefined;
 }
 
-/** The status a failed relayer request is answered with. */
-function statusOfFailure(error: unknown): { status: number; body: SbmpBody } {
+/** The status a failed relayer request is answered with: 18, 17, 8, or 9 for anything else. */
+export function failureReply(error: unknown): { status: number; body: SbmpBody } {
   if (error instanceof RequestTimeoutError)
     return { status: Status.RelayerTimeout, body: ERRORS.timeout };
   if (error instanceof RequestQueueFullError)
@@ -219,11 +219,6 @@ export class Session {
         };
       });
     });
-  }
-
-  /** A failed relayer request as the status and body to answer. */
-  static failure(error: unknown): { status: number; body: SbmpBody } {
-    return statusOfFailure(error);
   }
 
   private nextSeq(): number {

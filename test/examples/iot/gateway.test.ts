@@ -3,6 +3,7 @@
  * routing, fan-out and bad input, in virtual time with the real memory store.
  */
 import { VirtualTimeScheduler } from 'rxjs';
+import { readLost } from 'rxnet/testing';
 import { MemoryMedium, memoryBus } from '../../../examples/iot/bus';
 import type { GatewayOptions } from '../../../examples/iot/gateway';
 import { Cmd, Status, type SbmpFrame } from '../../../examples/iot/sbmp';
@@ -174,6 +175,22 @@ describe('gateway', () => {
       expect(w.gw.closed).toEqual([{ at: 30_000, id: 1 }]);
     });
 
+    it('counts id 0 and, in rxnet mode, an unknown command as activity; book mode only processed commands', async () => {
+      for (const [mode, closedAt] of [
+        ['rxnet', 400_000],
+        ['book', 350_000],
+      ] as const) {
+        const w = await world({ mode });
+        await login(w, 1, relayerLogin('R1'));
+        await w.run(50_000);
+        w.gw.send(1, request(Cmd.KeepAlive));
+        await w.run(100_000);
+        w.gw.send(1, request(0x00099999));
+        await w.run(500_000);
+        expect(w.gw.closed).toEqual([{ at: closedAt, id: 1 }]);
+      }
+    });
+
     it('in book mode, waits 300 s for a login', async () => {
       const w = await world({ mode: 'book' });
       w.gw.connect(1);
@@ -273,6 +290,29 @@ describe('gateway', () => {
       await w.run(0);
       expect(w.gw.take(3)).toHaveLength(1);
       expect(w.gw.take(1)).toEqual([]);
+    });
+
+    it('keeps apart two apps that use the same seq', async () => {
+      const w = await world();
+      await login(w, 1, relayerLogin('R1'));
+      await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+      await login(w, 3, appLogin('alice', 'pw-alice', 'phone-2'));
+      const one = request(Cmd.ControlDevice, { dev_code: 'D1', value: 1 }, 5);
+      const two = request(Cmd.ControlDevice, { dev_code: 'D1', value: 2 }, 5);
+      w.gw.send(2, one);
+      w.gw.send(3, two);
+      await w.run(0);
+      const sent = w.gw.take(1);
+      expect(sent.map((f) => [f.seq, f.body?.['value']])).toEqual([
+        [1, 1],
+        [2, 2],
+      ]);
+      // Answered in the other order.
+      w.gw.send(1, ok(sent[1]!, { value: 2 }));
+      w.gw.send(1, ok(sent[0]!, { value: 1 }));
+      await w.run(0);
+      expect(w.gw.take(2)).toEqual([ok(one, { value: 1 })]);
+      expect(w.gw.take(3)).toEqual([ok(two, { value: 2 })]);
     });
 
     it('answers the last failure when every relayer fails', async () => {
@@ -461,6 +501,19 @@ describe('gateway', () => {
       expect(w.gw.closed).toEqual([{ at: 0, id: 1 }]);
     });
 
+    it('re-registers a connection that logs in again as another relayer', async () => {
+      const w = await world();
+      await login(w, 1, relayerLogin('R1'));
+      await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+      w.gw.take(2);
+      w.gw.send(1, relayerLogin('R2'));
+      await w.run(0);
+      expect(w.gw.take(2)).toMatchObject([
+        { commandId: Cmd.RelayerStatusNotify, body: { sb_code: 'R1', online: false } },
+        { commandId: Cmd.RelayerStatusNotify, body: { sb_code: 'R2', online: true } },
+      ]);
+    });
+
     it('in book mode, leaves the older session open', async () => {
       const w = await world({ mode: 'book' });
       await login(w, 1, relayerLogin('R1'));
@@ -527,6 +580,27 @@ describe('gateway', () => {
       ]);
     });
 
+    it('answers a login 3 when the store fails', async () => {
+      const w = await world();
+      w.fail(true);
+      const frame = appLogin('alice', 'pw-alice', 'phone-1');
+      expect(await login(w, 1, frame)).toEqual([
+        response(frame, Status.DatabaseError, { error: 'database exception' }),
+      ]);
+    });
+
+    it('answers what was asked before the peer half-closed, then closes', async () => {
+      const w = await world();
+      await login(w, 1, appLogin('alice', 'pw-alice', 'phone-1'));
+      const query = request(Cmd.QueryAccount);
+      w.gw.send(1, query);
+      w.gw.events.next(readLost(1));
+      expect(w.gw.closed).toEqual([]);
+      await w.run(0);
+      expect(w.gw.take(1)).toMatchObject([{ seq: query.seq, status: Status.Ok }]);
+      expect(w.gw.closed).toEqual([{ at: 0, id: 1 }]);
+    });
+
     it('answers 17 past maxPendingStoreCommands', async () => {
       const w = await world({ maxPendingStoreCommands: 1 });
       await login(w, 1, appLogin('alice', 'pw-alice', 'phone-1'));
@@ -573,6 +647,34 @@ describe('gateway', () => {
       b.send(1, ev);
       await w.run(0);
       expect(a.take(1)).toMatchObject([{ commandId: Cmd.EventDev, body: { name: 'lamp' } }]);
+      a.stop();
+      b.stop();
+    });
+
+    it('learns who a node started earlier holds, and a login on one node takes over the other', async () => {
+      const w = await world();
+      w.gw.stop();
+      const medium = new MemoryMedium();
+      const store: Store = w.store;
+      const a = new GatewayHarness(w.scheduler, w.calls, {
+        store,
+        bus: memoryBus({ medium }),
+        nodeId: 'A',
+      });
+      await login(w, 1, relayerLogin('R1'), a);
+      const b = new GatewayHarness(w.scheduler, w.calls, {
+        store,
+        bus: memoryBus({ medium }),
+        nodeId: 'B',
+      });
+      await login(w, 1, appLogin('alice', 'pw-alice', 'phone-1'), b);
+      // B heard of R1 from A's answer to its hello: the control is sent, not answered 8.
+      b.send(1, control(1));
+      await w.run(0);
+      expect(a.take(1)).toHaveLength(1);
+      await login(w, 2, relayerLogin('R1'), b);
+      expect(a.closed).toEqual([{ at: 0, id: 1 }]);
+      expect(b.closed).toEqual([]);
       a.stop();
       b.stop();
     });
