@@ -353,9 +353,14 @@ class MemoryStoreImpl implements MemoryStore {
     const known = this.clientByKey.get(key);
     const rec = known === undefined ? undefined : this.clients.get(known);
     if (rec) {
-      if (client.os !== undefined) rec.os = client.os;
-      if (client.token !== undefined) rec.token = client.token;
-      this.changed();
+      // A phone logs in again and again with the same details: that is no change to write.
+      const os = client.os ?? rec.os;
+      const token = client.token ?? rec.token;
+      if (os !== rec.os || token !== rec.token) {
+        rec.os = os;
+        rec.token = token;
+        this.changed();
+      }
       return rec.id;
     }
     const id = this.nextId.client++;

@@ -89,6 +89,27 @@ describe('memoryStore with a file', () => {
     await store.close();
   });
 
+  it('writes nothing for a login that changes nothing (a known relayer, the same phone)', async () => {
+    const store = memoryStore({ file, scrypt: TEST_SCRYPT });
+    await store.open();
+    const added = await store.addAccount({ userName: 'alice', password: 'pw' });
+    if (!added.ok) throw new Error(added.conflict);
+    await store.relayerIdForCode('box');
+    await store.upsertClient(added.value.accountId, { terminalCode: 'phone', os: 'ios' });
+    await store.flush();
+    const rename = jest.spyOn(fsp, 'rename');
+    await store.relayerIdForCode('box');
+    await store.upsertClient(added.value.accountId, { terminalCode: 'phone', os: 'ios' });
+    await store.upsertClient(added.value.accountId, { terminalCode: 'phone' });
+    await store.authenticate('alice', 'pw');
+    await store.flush();
+    expect(rename).not.toHaveBeenCalled();
+    await store.upsertClient(added.value.accountId, { terminalCode: 'phone', token: 't2' });
+    await store.flush();
+    expect(rename).toHaveBeenCalledTimes(1);
+    await store.close();
+  });
+
   it('writes again for changes made while a write is in progress', async () => {
     const store = memoryStore({ file, scrypt: TEST_SCRYPT });
     await store.open();
