@@ -12,7 +12,7 @@ import {
   type GatewayOptions,
 } from '../../../examples/iot/gateway';
 import { memoryStore } from '../../../examples/iot/memoryStore';
-import { Cmd, Status, type SbmpFrame } from '../../../examples/iot/sbmp';
+import { Cmd, type SbmpFrame } from '../../../examples/iot/sbmp';
 import type { DeviceRow } from '../../../examples/iot/store';
 
 const frame = (commandId: number, seq: number, extra: Partial<SbmpFrame> = {}): SbmpFrame => ({
