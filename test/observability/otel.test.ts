@@ -1,4 +1,7 @@
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   context,
   ROOT_CONTEXT,
@@ -31,7 +34,7 @@ import {
   type ServeOptions,
 } from 'rxnet';
 import { instrumentOpenTelemetry, type OpenTelemetryInstrumentation } from 'rxnet/otel';
-import { LOOPBACK, rawClient } from '../helpers/sockets';
+import { LOOPBACK, rawClient, rawUnixClient } from '../helpers/sockets';
 
 /** A processor that lets a test await spans as they end (the exporter keeps them too). */
 class EndedSpans implements SpanProcessor {
@@ -307,6 +310,46 @@ describe('instrumentOpenTelemetry', () => {
       ['exception', undefined],
     ]);
     talker.destroy();
+  });
+
+  it('leaves the status of a connection aborted without a reason, or timed out, unset', async () => {
+    instrumentation = instrumentOpenTelemetry({ tracerProvider: provider });
+    const server = await startServer({ idleTimeout: 50 });
+    const aborted = await connectAsync(`tcp:127.0.0.1:${server.port}`);
+    aborted.abort();
+    const [client] = await spans.until(1, named('rxnet.connection', SpanKind.CLIENT));
+    expect(client!.attributes['rxnet.connection.close_reason']).toBe('aborted');
+    expect(client!.status.code).toBe(SpanStatusCode.UNSET);
+
+    const idle = await startClient(server.port);
+    const timedOut = await spans.until(1, (span) => {
+      return span.attributes['rxnet.connection.close_reason'] === 'timedOut';
+    });
+    expect(timedOut[0]!.kind).toBe(SpanKind.SERVER);
+    expect(timedOut[0]!.status.code).toBe(SpanStatusCode.UNSET);
+    await idle.run;
+  });
+
+  it('names a Unix socket by its path, with transport unix', async () => {
+    instrumentation = instrumentOpenTelemetry({ tracerProvider: provider });
+    const path = join(mkdtempSync(join(tmpdir(), 'rxnet-otel-')), 'server.sock');
+    const behaviour: Behaviour = (events) => events;
+    await new Promise<void>((resolve, reject) => {
+      subscriptions.push(
+        serve(`unix:${path}`, behaviour).subscribe({
+          next: (n) => n.type === 'listening' && resolve(),
+          error: reject,
+        }),
+      );
+    });
+    const socket = await rawUnixClient(path);
+    socket.end();
+    const [span] = await spans.until(1, named('rxnet.connection', SpanKind.SERVER));
+    expect(span!.attributes).toMatchObject({
+      'network.transport': 'unix',
+      'network.local.address': path,
+    });
+    expect(span!.attributes['network.peer.port']).toBeUndefined();
   });
 
   it('stops making spans at stop(), ending those still open', async () => {

@@ -147,6 +147,12 @@ describe('rxnet:request diagnostics', () => {
         dropped: 'cancelled',
         aborted: 'cancelled',
       });
+      expect(recorder.published.map(({ seen }) => seen.error)).toEqual([
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+      ]);
     });
 
     it('ends pending requests with outcome error and ConnectionClosedError when the connection closes', async () => {
