@@ -2,7 +2,7 @@
  * The gateway on several nodes: hubBus's mapping of the bus onto the hub's log (over the memory
  * hub), then two gateways of examples/iot-gateway.ts on the machine's Redis (127.0.0.1:6379, a
  * cluster name of their own per test), sharing one store, with an app on one node and its relayer
- * on the other.
+ * on the other; and two gateway processes as `npm run gateway` starts them, on Redis and PostgreSQL.
  */
 import { firstValueFrom } from 'rxjs';
 import { memoryHub } from 'rxnet';
@@ -14,7 +14,7 @@ import { hubBus } from '../../../examples/iot/hubBus';
 import { memoryStore } from '../../../examples/iot/memoryStore';
 import { Cmd, Status } from '../../../examples/iot/sbmp';
 import type { Store } from '../../../examples/iot/store';
-import { within } from '../harness';
+import { Resources, spawnExample, within } from '../harness';
 
 jest.setTimeout(30_000);
 
@@ -171,4 +171,63 @@ describe('two gateway nodes on Redis', () => {
       body: { value: 0 },
     });
   });
+});
+
+describe('two gateway processes on Redis and PostgreSQL', () => {
+  const resources = new Resources();
+  const peers: SbmpPeer[] = [];
+  const cluster = `iot-procs-${process.pid}`;
+  afterEach(async () => {
+    for (const peer of peers.splice(0)) peer.socket.destroy();
+    await resources.disposeAll();
+    const hub = redisHub({ cluster });
+    await hub.destroy();
+    await hub.close();
+  });
+
+  it('an app on one process controls a device whose relayer is on the other', async () => {
+    const run = `${process.pid}-${Date.now().toString(36)}`;
+    const ports = await Promise.all(
+      ['a', 'b'].map(async (nodeId) => {
+        const child = spawnExample(resources, 'iot-gateway', [
+          'tcp:0:interface=127.0.0.1',
+          '--tls',
+          'off',
+          '--db',
+          'postgres://postgres@127.0.0.1:5432/test',
+          '--hub',
+          'redis://127.0.0.1:6379',
+          '--cluster',
+          cluster,
+          '--node-id',
+          nodeId,
+        ]);
+        const [, port] = await child.waitForLine(/^listening on 127\.0\.0\.1:(\d+)$/, 30_000);
+        return Number(port);
+      }),
+    );
+    const box = await relayer(ports[1]!, `procs-box-${run}`);
+    peers.push(box);
+    const { peer: phone } = await app(ports[0]!, `procs-user-${run}`, true);
+    peers.push(phone);
+    await bindHome(phone, `procs-box-${run}`, `procs-lamp-${run}`);
+
+    let reply;
+    do {
+      reply = await within(
+        phone.request(Cmd.ControlDevice, {
+          dev_model: 'light',
+          dev_code: `procs-lamp-${run}`,
+          dev_key_seq: 0,
+          value: 1,
+        }),
+        'a control reply',
+      );
+    } while (reply.status === Status.RelayerOffline);
+
+    expect({ status: reply.status, body: reply.body }).toEqual({
+      status: Status.Ok,
+      body: { value: 1 },
+    });
+  }, 90_000);
 });
