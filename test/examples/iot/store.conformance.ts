@@ -119,6 +119,17 @@ export function describeStore(name: string, makeStore: () => Store | Promise<Sto
         });
       });
 
+      it('lets one of several racing registrations of a name win; the others get userNameTaken', async () => {
+        const results = await Promise.all(
+          [1, 2, 3, 4].map(() => store.addAccount({ userName: 'alice', password: 'pw' })),
+        );
+        expect(results.filter((r) => r.ok)).toHaveLength(1);
+        expect(results.filter((r) => !r.ok)).toEqual(
+          Array(3).fill({ ok: false, conflict: 'userNameTaken' }),
+        );
+        expect(await store.authenticate('alice', 'pw')).toBeDefined();
+      });
+
       it('gives each account its own id and apartment', async () => {
         const alice = await account('alice');
         const bob = await account('bob');
@@ -230,6 +241,11 @@ export function describeStore(name: string, makeStore: () => Store | Promise<Sto
         expect(a).not.toBe(b);
         expect(await store.relayerIdForCode('box-a')).toBe(a);
         expect(await store.relayerIdForCode('box-b')).toBe(b);
+      });
+
+      it('gives logins racing with one new sb_code one relayer', async () => {
+        const ids = await Promise.all([1, 2, 3, 4, 5].map(() => store.relayerIdForCode('new-box')));
+        expect(new Set(ids).size).toBe(1);
       });
 
       it('gives a bound relayer the id a later login finds', async () => {

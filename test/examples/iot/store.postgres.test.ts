@@ -94,19 +94,6 @@ describe('postgresStore', () => {
     expect(stored).not.toContain('plain-secret');
   });
 
-  it('answers the conflict, not an error, when two registrations race for one name', async () => {
-    const store = postgresStore(URL, { schema: freshSchema(), scrypt: TEST_SCRYPT });
-    await store.open();
-    const results = await Promise.all(
-      [1, 2, 3, 4].map(() => store.addAccount({ userName: 'alice', password: 'pw' })),
-    );
-    expect(results.filter((r) => r.ok)).toHaveLength(1);
-    expect(results.filter((r) => !r.ok)).toEqual(
-      Array(3).fill({ ok: false, conflict: 'userNameTaken' }),
-    );
-    await store.close();
-  });
-
   it('gives concurrent changes to one apartment each their own version', async () => {
     const store = postgresStore(URL, { schema: freshSchema(), scrypt: TEST_SCRYPT });
     await store.open();
