@@ -145,8 +145,13 @@ export type RequestSide = 'requester' | 'responder';
  * `error`) set, so a subscriber can keep per-request state on it (a span, a start time).
  */
 export interface RequestMessage {
+  /** `requester` for a request `requester()` sends, `responder` for one `respond()` handles. */
   readonly side: RequestSide;
-  /** The connection the request travels on, when it is known. */
+  /**
+   * The connection the request travels on, when it is known: a requester's once the request is
+   * sent (a request made before its protocol ran has none at its start), `respond()`'s when it
+   * runs under `protocol()` or `runProtocol()`.
+   */
   readonly connection?: ConnectionId;
   /** The request value itself; subscribers must not change it. */
   readonly request: unknown;
