@@ -73,8 +73,6 @@ export class GatewayNode {
   private busSeq = 0;
   /** Store commands running on this node (§6: over the limit, status 17). */
   private storeRunning = 0;
-  /** The last value of each relayer's device key, and when it was fanned out (§9.7: 10 s). */
-  private readonly lastEvents = new Map<string, { value: unknown; at: number }>();
 
   constructor(readonly settings: GatewaySettings) {
     this.scheduler = settings.scheduler;
@@ -473,9 +471,9 @@ export class GatewayNode {
     session.reply(frame, Status.Ok);
     const value = body['value'];
     const keySeq = intField(body, 'dev_key_seq') ?? 0;
-    const key = `${relayer.relayerId}|${devCode}|${keySeq}`;
+    const key = `${devCode}|${keySeq}`;
     const now = this.scheduler.now();
-    const last = this.lastEvents.get(key);
+    const last = session.lastEvents.get(key);
     if (
       last !== undefined &&
       last.value === value &&
@@ -483,7 +481,7 @@ export class GatewayNode {
     ) {
       return;
     }
-    this.lastEvents.set(key, { value, at: now });
+    session.lastEvents.set(key, { value, at: now });
     const done = session.begin();
     const { store, mode } = this.settings;
     store

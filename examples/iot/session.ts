@@ -123,6 +123,11 @@ export class Session {
   private lastActivity: number;
   private seq = 0;
   private rpc: RelayerRpc | undefined;
+  /**
+   * A relayer's last value of each device key and when it was fanned out (§9.7: a repeat within
+   * 10 s is not). Kept with the connection, so it goes away with it.
+   */
+  readonly lastEvents = new Map<string, { value: unknown; at: number }>();
   /** Control requests of this app waiting for a relayer's reply through the bus. */
   readonly controls = new Set<{ cancel(): void }>();
 
