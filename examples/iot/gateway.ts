@@ -33,7 +33,17 @@ export interface GatewayBus {
   unsubscribe(address: string): void;
 }
 
-/** What travels between nodes: the SBMP frame, and who sent it (§9.7: `{from, fromSock}`). */
+/**
+ * What travels between nodes: the SBMP frame, and who sent it (§9.7: `{from, fromSock}`).
+ *
+ * - A control request to `g/<relayer_id>` carries a seq the app's node chose (unique on that
+ *   node); the relayer's node answers on `from` (`h/<client_id>`) with a response frame of the same
+ *   seq and the same `fromSock` (`<node>/<connection>`), which the app's node matches.
+ * - A notify to `h/<client_id>` (an event, a relayer's status) is a request frame, written as is.
+ * - Presence on `o` is a frame with id 0 and a body `{presence: 'relayer', node, relayer_id,
+ *   online}`, `{presence: 'client', node, client_id, account_id, online}`, or `{presence:
+ *   'hello', node}` from a node that starts, which the others answer with what they hold.
+ */
 export interface GatewayBusMessage {
   readonly frame: SbmpFrame;
   /** The sender's address (`h/<client_id>` for a request from an app). */
