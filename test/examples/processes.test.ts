@@ -13,6 +13,9 @@ import {
   start as startEchoServer,
   USAGE as ECHO_SERVER_USAGE,
 } from '../../examples/echo-server';
+import { HELP as IOT_APP_HELP, USAGE as IOT_APP_USAGE } from '../../examples/iot-app';
+import { HELP as IOT_GATEWAY_HELP, USAGE as IOT_GATEWAY_USAGE } from '../../examples/iot-gateway';
+import { HELP as IOT_RELAYER_HELP, USAGE as IOT_RELAYER_USAGE } from '../../examples/iot-relayer';
 import { HELP as RPC_CLIENT_HELP, USAGE as RPC_CLIENT_USAGE } from '../../examples/rpc-client';
 import { HELP as RPC_SERVER_HELP, USAGE as RPC_SERVER_USAGE } from '../../examples/rpc-server';
 import {
@@ -61,6 +64,9 @@ describe('example programs', () => {
       ['rpc-server', helpText(RPC_SERVER_USAGE, RPC_SERVER_HELP)],
       ['rpc-client', helpText(RPC_CLIENT_USAGE, RPC_CLIENT_HELP)],
       ['quickstart', 'usage: quickstart (serves the Spread server on tcp:8007; Ctrl-C stops it)\n'],
+      ['iot-gateway', helpText(IOT_GATEWAY_USAGE, IOT_GATEWAY_HELP)],
+      ['iot-relayer', helpText(IOT_RELAYER_USAGE, IOT_RELAYER_HELP)],
+      ['iot-app', helpText(IOT_APP_USAGE, IOT_APP_HELP)],
     ];
 
     it('covers every program in examples/', () => {
