@@ -184,7 +184,12 @@ class MemoryStoreImpl implements MemoryStore {
     if (snapshot?.format !== FORMAT) {
       throw new StoreError(`${this.file} is not a store file of format ${FORMAT}`);
     }
-    this.load(snapshot);
+    try {
+      this.load(snapshot);
+    } catch (error) {
+      this.clear();
+      throw new StoreError(`${this.file} is damaged`, { cause: error });
+    }
   }
 
   async close(): Promise<void> {
@@ -196,6 +201,10 @@ class MemoryStoreImpl implements MemoryStore {
     if (this.saveError !== undefined) {
       throw new StoreError(`cannot write ${this.file}`, { cause: this.saveError });
     }
+  }
+
+  private clear(): void {
+    for (const value of Object.values(this)) if (value instanceof Map) value.clear();
   }
 
   private load(s: Snapshot): void {

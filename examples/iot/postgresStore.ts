@@ -28,6 +28,11 @@ export const DEFAULT_POSTGRES_SCHEMA = 'iot';
 export const DEFAULT_POSTGRES_POOL_SIZE = 10;
 /** How long a query waits for a connection (a free one in the pool, or a new one) before failing. */
 export const DEFAULT_POSTGRES_CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * How long the server may spend on one statement, waiting for locks included, before it cancels
+ * it: a stuck database then costs a request status 3, not a session that waits for ever.
+ */
+export const DEFAULT_POSTGRES_STATEMENT_TIMEOUT_MS = 10_000;
 
 /** Options of {@link postgresStore}. */
 export interface PostgresStoreOptions {
@@ -37,6 +42,8 @@ export interface PostgresStoreOptions {
   readonly maxConnections?: number;
   /** See {@link DEFAULT_POSTGRES_CONNECT_TIMEOUT_MS}. */
   readonly connectTimeoutMs?: number;
+  /** See {@link DEFAULT_POSTGRES_STATEMENT_TIMEOUT_MS}. */
+  readonly statementTimeoutMs?: number;
   /** `application_name` of the connections, as `pg_stat_activity` shows it. */
   readonly applicationName?: string;
   /** The scrypt cost of new password hashes. */
@@ -146,6 +153,9 @@ class PostgresStoreImpl implements Store {
       connectionString,
       max: options.maxConnections ?? DEFAULT_POSTGRES_POOL_SIZE,
       connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_POSTGRES_CONNECT_TIMEOUT_MS,
+      statement_timeout: options.statementTimeoutMs ?? DEFAULT_POSTGRES_STATEMENT_TIMEOUT_MS,
+      // A database host that vanishes without a FIN is found by TCP keep-alive, not never.
+      keepAlive: true,
       application_name: options.applicationName ?? 'rxnet-iot-gateway',
     });
     // An idle connection that the server closes (a restart, pg_terminate_backend) is reported

@@ -163,6 +163,7 @@ describe('memoryStore with a file', () => {
     ['not JSON', '{"format": 1, '],
     ['of another format', '{"format": 99}'],
     ['not an object', 'null'],
+    ['damaged (a table missing)', '{"format": 1, "nextId": {}, "accounts": []}'],
   ])('refuses to open a file that is %s with StoreError', async (_what, text) => {
     await fsp.writeFile(file, text);
     const store = memoryStore({ file, scrypt: TEST_SCRYPT });

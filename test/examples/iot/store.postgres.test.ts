@@ -180,6 +180,27 @@ describe('postgresStore', () => {
       await store.close();
     });
 
+    it('rejects a request stuck behind a lock with StoreError once statementTimeoutMs passes', async () => {
+      const schema = freshSchema();
+      const store = postgresStore(URL, { schema, statementTimeoutMs: 100, scrypt: TEST_SCRYPT });
+      await store.open();
+      const locker = new Client({ connectionString: URL });
+      await locker.connect();
+      try {
+        await locker.query('BEGIN');
+        await locker.query(`LOCK TABLE "${schema}".relayer IN ACCESS EXCLUSIVE MODE`);
+        await expect(store.relayerIdForCode('box')).rejects.toMatchObject({
+          name: 'StoreError',
+          cause: expect.objectContaining({ code: '57014' }),
+        });
+      } finally {
+        await locker.query('ROLLBACK');
+        await locker.end();
+      }
+      expect(await store.relayerIdForCode('box')).toEqual(expect.any(Number));
+      await store.close();
+    });
+
     it('rejects every kind of request with StoreError when its tables are gone, and recovers on open', async () => {
       const schema = freshSchema();
       const store = postgresStore(URL, { schema, scrypt: TEST_SCRYPT });
