@@ -23,7 +23,7 @@ import {
   Subject,
   takeUntil,
 } from 'rxjs';
-import { connectEvents, sendEvery, type ClientEvent } from 'rxnet';
+import { connectEvents, sendEvery, type ClientEvent, type PerConnection } from 'rxnet';
 import {
   consoleLog,
   parseCommandLine,
@@ -42,6 +42,7 @@ import {
   step,
   type IotReport,
   type SbmpClientOptions,
+  type SbmpPeer,
 } from './iot/client';
 import { Cmd, Status, type SbmpBody, type SbmpFrame } from './iot/sbmp';
 
@@ -115,21 +116,21 @@ export function relayerAnswers(
 }
 
 /**
- * The whole relayer as a function of its connection attempts: on each connection it logs in,
- * heartbeats, answers and sends its events (see the module). The device values outlive a
- * reconnect. Emits the exit code as {@link runSbmpClient} does: with `count`, 0 once the last
- * EventDev was acknowledged.
+ * The relayer's session on one connection (a per-connection protocol): log in, heartbeat, answer
+ * the gateway from `values` (a device's key to its value, shared across reconnects), and send the
+ * EventDevs. With `count`, it completes once the last EventDev is acknowledged, after calling
+ * `onFinished`, which closes the connection.
  */
-export function iotRelayer(
-  attempt: () => Observable<ClientEvent>,
+export function relayerSession(
   config: IotRelayerConfig,
-): Observable<number> {
+  values: Map<string, number> = new Map(),
+  onFinished: () => void = () => undefined,
+): PerConnection<SbmpFrame, SbmpFrame> {
   const sbCode = config.sbCode ?? DEFAULT_SB_CODE;
   const devCode = config.devCode ?? DEFAULT_EVENT_DEV_CODE;
   const scheduler = config.scheduler ?? asyncScheduler;
   const { report } = config;
-  const values = new Map<string, number>();
-  const events = (peer: Parameters<typeof step>[0]): Observable<unknown> => {
+  const events = (peer: SbmpPeer): Observable<unknown> => {
     if (config.every === undefined) return NEVER;
     return of(undefined).pipe(
       sendEvery(config.every * 1000, (index) => index + 1, {
@@ -147,20 +148,32 @@ export function iotRelayer(
       }),
     );
   };
+  return sbmpSession({
+    login: (peer) => authorize(peer, report, { terminal_type: 'relayer', sb_code: sbCode }),
+    script: events,
+    answer: relayerAnswers(values, sbCode),
+    heartbeat: config.heartbeat ?? DEFAULT_HEARTBEAT_SECONDS,
+    scheduler,
+    report,
+    onFinished,
+    ...(config.requestTimeout === undefined ? {} : { requestTimeout: config.requestTimeout }),
+  });
+}
+
+/**
+ * The whole relayer as a function of its connection attempts: a {@link relayerSession} on each
+ * connection. The device values outlive a reconnect. Emits the exit code as
+ * {@link runSbmpClient} does: with `count`, 0 once the last EventDev was acknowledged.
+ */
+export function iotRelayer(
+  attempt: () => Observable<ClientEvent>,
+  config: IotRelayerConfig,
+): Observable<number> {
+  const values = new Map<string, number>();
   return runSbmpClient(
     attempt,
-    (finished) =>
-      sbmpSession({
-        login: (peer) => authorize(peer, report, { terminal_type: 'relayer', sb_code: sbCode }),
-        script: events,
-        answer: relayerAnswers(values, sbCode),
-        heartbeat: config.heartbeat ?? DEFAULT_HEARTBEAT_SECONDS,
-        scheduler,
-        report,
-        onFinished: finished,
-        ...(config.requestTimeout === undefined ? {} : { requestTimeout: config.requestTimeout }),
-      }),
-    report,
+    (finished) => relayerSession(config, values, finished),
+    config.report,
     config,
   );
 }

@@ -4,7 +4,9 @@
  * relayer's answers and the command lines.
  */
 import { type Subscription } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
 import { serve, type ServerNotification } from 'rxnet';
+import { observableMatcher, testProtocol } from 'rxnet/testing';
 import { HelpRequested, UsageError } from '../../../examples/cli';
 import {
   HELP as APP_HELP,
@@ -17,12 +19,15 @@ import {
   HELP as RELAYER_HELP,
   parseIotRelayerArgs,
   relayerAnswers,
+  relayerSession,
   start as startRelayer,
   type IotRelayerOptions,
 } from '../../../examples/iot-relayer';
 import {
   DEFAULT_HEARTBEAT_SECONDS,
   DEFAULT_IOT_CLIENT_ENDPOINT,
+  LoginFailedError,
+  ServerSilentError,
   type IotClientEvent,
 } from '../../../examples/iot/client';
 import { gateway, type GatewayOptions } from '../../../examples/iot/gateway';
@@ -253,6 +258,89 @@ describe('iot-relayer and iot-app against the gateway', () => {
       { status: Status.LoginFailed, body: { result: 1 } },
     ]);
     expect(phone.reports.lines.some((line) => line.includes('ERR_IOT_LOGIN_FAILED'))).toBe(true);
+  });
+});
+
+describe('relayerSession in virtual time', () => {
+  const frame = (commandId: number, seq: number, body?: Record<string, unknown>, status = 0) =>
+    body === undefined ? { commandId, status, seq } : { commandId, status, seq, body };
+  const login = frame(Cmd.Authorize, 1, { terminal_type: 'relayer', sb_code: 'test_relayer' });
+  const loginOk = frame(0x80000001, 1, { result: 0 });
+  const heartbeat = (seq: number) => frame(Cmd.HeartBeat, seq);
+  const heartbeatOk = (seq: number) => frame(0x80000002, seq);
+
+  function session(options: { heartbeat?: number; every?: number; count?: number }) {
+    const scheduler = new TestScheduler(observableMatcher);
+    const events: IotClientEvent[] = [];
+    const perConnection = relayerSession({
+      ...options,
+      scheduler,
+      report: (event) => events.push(event),
+    });
+    return { scheduler, events, perConnection };
+  }
+
+  it('sends the first heartbeat one interval after the login reply, then one per interval', () => {
+    const { scheduler, perConnection } = session({ heartbeat: 1 });
+    testProtocol(perConnection, {
+      frames: '5ms l 1000ms h 999ms i',
+      values: { l: loginOk, h: heartbeatOk(2), i: heartbeatOk(3) },
+      unsubscribe: '2500ms !',
+      scheduler,
+    }).toEmit('a 1004ms b 999ms c', { a: login, b: heartbeat(2), c: heartbeat(3) });
+  });
+
+  it('gives up on a gateway silent for two heartbeat intervals with ServerSilentError', () => {
+    const { scheduler, perConnection, events } = session({ heartbeat: 1 });
+    testProtocol(perConnection, {
+      frames: '5ms l',
+      values: { l: loginOk },
+      scheduler,
+    }).toEmit('a 1004ms b 999ms #', { a: login, b: heartbeat(2) }, new ServerSilentError(2000));
+    expect(events.at(-1)).toEqual({ type: 'error', error: new ServerSilentError(2000) });
+  });
+
+  it('answers a ControlDevice in the same instant, with the request seq and the value', () => {
+    const { scheduler, perConnection } = session({ heartbeat: 60 });
+    const control = frame(Cmd.ControlDevice, 40, { dev_code: 'lamp', dev_key_seq: 0, value: 3 });
+    const query = frame(Cmd.QueryDevice, 41, { dev_code: 'lamp', dev_key_seq: 0 });
+    testProtocol(perConnection, {
+      frames: '5ms l 9ms c 9ms q',
+      values: { l: loginOk, c: control, q: query },
+      unsubscribe: '100ms !',
+      scheduler,
+    }).toEmit('a 14ms r 9ms s', {
+      a: login,
+      r: frame(0x80060001, 40, { value: 3 }),
+      s: frame(0x80010001, 41, { value: 3 }),
+    });
+  });
+
+  it('sends count EventDevs with values 1, 2, 3 and ends the connection once the last is acknowledged', () => {
+    const { scheduler, perConnection } = session({ heartbeat: Infinity, every: 0.1, count: 3 });
+    const event = (seq: number, value: number) =>
+      frame(Cmd.EventDev, seq, { dev_code: 'test_device', dev_key_seq: 0, value });
+    const ack = (seq: number) => frame(0x80070001, seq);
+    testProtocol(perConnection, {
+      frames: '5ms l 100ms x 99ms y 99ms z',
+      values: { l: loginOk, x: ack(2), y: ack(3), z: ack(4) },
+      scheduler,
+    }).toEmit('a 104ms b 99ms c 99ms d|', {
+      a: login,
+      b: event(2, 1),
+      c: event(3, 2),
+      d: event(4, 3),
+    });
+  });
+
+  it('fails with LoginFailedError when the login is refused', () => {
+    const { scheduler, perConnection } = session({ heartbeat: 1 });
+    const refused = frame(0x80000001, 1, { result: 2, error: 'bad role' }, 14);
+    testProtocol(perConnection, {
+      frames: '5ms r',
+      values: { r: refused },
+      scheduler,
+    }).toEmit('a 4ms #', { a: login }, new LoginFailedError(14, { result: 2, error: 'bad role' }));
   });
 });
 
