@@ -8,7 +8,7 @@ import { filter, map, merge, of, type Observable, type Subscription, tap, timer 
 import { runProtocol, serveConnections, type ProtocolContext } from 'rxnet';
 import { VirtualNetwork } from 'rxnet/testing';
 import { gateway } from '../../../examples/iot/gateway';
-import { Cmd, isResponse, sbmp, type SbmpFrame } from '../../../examples/iot/sbmp';
+import { Cmd, sbmp, type SbmpFrame } from '../../../examples/iot/sbmp';
 import { appLogin, relayerLogin, request, runUntil, StoreCalls, testStore } from './gatewayHarness';
 
 const MINUTE = 60_000;
@@ -67,7 +67,7 @@ describe('the gateway on a virtual network', () => {
                 tap((frame) => read.get(name)!.push({ at: net.now(), frame })),
               );
               const answers = frames.pipe(
-                filter((frame) => !isResponse(frame) && frame.commandId !== Cmd.EventDev),
+                filter((frame) => frame.commandId === Cmd.ControlDevice),
                 map((frame) => ({
                   commandId: (frame.commandId | 0x80000000) >>> 0,
                   status: 0,
@@ -99,7 +99,16 @@ describe('the gateway on a virtual network', () => {
     );
     peer('R2', relayerLogin('R2'), of());
     net.at(1_000, () => {
-      peer('alice-1', appLogin('alice', 'pw-alice', 'phone-1'), heartbeats);
+      peer(
+        'alice-1',
+        appLogin('alice', 'pw-alice', 'phone-1'),
+        merge(
+          heartbeats,
+          timer(119_000, scheduler).pipe(
+            map(() => request(Cmd.ControlDevice, { dev_code: 'D1', value: 1 }, 77)),
+          ),
+        ),
+      );
       peer('alice-2', appLogin('alice', 'pw-alice', 'phone-2'), heartbeats);
       peer('bob', appLogin('bob', 'pw-bob', 'phone-b'), heartbeats);
     });
@@ -129,6 +138,11 @@ describe('the gateway on a virtual network', () => {
     });
     expect(of_('alice-2', Cmd.EventDev)).toHaveLength(119);
     expect(of_('bob', Cmd.EventDev)).toHaveLength(0);
+    // Alice's control, sent at 120 020 (119 s after her connection), went to R1 and back: four trips.
+    expect(of_('alice-1', (Cmd.ControlDevice | 0x80000000) >>> 0)).toEqual([
+      { at: 120_060, frame: { commandId: 0x80060001, status: 0, seq: 77, body: { value: 1 } } },
+    ]);
+    expect(log.filter((line) => line.includes('dropped'))).toEqual([]);
     // R1 had each event acked and each heartbeat answered.
     expect(of_('R1', (Cmd.EventDev | 0x80000000) >>> 0)).toHaveLength(119);
     expect(of_('R1', (Cmd.HeartBeat | 0x80000000) >>> 0)).toHaveLength(9);
