@@ -96,6 +96,8 @@ export function instrumentOpenTelemetry(
     (options.tracerProvider ?? trace.getTracerProvider()).getTracer(OTEL_TRACER_NAME);
   // Maps, not WeakMaps: stop() ends what is still open.
   const connections = new Map<Connection, Span>();
+  // A frame error names its connection by id (per server) and by its `remote` object.
+  const byRemote = new WeakMap<Address, Span>();
   const requests = new Map<RequestMessage, Span>();
 
   const onOpened = (message: unknown): void => {
@@ -116,6 +118,7 @@ export function instrumentOpenTelemetry(
       context.active(),
     );
     connections.set(opened.connection, span);
+    byRemote.set(opened.connection.remote, span);
   };
 
   const onClosed = (message: unknown): void => {
@@ -136,18 +139,11 @@ export function instrumentOpenTelemetry(
   };
 
   const onFrameError = (message: unknown): void => {
-    const { id, remote, error } = message as FrameErrorMessage;
-    // The message carries the connection's id, which is per server, and its own remote address
-    // object: together they pick out the connection.
-    for (const [connection, span] of connections) {
-      if (connection.id === id && connection.remote === remote) {
-        span.addEvent('rxnet.frame_error', {
-          'error.type': error.code,
-          'exception.message': error.message,
-        });
-        return;
-      }
-    }
+    const { remote, error } = message as FrameErrorMessage;
+    byRemote.get(remote)?.addEvent('rxnet.frame_error', {
+      'error.type': error.code,
+      'exception.message': error.message,
+    });
   };
 
   const onRequestStart = (message: unknown): void => {

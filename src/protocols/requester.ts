@@ -118,6 +118,10 @@ export interface Requester<Req, Res> {
  * it closes, every pending request fails with {@link ConnectionClosedError}, whose `cause` is the
  * {@link CloseReason}.
  *
+ * While something subscribes to `rxnet:request:start` or `rxnet:request:end` (see
+ * {@link DIAGNOSTICS_CHANNELS}), each request publishes a {@link RequestMessage} at its start and
+ * again at its end, with its outcome; `rxnet/otel` makes a `CLIENT` span of it.
+ *
  * Fails a request, never the others, with {@link RequestTimeoutError} after `timeout`, or with
  * {@link RequestQueueFullError} past `maxQueued`; with a `TypeError` when its id is already
  * pending. Throws a `TypeError` at call time for a `maxInFlight` below 1 or a negative

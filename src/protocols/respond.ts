@@ -86,6 +86,11 @@ export interface RespondOptions<Req, Res> {
  * Observables and thenables are unwrapped: an array or a string is one reply. The timeout runs on
  * `scheduler`, never on a Promise, so a marble spec tests it in virtual time.
  *
+ * While something subscribes to `rxnet:request:start` or `rxnet:request:end` (see
+ * {@link DIAGNOSTICS_CHANNELS}), each request publishes a {@link RequestMessage} when it arrives
+ * and again when its handler is done, with its outcome (a failure that `onError` answers is still
+ * an `error` or a `timeout`); `rxnet/otel` makes a `SERVER` span of it.
+ *
  * Fails with {@link RequestTimeoutError} when a handler runs past `timeout`, with the handler's
  * error, and with {@link RequestQueueFullError} past `maxQueued`; the first two become replies
  * when `onError` is given. Completes once the source has completed and every reply is out.
