@@ -41,12 +41,20 @@ afterEach(() => resources.disposeAll());
 
 /** Serves the real gateway on port 0 with a fresh memory store; resolves with its endpoint. */
 async function startGateway(options: Partial<GatewayOptions> = {}): Promise<string> {
+  return (await gatewayOn(LOOPBACK, options)).endpoint;
+}
+
+/** Serves the real gateway on `listenOn`; `stop()` stops listening and ends its connections. */
+async function gatewayOn(
+  listenOn: string,
+  options: Partial<GatewayOptions> = {},
+): Promise<{ endpoint: string; port: number; stop: () => Promise<void> }> {
   // Cheap hashes: the store's default scrypt cost is for production, not for many test logins.
   const store = memoryStore({ scrypt: { N: 1024, r: 8, p: 1 } });
   await store.open();
   let subscription: Subscription | undefined;
   const port = await new Promise<number>((resolve, reject) => {
-    subscription = serve(LOOPBACK, gateway({ store, ...options }), { framing: sbmp() }).subscribe({
+    subscription = serve(listenOn, gateway({ store, ...options }), { framing: sbmp() }).subscribe({
       next(notification: ServerNotification) {
         if (notification.type === 'listening' && notification.address._tag === 'TcpAddress') {
           resolve(notification.address.port);
@@ -55,13 +63,12 @@ async function startGateway(options: Partial<GatewayOptions> = {}): Promise<stri
       error: reject,
     });
   });
-  resources.add({
-    dispose: async () => {
-      subscription?.unsubscribe();
-      await store.close();
-    },
-  });
-  return `tcp:127.0.0.1:${port}`;
+  const stop = async (): Promise<void> => {
+    subscription?.unsubscribe();
+    await store.close();
+  };
+  resources.add({ dispose: stop });
+  return { endpoint: `tcp:127.0.0.1:${port}`, port, stop };
 }
 
 /** What an emulator reported, with a way to wait for a condition on it. */
@@ -248,6 +255,23 @@ describe('iot-relayer and iot-app against the gateway', () => {
       [2, 3, 4].map((seq) => ({ commandId: 0x80000002, status: 0, seq })),
     );
     expect(box.reports.replies('HeartBeat')[0]?.body).toBeUndefined();
+  });
+
+  it('with reconnect, logs in again once a restarted gateway is back on its port', async () => {
+    const first = await gatewayOn(LOOPBACK);
+    const box = await relayer(first.endpoint, {
+      reconnect: { initialDelay: 50, jitter: 0, maxDelay: 200 },
+    });
+    const logins = (): number => box.reports.events.filter((e) => e.type === 'loggedIn').length;
+    await box.reports.waitFor('the first login', () => logins() === 1);
+
+    await first.stop();
+    await box.reports.waitFor('the loss of the connection', () =>
+      box.reports.events.some((event) => event.type === 'lost'),
+    );
+    await gatewayOn(`tcp:${first.port}:interface=127.0.0.1`);
+    await box.reports.waitFor('the second login', () => logins() === 2);
+    expect(box.reports.lines).toContain('relayer test_relayer: connection closed: cleanly');
   });
 
   it('exits 1 when the login is refused', async () => {
