@@ -520,7 +520,9 @@ describe('wiretap', () => {
     const importers = readdirSync(src, { recursive: true, encoding: 'utf8' })
       .filter((file) => file.endsWith('.ts') && !file.startsWith('observability'))
       .filter((file) =>
-        /from '(\.\.?\/)+observability\//.test(readFileSync(join(src, file), 'utf8')),
+        /from '(\.\.?\/)+observability\/(wiretap|tappedConnection|format)'/.test(
+          readFileSync(join(src, file), 'utf8'),
+        ),
       );
     expect(importers).toEqual(['index.ts']);
   });
