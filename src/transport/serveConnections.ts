@@ -9,6 +9,7 @@ import {
 } from 'rxjs';
 import { BehaviourError, EncodeError, InvalidCommandError } from '../errors';
 import { connectionServed, shutdownPhase } from '../observability/connectionDiagnostics';
+import { CoreConnection } from './connection/core';
 import { checkDelay } from './connection/options';
 import { FanOutBatch } from './fanOutBatch';
 import { Served } from './served';
@@ -409,6 +410,10 @@ export function serveConnections<T = Buffer, O = Output>(
       }
       const connection = item;
       const served = new Served(server, connection);
+      if (connection instanceof CoreConnection) {
+        // A busy sender lets the other clients read before it reads again (issue 12's fairness).
+        connection.yieldsAfterFullRead = true;
+      }
       live.set(connection.id, served);
       events.next({
         type: 'connectionMade',

@@ -11,7 +11,7 @@ import type {
 } from '../../types';
 import { removeFrom } from './lists';
 import type { ConnectionLimits } from './options';
-import { addReader, finishReaders, updateFlow } from './readPath';
+import { FULL_READ, addReader, finishReaders, updateFlow, yieldReading } from './readPath';
 import { startActivityTimer, startCloseTimer, startHalfOpenTimer, stopTimers } from './timers';
 import type { Transport, TransportSink } from './transport';
 import { Sending } from './send';
@@ -86,6 +86,13 @@ export class CoreConnection implements Connection, TransportSink {
   /* The write path. */
   /** Pending output is at or above the high-water mark: `write()` returns `false`, reading pauses. */
   writeBlocked = false;
+  /**
+   * Whether a full read (a whole 64 KiB buffer: more is probably waiting) makes this connection
+   * let the others read before it reads again (`readPath.ts`); a server turns it on.
+   */
+  yieldsAfterFullRead = false;
+  /** Reading is held until the next event-loop iteration, after a full read. */
+  yielding = false;
   /** Writes in this event-loop turn: 0, 1 (sent at once), or 2 for "more, corked until the turn ends". */
   turnWrites = 0;
   drainHooks: DrainHook[] | undefined;
@@ -256,6 +263,9 @@ export class CoreConnection implements Connection, TransportSink {
   /* TransportSink: what the transport reports. */
 
   received(chunk: Buffer): void {
+    if (this.yieldsAfterFullRead && chunk.length >= FULL_READ) {
+      yieldReading(this);
+    }
     if (this.limits.tracksActivity) {
       this.lastRead = this.limits.scheduler.now();
     }

@@ -51,6 +51,7 @@ export function updateFlow(connection: CoreConnection): void {
       connection.readers !== undefined &&
       connection.readers.length > 0 &&
       !connection.writeBlocked &&
+      !connection.yielding &&
       !connection.userPaused) ||
     (!connection.upgrading && state === 'ending' && !connection.peerFin);
   if (wanted !== connection.reading) {
@@ -60,6 +61,39 @@ export function updateFlow(connection: CoreConnection): void {
     } else {
       connection.transport.pauseReading();
     }
+  }
+}
+
+/** The size of Node's read buffer: a chunk this long filled it, and more is probably waiting. */
+export const FULL_READ = 65536;
+
+/**
+ * Connections holding their reading until the next event-loop iteration. Node reads a socket
+ * again and again while it has data (up to 32 reads of 64 KiB in one poll), so a busy sender
+ * could be read many times while the others wait; as in Twisted's reactor, a connection that
+ * filled a read buffer lets every other ready connection read once before it reads again
+ * (issue 12's fairness). Small reads never yield, so request/response traffic is not delayed.
+ */
+let yielded: CoreConnection[] = [];
+
+/** Holds `connection`'s reading until the next event-loop iteration (`setImmediate`). */
+export function yieldReading(connection: CoreConnection): void {
+  if (connection.yielding) {
+    return;
+  }
+  connection.yielding = true;
+  updateFlow(connection);
+  if (yielded.push(connection) === 1) {
+    setImmediate(endYield);
+  }
+}
+
+function endYield(): void {
+  const connections = yielded;
+  yielded = [];
+  for (const connection of connections) {
+    connection.yielding = false;
+    updateFlow(connection);
   }
 }
 
