@@ -11,7 +11,7 @@
  *
  * Each case runs `--rounds` times, the servers' order alternating between rounds, and each
  * server's best round is kept (as `npm run bench` does). Prints a Markdown table: messages per
- * second, the server's CPU, and the ratios. Not part of `npm test`.
+ * second, the ratios, and the server's CPU time per message. Not part of `npm test`.
  *
  * Flags: `--rounds=N` (default 3), `--seconds=S` measured per round (default 3, after 1 s of
  * warm-up), `--loadgen=node` to use bench/loadgen.ts instead of the C generator.
