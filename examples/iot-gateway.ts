@@ -42,6 +42,12 @@ import {
 import { openHub, type HubFlag } from './cluster';
 import { gateway, type GatewayBus, type GatewayMode } from './iot/gateway';
 import { hubBus, type HubBus } from './iot/hubBus';
+import {
+  parseMetricsFlag,
+  serveMetrics,
+  type MetricsHandle,
+  type MetricsListen,
+} from './metrics/serveMetrics';
 import { sbmp, BOOK_MAX_SBMP_FRAME_BYTES, DEFAULT_MAX_SBMP_FRAME_BYTES } from './iot/sbmp';
 import type { Store } from './iot/store';
 
@@ -100,6 +106,8 @@ export interface GatewayProgramOptions {
   readonly nodeId?: string;
   /** Per endpoint. @defaultValue {@link DEFAULT_GATEWAY_MAX_CONNECTIONS} */
   readonly maxConnections?: number;
+  /** Serve rxnet's Prometheus metrics at `/metrics` there (`--metrics`). @defaultValue none */
+  readonly metrics?: MetricsListen;
   /** How long a stop lets connections finish. @defaultValue rxnet's `DEFAULT_SHUTDOWN_TIMEOUT` */
   readonly shutdownTimeout?: number;
   /** @defaultValue stdout */
@@ -112,6 +120,8 @@ export interface GatewayHandle extends ExampleHandle {
   readonly address: TcpAddress;
   /** The TLS endpoint's address, unless TLS is off. */
   readonly tlsAddress: TcpAddress | undefined;
+  /** The `/metrics` endpoint, when `metrics` was given. */
+  readonly metrics: MetricsHandle | undefined;
 }
 
 /** Opens the store `--db` names; the implementations are loaded only when asked for. */
@@ -152,13 +162,16 @@ export async function start(options: GatewayProgramOptions = {}): Promise<Gatewa
     log = consoleLog,
   } = options;
   const nodeId = options.nodeId ?? String(process.pid);
+  // First, so that the exporter sees every connection the gateway makes.
+  const metrics =
+    options.metrics === undefined ? undefined : await serveMetrics(options.metrics, log);
   const ownStore = options.store === undefined;
   const store = options.store ?? (await openStore(db));
-  if (ownStore) await store.open();
   const closeStore = (): Promise<void> => (ownStore ? store.close() : Promise.resolve());
   let bus: HubBus | undefined;
   let closeHub: (() => Promise<void>) | undefined;
   try {
+    if (ownStore) await store.open();
     if (options.hub !== undefined && options.hub !== 'memory') {
       const hub = await openHub(options.hub, options.cluster ?? DEFAULT_GATEWAY_CLUSTER);
       closeHub = () => hub.close();
@@ -167,7 +180,10 @@ export async function start(options: GatewayProgramOptions = {}): Promise<Gatewa
       log(`node ${nodeId} on ${options.hub} (cluster ${hub.cluster})`);
     }
   } catch (error: unknown) {
-    await closeStore();
+    bus?.close();
+    await closeHub?.().catch(() => undefined);
+    await closeStore().catch(() => undefined);
+    await metrics?.stop();
     throw error;
   }
 
@@ -237,6 +253,7 @@ export async function start(options: GatewayProgramOptions = {}): Promise<Gatewa
       bus?.close();
       await closeHub?.().catch(() => undefined);
       await closeStore().catch(() => undefined);
+      await metrics?.stop().catch(() => undefined);
       graceful.end();
     })());
   const subscription = server.subscribe({
@@ -274,6 +291,7 @@ export async function start(options: GatewayProgramOptions = {}): Promise<Gatewa
   return {
     address: listening.get(endpoint)!,
     tlsAddress: tls === false ? undefined : listening.get(tls),
+    metrics,
     stop: graceful.stop,
     force: graceful.force,
   };
@@ -281,7 +299,7 @@ export async function start(options: GatewayProgramOptions = {}): Promise<Gatewa
 
 /** The usage line printed, with exit code 2, for bad arguments. */
 export const USAGE =
-  'usage: iot-gateway [ENDPOINT (default tcp:9630)] [--tls ENDPOINT|off] [--mode rxnet|book] [--db memory|FILE.json|postgres://...] [--hub redis://HOST:PORT|nats://HOST:PORT] [--cluster NAME] [--node-id ID] [--max-connections N]';
+  'usage: iot-gateway [ENDPOINT (default tcp:9630)] [--tls ENDPOINT|off] [--mode rxnet|book] [--db memory|FILE.json|postgres://...] [--hub redis://HOST:PORT|nats://HOST:PORT] [--cluster NAME] [--node-id ID] [--max-connections N] [--metrics [HOST:]PORT]';
 
 /** The option list `--help` prints under {@link USAGE}. */
 export const HELP = `The book's IoT message gateway: relayers and apps log in over SBMP (16-byte header, JSON body);
@@ -301,6 +319,8 @@ apps control devices through their relayers and hear of their events.
   --cluster NAME         the gateway's name on that hub (default ${DEFAULT_GATEWAY_CLUSTER})
   --node-id ID           this node's name in its log (default the process id)
   --max-connections N    per endpoint; more are closed at once (default ${DEFAULT_GATEWAY_MAX_CONNECTIONS})
+  --metrics [HOST:]PORT  serve rxnet's Prometheus metrics at http://HOST:PORT/metrics
+                         (HOST defaults to 0.0.0.0; port 0 picks one and prints it)
   -h, --help             print this help and exit`;
 
 /** Parses the command line of `iot-gateway`; throws {@link UsageError} when it is wrong. */
@@ -313,6 +333,7 @@ export function parseGatewayArgs(argv: readonly string[]): GatewayProgramOptions
     cluster: { type: 'string' },
     'node-id': { type: 'string' },
     'max-connections': { type: 'string' },
+    metrics: { type: 'string' },
   });
   const mode = oneOf('mode', values.mode, ['rxnet', 'book'] as const);
   const { hub, cluster, db } = values;
@@ -336,6 +357,7 @@ export function parseGatewayArgs(argv: readonly string[]): GatewayProgramOptions
     ...(cluster === undefined ? {} : { cluster }),
     ...(values['node-id'] === undefined ? {} : { nodeId: values['node-id'] }),
     ...(maxConnections === undefined ? {} : { maxConnections }),
+    ...(values.metrics === undefined ? {} : { metrics: parseMetricsFlag(values.metrics) }),
   };
 }
 

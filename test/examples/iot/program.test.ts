@@ -4,6 +4,7 @@
  * arguments, SIGTERM) with ts-node as `npm run gateway` runs it.
  */
 import { readFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { SbmpPeer, app, bindHome, relayer } from '../../../bench/iot-clients';
 import { helpText } from '../../../examples/cli';
 import {
@@ -43,6 +44,18 @@ async function gatewayOn(options: GatewayProgramOptions = {}): Promise<GatewayHa
   });
   resources.add({ dispose: () => handle.stop() });
   return handle;
+}
+
+/** GETs `/metrics` from 127.0.0.1:`port`. */
+function scrape(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path: '/metrics' }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
 }
 
 function track<P extends SbmpPeer>(peer: P): P {
@@ -87,6 +100,16 @@ describe('examples/iot-gateway', () => {
       expect(beat.status).toBe(Status.Ok);
     });
 
+    it('serves rxnet metrics at /metrics with --metrics, counting both endpoints', async () => {
+      const gateway = await gatewayOn({ metrics: { host: '127.0.0.1', port: 0 } });
+      track(await relayer(gateway.address.port, 'program-metrics-1'));
+      track(await relayer(gateway.tlsAddress!.port, 'program-metrics-2', trustDevCertificate));
+
+      const page = await scrape(gateway.metrics!.port);
+
+      expect(page).toMatch(/^rxnet_connections_open\{role="server"\} 2$/m);
+    });
+
     it('stops gracefully: open connections are closed and stop() resolves', async () => {
       const gateway = await start({
         endpoint: 'tcp:0:interface=127.0.0.1',
@@ -128,6 +151,8 @@ describe('examples/iot-gateway', () => {
           'a',
           '--max-connections',
           '50',
+          '--metrics',
+          '127.0.0.1:0',
         ]),
       ).toEqual({
         endpoint: 'tcp:1234',
@@ -138,6 +163,7 @@ describe('examples/iot-gateway', () => {
         cluster: 'homes',
         nodeId: 'a',
         maxConnections: 50,
+        metrics: { host: '127.0.0.1', port: 0 },
       });
     });
 
