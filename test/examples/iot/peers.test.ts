@@ -3,6 +3,7 @@
  * (`gateway()` over the memory store) over real loopback sockets, plus their pure parts: the
  * relayer's answers and the command lines.
  */
+import { join } from 'node:path';
 import { type Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { serve, type ServerNotification } from 'rxnet';
@@ -33,7 +34,7 @@ import {
 import { gateway, type GatewayOptions } from '../../../examples/iot/gateway';
 import { memoryStore } from '../../../examples/iot/memoryStore';
 import { Cmd, sbmp, Status, type SbmpFrame } from '../../../examples/iot/sbmp';
-import { Resources, spawnExample, within } from '../harness';
+import { REPO_ROOT, Resources, spawnExample, within } from '../harness';
 
 const LOOPBACK = 'tcp:0:interface=127.0.0.1';
 const resources = new Resources();
@@ -272,6 +273,17 @@ describe('iot-relayer and iot-app against the gateway', () => {
     await gatewayOn(`tcp:${first.port}:interface=127.0.0.1`);
     await box.reports.waitFor('the second login', () => logins() === 2);
     expect(box.reports.lines).toContain('relayer test_relayer: connection closed: cleanly');
+  });
+
+  it('runs over TLS with the development certificate (the book port 9631 profile)', async () => {
+    const pem = join(REPO_ROOT, 'examples', 'iot', 'server.pem');
+    const { port } = await gatewayOn(`ssl:0:privateKey=${pem}:interface=127.0.0.1`);
+    const endpoint = `tls:host=localhost:port=${port}:trustRoots=${pem}`;
+    const box = await relayer(endpoint);
+    await box.reports.waitFor('the relayer to log in over TLS', loggedIn(box.reports));
+    const phone = await app(endpoint, { script: 'auto' });
+    expect(await within(phone.done, 'the app script over TLS')).toBe(0);
+    expect(box.reports.answered()).toHaveLength(1);
   });
 
   it('exits 1 when the login is refused', async () => {
