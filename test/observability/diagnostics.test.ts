@@ -1,6 +1,6 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { Subject, filter, firstValueFrom, ReplaySubject, type Subscription } from 'rxjs';
 import {
   DIAGNOSTICS_CHANNELS,
@@ -214,6 +214,18 @@ describe('diagnostics channels', () => {
     });
   });
 
+  describe('rxnet:connection:frameError (truncation)', () => {
+    it("publishes a frame cut short by the peer's FIN", async () => {
+      const errors = record<FrameErrorMessage>(DIAGNOSTICS_CHANNELS.frameError);
+      const { port } = await startServing(echoLines, { framing: lines({ encoding: 'utf8' }) });
+      const socket = await client(port);
+      socket.on('error', () => undefined);
+      socket.end('no delimiter');
+      const message = await errors.next();
+      expect(message.error.code).toBe('RXNET_ERR_TRUNCATED_FRAME');
+    });
+  });
+
   describe('rxnet:server:refused', () => {
     it('publishes a peer refused by a limit, with the limit as its reason', async () => {
       const refused = record<ConnectionRefusedMessage>(DIAGNOSTICS_CHANNELS.refused);
@@ -254,6 +266,26 @@ describe('diagnostics channels', () => {
         { phase: 'end', connections: 0, graceful: true },
       ]);
       expect(end.graceful).toBe(true);
+    });
+  });
+
+  describe('rxnet:server:shutdown (aborted)', () => {
+    it('publishes an end that is not graceful when the deadline aborts a connection', async () => {
+      const shutdown = record<ShutdownMessage>(DIAGNOSTICS_CHANNELS.shutdown);
+      const trigger = new Subject<void>();
+      const { port, notifications } = await startServing(echoLines, {
+        framing: lines({ encoding: 'utf8' }),
+        shutdown: trigger,
+        shutdownTimeout: 10,
+      });
+      // allowHalfOpen: it never answers the server's FIN.
+      const socket = netConnect({ host: '127.0.0.1', port, allowHalfOpen: true });
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+      await firstValueFrom(notifications.pipe(filter(({ type }) => type === 'connectionMade')));
+      trigger.next();
+      const end = await shutdown.next((message) => message.phase === 'end');
+      expect(end).toEqual({ phase: 'end', connections: 0, graceful: false });
     });
   });
 
