@@ -54,6 +54,7 @@ import {
   authorize,
   DEFAULT_HEARTBEAT_SECONDS,
   DEFAULT_IOT_CLIENT_ENDPOINT,
+  DEFAULT_IOT_MAX_IN_FLIGHT,
   describeIotEvent,
   runSbmpClient,
   sbmpSession,
@@ -292,7 +293,10 @@ function runSteps(
   });
 }
 
-/** The book's `press_control`: N ControlDevice requests at once, values alternating 1 and 0. */
+/**
+ * The book's `press_control`: N ControlDevice requests, pipelined (up to
+ * {@link DEFAULT_IOT_MAX_IN_FLIGHT} on the wire), values alternating 1 and 0.
+ */
 function pressControl(
   peer: SbmpPeer,
   report: IotReport,
@@ -303,13 +307,16 @@ function pressControl(
   const count = config.pressControl ?? 0;
   if (count === 0) return EMPTY;
   return range(0, count).pipe(
-    mergeMap((index) =>
-      step(peer, report, 'ControlDevice', Cmd.ControlDevice, {
-        dev_model: devModel,
-        dev_code: devCode,
-        dev_key_seq: 0,
-        value: (index + 1) % 2,
-      }),
+    mergeMap(
+      (index) =>
+        step(peer, report, 'ControlDevice', Cmd.ControlDevice, {
+          dev_model: devModel,
+          dev_code: devCode,
+          dev_key_seq: 0,
+          value: (index + 1) % 2,
+        }),
+      // As many as the requester keeps on the wire, so a large N never overflows its queue.
+      DEFAULT_IOT_MAX_IN_FLIGHT,
     ),
     toArray(),
   );

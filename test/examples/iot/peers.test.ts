@@ -215,21 +215,23 @@ describe('iot-relayer and iot-app against the gateway', () => {
     expect(events[0]?.body).toMatchObject({ dev_code: 'test_device', dev_model: 'SWITCH-1' });
   });
 
-  it('presses control N times and every control reaches the relayer', async () => {
+  it('presses control 1500 times, more than the requester queues, and every control reaches the relayer', async () => {
     const endpoint = await startGateway();
     const box = await relayer(endpoint);
     await box.reports.waitFor('the relayer to log in', loggedIn(box.reports));
     const setup = await app(endpoint, { script: 'setup' });
     expect(await within(setup.done, 'the setup script')).toBe(0);
 
-    const phone = await app(endpoint, { pressControl: 50 });
-    expect(await within(phone.done, '50 controls')).toBe(0);
-    expect(phone.reports.replies('ControlDevice')).toHaveLength(50);
+    const phone = await app(endpoint, { pressControl: 1500 });
+    expect(await within(phone.done, '1500 controls', 20_000)).toBe(0);
+    expect(phone.reports.replies('ControlDevice')).toHaveLength(1500);
     expect(phone.reports.replies('ControlDevice').every((r) => r.status === Status.Ok)).toBe(true);
-    expect(phone.reports.lines).toContain('press-control: 50 of 50 controls succeeded, 0 failed');
+    expect(phone.reports.lines).toContain(
+      'press-control: 1500 of 1500 controls succeeded, 0 failed',
+    );
     expect(
       box.reports.answered().filter((a) => a.request.commandId === Cmd.ControlDevice),
-    ).toHaveLength(50);
+    ).toHaveLength(1500);
   });
 
   it('exits 1 when the control finds the relayer offline (status 8)', async () => {
