@@ -264,6 +264,11 @@ class MemoryStoreImpl implements MemoryStore {
 
   // --- accounts and clients --------------------------------------------------------------------
 
+  /** As PostgreSQL's foreign keys refuse rows of an account that does not exist. */
+  private mustExist(accountId: number): void {
+    if (!this.accounts.has(accountId)) throw new StoreError(`no account ${accountId}`);
+  }
+
   private putAccount(a: AccountRec): void {
     this.accounts.set(a.id, a);
     this.accountByName.set(a.userName, a.id);
@@ -358,6 +363,7 @@ class MemoryStoreImpl implements MemoryStore {
     accountId: number,
     client: { terminalCode: string; os?: string; token?: string },
   ): Promise<number> {
+    this.mustExist(accountId);
     const key = clientKey(accountId, client.terminalCode);
     const known = this.clientByKey.get(key);
     const rec = known === undefined ? undefined : this.clients.get(known);
@@ -440,6 +446,7 @@ class MemoryStoreImpl implements MemoryStore {
   }
 
   async addApartment(accountId: number, name: string): Promise<Apartment> {
+    this.mustExist(accountId);
     const apartment = this.createApartment(accountId, name);
     this.changed();
     return apartment;

@@ -234,6 +234,19 @@ export function describeStore(name: string, makeStore: () => Store | Promise<Sto
       });
     });
 
+    describe('rows of an account that does not exist', () => {
+      it('are refused with StoreError', async () => {
+        await expect(store.addApartment(4242, 'Nowhere')).rejects.toMatchObject({
+          name: 'StoreError',
+          code: 'ERR_IOT_STORE',
+        });
+        await expect(store.upsertClient(4242, { terminalCode: 'p' })).rejects.toMatchObject({
+          name: 'StoreError',
+        });
+        expect(await store.listApartments(4242)).toEqual([]);
+      });
+    });
+
     describe('relayerIdForCode', () => {
       it('creates a relayer on first sight and finds it afterwards', async () => {
         const a = await store.relayerIdForCode('box-a');
