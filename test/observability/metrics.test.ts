@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { Registry } from 'prom-client';
 import { ReplaySubject, filter, firstValueFrom, type Subscription } from 'rxjs';
-import { rxnetMetrics, type RxnetMetrics } from 'rxnet/metrics';
+import { DEFAULT_LIFETIME_BUCKETS, rxnetMetrics, type RxnetMetrics } from 'rxnet/metrics';
 import { DIAGNOSTICS_CHANNELS } from '../../src/observability/diagnostics';
 import { lines } from '../../src/framing/lines';
 import { connect } from '../../src/net/connect';
@@ -178,6 +178,36 @@ describe('rxnetMetrics', () => {
       expect(names).toEqual(
         expect.arrayContaining(['rxnet_connections_open', 'rxnet_connection_lifetime_seconds']),
       );
+    });
+  });
+
+  describe('lifetimeBuckets', () => {
+    it('defaults to DEFAULT_LIFETIME_BUCKETS, 10 ms to a day, and takes others', async () => {
+      const registry = new Registry();
+      metrics = rxnetMetrics({ register: registry });
+      expect(DEFAULT_LIFETIME_BUCKETS[0]).toBe(0.01);
+      expect(DEFAULT_LIFETIME_BUCKETS[DEFAULT_LIFETIME_BUCKETS.length - 1]).toBe(86400);
+      metrics.stop();
+      metrics = rxnetMetrics({ register: registry, lifetimeBuckets: [1, 2] });
+      const [histogram] = (await registry.getMetricsAsJSON()).filter(
+        (metric) => metric.name === 'rxnet_connection_lifetime_seconds',
+      );
+      expect(histogram).toMatchObject({ type: 'histogram' });
+      expect(
+        (
+          metrics.registry.getSingleMetric('rxnet_connection_lifetime_seconds') as unknown as {
+            upperBounds: number[];
+          }
+        ).upperBounds,
+      ).toEqual([1, 2]);
+    });
+  });
+
+  describe('a second exporter', () => {
+    it('throws while the first still holds the names in that registry', () => {
+      const registry = new Registry();
+      metrics = rxnetMetrics({ register: registry });
+      expect(() => rxnetMetrics({ register: registry })).toThrow(/already been registered/);
     });
   });
 
