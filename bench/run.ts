@@ -839,6 +839,8 @@ function delivered(r: TrickleResult): number {
 
 /** The issue's fairness target: Jain's index over the senders' throughput at least 0.9. */
 const FAIRNESS_TARGET = 0.9;
+/** The same target on the row: rxnet's own index, not its ratio to raw's. */
+const FAIRNESS_ROW_TARGET: Target = { op: '>=', value: FAIRNESS_TARGET, absolute: true };
 
 function fairnessStepSeconds(s: Settings): number {
   return (s.fairness.warmupMs + s.fairness.durationMs) / 1000 + 1;
@@ -880,7 +882,7 @@ async function fairnessWorkload(ctx: Context): Promise<void> {
         "Jain's index",
         r.result.jain,
         x.result.jain,
-        undefined,
+        FAIRNESS_ROW_TARGET,
         {
           'MB/s from all senders': figures((m) => mbps(m, sum(m.result.perSender))),
           'slowest sender MB/s': figures((m) => mbps(m, Math.min(...m.result.perSender))),
