@@ -9,22 +9,22 @@ import { serve, type ServerNotification } from 'rxnet';
 import { start as startApp } from '../../examples/iot-app';
 import { start as startRelayer } from '../../examples/iot-relayer';
 import type { IotClientEvent } from '../../examples/iot/client';
-import { gateway } from '../../examples/iot/gateway';
+import { gateway, type GatewayMode } from '../../examples/iot/gateway';
 import { memoryStore } from '../../examples/iot/memoryStore';
-import { Cmd, sbmp, type SbmpFrame } from '../../examples/iot/sbmp';
+import { BOOK_MAX_SBMP_FRAME_BYTES, Cmd, sbmp, type SbmpFrame } from '../../examples/iot/sbmp';
 import { RawClient, Resources, spawnFixture, within, type Child } from '../examples/harness';
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
 
 /** Serves the real gateway on port 0 with a fresh memory store; resolves with its port. */
-async function startGateway(): Promise<number> {
+async function startGateway(mode: GatewayMode = 'rxnet'): Promise<number> {
   const store = memoryStore({ scrypt: { N: 1024, r: 8, p: 1 } });
   await store.open();
   let subscription: Subscription | undefined;
   const port = await new Promise<number>((resolve, reject) => {
-    subscription = serve('tcp:0:interface=127.0.0.1', gateway({ store }), {
-      framing: sbmp(),
+    subscription = serve('tcp:0:interface=127.0.0.1', gateway({ store, mode }), {
+      framing: sbmp(mode === 'book' ? { maxFrameBytes: BOOK_MAX_SBMP_FRAME_BYTES } : {}),
     }).subscribe({
       next(notification: ServerNotification) {
         if (notification.type === 'listening' && notification.address._tag === 'TcpAddress') {
@@ -102,6 +102,23 @@ describe('the IoT gateway with Python Twisted peers', () => {
     expect(answered).toMatchObject([
       { command_id: Cmd.ControlDevice, body: { dev_code: 'test_device', value: 1 }, status: 0 },
     ]);
+  });
+
+  it('runs the same script, with the quirk, against --mode book', async () => {
+    const port = await startGateway('book');
+    await pythonRelayer(port);
+    const app = spawnFixture(resources, 'iot_app.py', [
+      String(port),
+      '--script',
+      'auto',
+      '--quirk',
+    ]);
+    const exit = await within(app.exited, 'the Python app script in book mode', 20_000);
+    const replies = printed(app).filter((line) => line.event === 'reply');
+    expect(replies.map((line) => [line.step, line.status])).toEqual(
+      AUTO_STEPS.map((step) => [step, 0]),
+    );
+    expect(exit.code).toBe(0);
   });
 
   it("drops the book app's unrequested response after each control and goes on (§10)", async () => {
