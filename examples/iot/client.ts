@@ -279,7 +279,7 @@ export function sbmpSession(config: SbmpSessionConfig): PerConnection<SbmpFrame,
           if (peer.awaits(frame)) return EMPTY;
           const wanted = isResponse(frame) ? undefined : answer?.(frame);
           if (wanted === undefined) {
-            // A response here matched no pending request: late, or unasked for (§9.6: dropped).
+            // A notify, or a response that settles nothing (late, or unasked for: §9.6 drops it).
             report({ type: 'notified', frame });
             return EMPTY;
           }
