@@ -15,6 +15,7 @@
  *
  * @packageDocumentation
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { map, merge, share, type Observable } from 'rxjs';
 import {
@@ -106,6 +107,12 @@ export interface GatewayProgramOptions {
   readonly nodeId?: string;
   /** Per endpoint. @defaultValue {@link DEFAULT_GATEWAY_MAX_CONNECTIONS} */
   readonly maxConnections?: number;
+  /**
+   * A file of the relayers that may log in (§9.4): one `SB_CODE` per line, optionally followed by
+   * a secret the relayer must send as `secret` in its Authorize; blank lines and `#` comments are
+   * skipped. Without it every relayer may log in and is registered on first login, as in the book.
+   */
+  readonly knownRelayers?: string;
   /** Serve rxnet's Prometheus metrics at `/metrics` there (`--metrics`). @defaultValue none */
   readonly metrics?: MetricsListen;
   /** How long a stop lets connections finish. @defaultValue rxnet's `DEFAULT_SHUTDOWN_TIMEOUT` */
@@ -132,6 +139,24 @@ export async function openStore(db: string): Promise<Store> {
   }
   const { memoryStore } = await import('./iot/memoryStore');
   return db === 'memory' ? memoryStore() : memoryStore({ file: db });
+}
+
+/**
+ * Reads a `--known-relayers` file into the gateway's check: `SB_CODE [SECRET]` per line. A relayer
+ * listed without a secret may log in without one; one listed with a secret must send it.
+ */
+export async function readKnownRelayers(
+  file: string,
+): Promise<(sbCode: string, secret: string | undefined) => boolean> {
+  const known = new Map<string, string | undefined>();
+  for (const line of (await readFile(file, 'utf8')).split('\n')) {
+    const text = line.trim();
+    if (text === '' || text.startsWith('#')) continue;
+    const [sbCode, secret] = text.split(/\s+/);
+    known.set(sbCode!, secret);
+  }
+  return (sbCode, secret) =>
+    known.has(sbCode) && (known.get(sbCode) === undefined || known.get(sbCode) === secret);
 }
 
 /**
@@ -162,6 +187,10 @@ export async function start(options: GatewayProgramOptions = {}): Promise<Gatewa
     log = consoleLog,
   } = options;
   const nodeId = options.nodeId ?? String(process.pid);
+  const knownRelayers =
+    options.knownRelayers === undefined
+      ? undefined
+      : await readKnownRelayers(options.knownRelayers);
   // First, so that the exporter sees every connection the gateway makes.
   const metrics =
     options.metrics === undefined ? undefined : await serveMetrics(options.metrics, log);
@@ -237,6 +266,7 @@ export async function start(options: GatewayProgramOptions = {}): Promise<Gatewa
     mode,
     ...(bus === undefined ? {} : { bus: bus as GatewayBus }),
     nodeId,
+    ...(knownRelayers === undefined ? {} : { knownRelayers }),
     log: (line) => log(`[${nodeId}] ${line}`),
   });
   const server = serveConnections(connections$, behaviour, {
@@ -299,7 +329,7 @@ export async function start(options: GatewayProgramOptions = {}): Promise<Gatewa
 
 /** The usage line printed, with exit code 2, for bad arguments. */
 export const USAGE =
-  'usage: iot-gateway [ENDPOINT (default tcp:9630)] [--tls ENDPOINT|off] [--mode rxnet|book] [--db memory|FILE.json|postgres://...] [--hub redis://HOST:PORT|nats://HOST:PORT] [--cluster NAME] [--node-id ID] [--max-connections N] [--metrics [HOST:]PORT]';
+  'usage: iot-gateway [ENDPOINT (default tcp:9630)] [--tls ENDPOINT|off] [--mode rxnet|book] [--db memory|FILE.json|postgres://...] [--hub redis://HOST:PORT|nats://HOST:PORT] [--cluster NAME] [--node-id ID] [--known-relayers FILE] [--max-connections N] [--metrics [HOST:]PORT]';
 
 /** The option list `--help` prints under {@link USAGE}. */
 export const HELP = `The book's IoT message gateway: relayers and apps log in over SBMP (16-byte header, JSON body);
@@ -318,6 +348,8 @@ apps control devices through their relayers and hear of their events.
   --hub nats://HOST:PORT    ... or through NATS JetStream
   --cluster NAME         the gateway's name on that hub (default ${DEFAULT_GATEWAY_CLUSTER})
   --node-id ID           this node's name in its log (default the process id)
+  --known-relayers FILE  only the relayers listed there may log in: SB_CODE [SECRET] per line
+                         (default: any relayer, registered on first login, as in the book)
   --max-connections N    per endpoint; more are closed at once (default ${DEFAULT_GATEWAY_MAX_CONNECTIONS})
   --metrics [HOST:]PORT  serve rxnet's Prometheus metrics at http://HOST:PORT/metrics
                          (HOST defaults to 0.0.0.0; port 0 picks one and prints it)
@@ -333,6 +365,7 @@ export function parseGatewayArgs(argv: readonly string[]): GatewayProgramOptions
     cluster: { type: 'string' },
     'node-id': { type: 'string' },
     'max-connections': { type: 'string' },
+    'known-relayers': { type: 'string' },
     metrics: { type: 'string' },
   });
   const mode = oneOf('mode', values.mode, ['rxnet', 'book'] as const);
@@ -357,6 +390,7 @@ export function parseGatewayArgs(argv: readonly string[]): GatewayProgramOptions
     ...(cluster === undefined ? {} : { cluster }),
     ...(values['node-id'] === undefined ? {} : { nodeId: values['node-id'] }),
     ...(maxConnections === undefined ? {} : { maxConnections }),
+    ...(values['known-relayers'] === undefined ? {} : { knownRelayers: values['known-relayers'] }),
     ...(values.metrics === undefined ? {} : { metrics: parseMetricsFlag(values.metrics) }),
   };
 }

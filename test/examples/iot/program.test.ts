@@ -3,8 +3,10 @@
  * and TLS endpoints, the connection cap, the graceful stop, and the command line (`--help`, bad
  * arguments, SIGTERM) with ts-node as `npm run gateway` runs it.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SbmpPeer, app, bindHome, relayer } from '../../../bench/iot-clients';
 import { helpText } from '../../../examples/cli';
 import {
@@ -110,6 +112,30 @@ describe('examples/iot-gateway', () => {
       expect(page).toMatch(/^rxnet_connections_open\{role="server"\} 2$/m);
     });
 
+    it('lets in only the relayers of --known-relayers, with their secret when one is listed', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'iot-known-'));
+      resources.add({ dispose: () => rmSync(dir, { recursive: true, force: true }) });
+      const file = join(dir, 'relayers.txt');
+      writeFileSync(file, '# the boxes we sold\nbox-open\nbox-locked s3cret\n');
+      const gateway = await gatewayOn({ tls: false, knownRelayers: file });
+      const login = async (body: Record<string, string>): Promise<number> => {
+        const peer = track(await SbmpPeer.connect(gateway.address.port));
+        return (await peer.request(Cmd.Authorize, { terminal_type: 'relayer', ...body })).status;
+      };
+
+      expect({
+        listed: await login({ sb_code: 'box-open' }),
+        withSecret: await login({ sb_code: 'box-locked', secret: 's3cret' }),
+        wrongSecret: await login({ sb_code: 'box-locked', secret: 'guess' }),
+        stranger: await login({ sb_code: 'box-stranger' }),
+      }).toEqual({
+        listed: Status.Ok,
+        withSecret: Status.Ok,
+        wrongSecret: Status.LoginFailed,
+        stranger: Status.LoginFailed,
+      });
+    });
+
     it('stops gracefully: open connections are closed and stop() resolves', async () => {
       const gateway = await start({
         endpoint: 'tcp:0:interface=127.0.0.1',
@@ -153,6 +179,8 @@ describe('examples/iot-gateway', () => {
           '50',
           '--metrics',
           '127.0.0.1:0',
+          '--known-relayers',
+          'relayers.txt',
         ]),
       ).toEqual({
         endpoint: 'tcp:1234',
@@ -164,6 +192,7 @@ describe('examples/iot-gateway', () => {
         nodeId: 'a',
         maxConnections: 50,
         metrics: { host: '127.0.0.1', port: 0 },
+        knownRelayers: 'relayers.txt',
       });
     });
 
