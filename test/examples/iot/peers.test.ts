@@ -471,11 +471,25 @@ describe('command lines', () => {
     expect(APP_HELP).toContain('--press-control N');
   });
 
-  it('prints the usage and options for --help and exits 0, as a program', async () => {
-    const child = spawnExample(resources, 'iot-relayer', ['--help']);
-    const exit = await within(child.exited, 'iot-relayer --help', 30_000);
-    expect(exit.code).toBe(0);
-    expect(child.stdout).toContain('usage: iot-relayer [ENDPOINT (default tcp:localhost:9630)]');
-    expect(child.stdout).toContain('--sb-code CODE');
+  it('runs as programs: the app script exits 0 with its steps printed, the relayer stops on SIGTERM', async () => {
+    const endpoint = await startGateway();
+    const box = spawnExample(resources, 'iot-relayer', [endpoint, '--sb-code', 'box-9']);
+    await box.waitForLine(/^relayer box-9: logged in: 0x80000001 status 0 seq 1 /, 30_000);
+    const phone = spawnExample(resources, 'iot-app', [
+      endpoint,
+      '--script',
+      'auto',
+      '--sb-code',
+      'box-9',
+    ]);
+    const exit = await within(phone.exited, 'iot-app --script auto', 30_000);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(phone.lines).toContain('app test_user: connection closed: cleanly');
+    expect(phone.lines.filter((line) => / status 0 seq \d+/.test(line))).toHaveLength(14);
+    await box.waitForLine(/^relayer box-9: answered 0x00060001 /);
+    expect(await within(box.kill('SIGTERM'), 'the relayer to stop')).toEqual({
+      code: 0,
+      signal: null,
+    });
   });
 });
