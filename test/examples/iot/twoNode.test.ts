@@ -1,12 +1,14 @@
 /**
  * The gateway on several nodes: hubBus's mapping of the bus onto the hub's log (over the memory
- * hub), then two gateways of examples/iot-gateway.ts on the machine's Redis (127.0.0.1:6379, a
+ * hub), then two gateways of examples/iot-gateway.ts on the machine's Redis (127.0.0.1:6379) and NATS (127.0.0.1:4222), a
  * cluster name of their own per test), sharing one store, with an app on one node and its relayer
  * on the other; and two gateway processes as `npm run gateway` starts them, on Redis and PostgreSQL.
  */
 import { firstValueFrom } from 'rxjs';
-import { memoryHub } from 'rxnet';
+import { memoryHub, type Hub } from 'rxnet';
+import { natsHub } from 'rxnet/cluster/nats';
 import { redisHub } from 'rxnet/cluster/redis';
+import type { HubFlag } from '../../../examples/cluster';
 import { type SbmpPeer, app, bindHome, relayer } from '../../../bench/iot-clients';
 import { start, type GatewayHandle } from '../../../examples/iot-gateway';
 import type { GatewayBusMessage } from '../../../examples/iot/gateway';
@@ -74,7 +76,17 @@ describe('hubBus', () => {
   });
 });
 
-describe('two gateway nodes on Redis', () => {
+/** The machine's engines, and how a test deletes what its cluster stored. */
+const engines: [string, HubFlag, (cluster: string) => Hub][] = [
+  ['Redis', 'redis://127.0.0.1:6379', (cluster) => redisHub({ cluster })],
+  [
+    'NATS',
+    'nats://127.0.0.1:4222',
+    (cluster) => natsHub({ cluster, servers: 'nats://127.0.0.1:4222' }),
+  ],
+];
+
+describe.each(engines)('two gateway nodes on %s', (_name, flag, hubOf) => {
   let cluster: string;
   let store: Store;
   const handles: GatewayHandle[] = [];
@@ -83,7 +95,7 @@ describe('two gateway nodes on Redis', () => {
 
   beforeEach(async () => {
     test += 1;
-    cluster = `iot-two-${process.pid}-${test}`;
+    cluster = `iot-two-${_name}-${process.pid}-${test}`;
     store = memoryStore();
     await store.open();
   });
@@ -92,7 +104,7 @@ describe('two gateway nodes on Redis', () => {
     for (const peer of peers.splice(0)) peer.socket.destroy();
     for (const handle of handles.splice(0)) await handle.stop();
     await store.close();
-    const hub = redisHub({ cluster });
+    const hub = hubOf(cluster);
     await hub.destroy();
     await hub.close();
   });
@@ -102,7 +114,7 @@ describe('two gateway nodes on Redis', () => {
       endpoint: 'tcp:0:interface=127.0.0.1',
       tls: false,
       store,
-      hub: 'redis://127.0.0.1:6379',
+      hub: flag,
       cluster,
       nodeId,
       log: () => undefined,
