@@ -1,8 +1,9 @@
 /**
  * The gateway on several nodes: hubBus's mapping of the bus onto the hub's log (over the memory
- * hub), then two gateways of examples/iot-gateway.ts on the machine's Redis (127.0.0.1:6379) and NATS (127.0.0.1:4222), a
- * cluster name of their own per test), sharing one store, with an app on one node and its relayer
- * on the other; and two gateway processes as `npm run gateway` starts them, on Redis and PostgreSQL.
+ * hub); two gateways of examples/iot-gateway.ts in this process on the machine's Redis
+ * (127.0.0.1:6379) and NATS (127.0.0.1:4222), each test on a cluster name of its own, sharing one
+ * store, with an app on one node and its relayer on the other; and two gateway processes as
+ * `npm run gateway` starts them, on Redis and PostgreSQL.
  */
 import { firstValueFrom } from 'rxjs';
 import { memoryHub, type Hub } from 'rxnet';
