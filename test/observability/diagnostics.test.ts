@@ -11,7 +11,8 @@ import {
   type ShutdownMessage,
 } from '../../src/observability/diagnostics';
 import { lines } from '../../src/framing/lines';
-import { connect } from '../../src/net/connect';
+import { connect, connectAsync } from '../../src/net/connect';
+import { makeCerts } from '../helpers/certs';
 import { serve, type ServeOptions, type ServerNotification } from '../../src/net/serve';
 import { echo } from '../../src/operators/echo';
 import type { Behaviour, Connection } from '../../src/types';
@@ -169,6 +170,32 @@ describe('diagnostics channels', () => {
       expect(traffic.pendingWriteBytes).toBe(0);
     });
 
+    it('publishes TLS connections once their handshake is done, with tls true at both ends', async () => {
+      const certs = makeCerts();
+      try {
+        const opened = record<ConnectionOpenedMessage>(DIAGNOSTICS_CHANNELS.connectionOpened);
+        const listener = await startListening(
+          `ssl:0:interface=127.0.0.1:privateKey=${certs.server.key}:certKey=${certs.server.cert}`,
+        );
+        subscriptions.push(listener.subscription);
+        const connection = await connectAsync(
+          `tls:host=localhost:port=${listener.port}:trustRoots=${certs.ca.cert}`,
+        );
+        const accepted = await listener.accepted(0);
+        const messages = opened.messages.map(({ role, tls }) => ({ role, tls }));
+        expect(messages).toEqual(
+          expect.arrayContaining([
+            { role: 'server', tls: true },
+            { role: 'client', tls: true },
+          ]),
+        );
+        connection.abort();
+        await firstValueFrom(accepted.closed$);
+      } finally {
+        certs.remove();
+      }
+    });
+
     it('publishes no close for a connection opened while nobody listened, and fails nothing', async () => {
       const { port, notifications } = await startServing(echoLines, {
         framing: lines({ encoding: 'utf8' }),
@@ -180,7 +207,10 @@ describe('diagnostics channels', () => {
       socket.end('unobserved\r\n');
       expect((await replies).toString()).toBe('unobserved\r\n');
       await firstValueFrom(notifications.pipe(filter(({ type }) => type === 'connectionLost')));
-      expect(closed.messages).toEqual([]);
+      const ours = closed.messages.filter(
+        ({ remote }) => remote._tag === 'TcpAddress' && remote.port === socket.localPort,
+      );
+      expect(ours).toEqual([]);
     });
 
     it('publishes the close to a subscriber of the closed channel alone', async () => {
