@@ -176,6 +176,20 @@ function renumbered(connection: Connection, id: number): Connection {
   });
 }
 
+/** `127.0.0.1:50312`, `[::1]:50312`, or a Unix socket's path. */
+function describeAddress(address: Address): string {
+  switch (address._tag) {
+    case 'TcpAddress':
+      return address.family === 'IPv6'
+        ? `[${address.hostname}]:${address.port}`
+        : `${address.hostname}:${address.port}`;
+    case 'UnixAddress':
+      return address.path;
+    default:
+      return address.name;
+  }
+}
+
 /** Starts the gateway and resolves once every endpoint listens. */
 export async function start(options: GatewayProgramOptions = {}): Promise<GatewayHandle> {
   const {
@@ -290,7 +304,9 @@ export async function start(options: GatewayProgramOptions = {}): Promise<Gatewa
     next(notification) {
       switch (notification.type) {
         case 'connectionMade':
-          log(`#${notification.id} connected`);
+          log(
+            `#${notification.id} connected from ${describeAddress(notification.remote)}${notification.id >= TLS_ID_BASE ? ' (TLS)' : ''}`,
+          );
           return;
         case 'connectionLost':
           log(`#${notification.id} closed: ${describeCloseReason(notification.reason)}`);

@@ -114,7 +114,7 @@ describe('examples/iot-gateway', () => {
 
     it('lets in only the relayers of --known-relayers, with their secret when one is listed', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'iot-known-'));
-      resources.add({ dispose: () => rmSync(dir, { recursive: true, force: true }) });
+      resources.add({ dispose: async () => rmSync(dir, { recursive: true, force: true }) });
       const file = join(dir, 'relayers.txt');
       writeFileSync(file, '# the boxes we sold\nbox-open\nbox-locked s3cret\n');
       const gateway = await gatewayOn({ tls: false, knownRelayers: file });
