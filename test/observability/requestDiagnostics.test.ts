@@ -172,6 +172,19 @@ describe('rxnet:request diagnostics', () => {
       expect(outcomes(recorder.published)).toEqual({ pending: 'error', late: 'error' });
     });
 
+    it('ends a request whose id is already pending with outcome error', () => {
+      const rpc = requester<string, string>({
+        correlate: { requestId: (request) => request, replyId: (reply) => reply },
+        timeout: 0,
+      });
+      rpc.protocol(contextOf(new Subject<string>())).subscribe();
+      rpc.request('same').subscribe();
+      rpc.request('same').subscribe({ error: () => undefined });
+      const end = recorder.published.find(({ at }) => at === 'end')!;
+      expect(end.seen).toMatchObject({ request: 'same', outcome: 'error' });
+      expect(end.seen.error).toBeInstanceOf(TypeError);
+    });
+
     it('ends a request refused by a full queue with outcome error', () => {
       const rpc = requester<string, string>({ maxInFlight: 1, maxQueued: 0, timeout: 0 });
       rpc.protocol(contextOf(new Subject<string>())).subscribe();
