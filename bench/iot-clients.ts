@@ -8,7 +8,17 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import { Cmd, encodeSbmp, HEADER_BYTES, responseIdOf, type SbmpBody } from '../examples/iot/sbmp';
+import {
+  BOOK_MAX_SBMP_FRAME_BYTES,
+  Cmd,
+  encodeSbmp,
+  HEADER_BYTES,
+  responseIdOf,
+  type SbmpBody,
+} from '../examples/iot/sbmp';
+
+/** What a lean peer may send: up to book mode's cap, so that tests can go past the default one. */
+const SEND_CAP = { maxFrameBytes: BOOK_MAX_SBMP_FRAME_BYTES };
 
 /** A decoded frame, as the lean peers see it. */
 export interface Frame {
@@ -92,6 +102,7 @@ export class SbmpPeer {
     this.socket.write(
       encodeSbmp(
         body === undefined ? { commandId, status, seq } : { commandId, status, seq, body },
+        SEND_CAP,
       ),
     );
   }

@@ -136,6 +136,26 @@ describe('examples/iot-gateway', () => {
       });
     });
 
+    it('closes a connection that sends a frame above 64 KiB; book mode, capped at 16 MiB, answers it', async () => {
+      // A HeartBeat before login, with a body of 100 000 bytes: above the one cap, below the other.
+      const big = {
+        commandId: Cmd.HeartBeat,
+        status: 0,
+        seq: 1,
+        body: { pad: 'x'.repeat(100_000) },
+      };
+      const rxnet = await gatewayOn({ tls: false });
+      const book = await gatewayOn({ tls: false, mode: 'book' });
+      const toRxnet = track(await SbmpPeer.connect(rxnet.address.port));
+      const toBook = track(await SbmpPeer.connect(book.address.port));
+
+      const answered = toBook.request(big.commandId, big.body);
+      toRxnet.send(big);
+
+      expect((await within(answered, 'the book-mode reply')).status).toBe(Status.Unauthenticated);
+      await within(toRxnet.closed, 'the rxnet-mode connection to be closed');
+    });
+
     it('stops gracefully: open connections are closed and stop() resolves', async () => {
       const gateway = await start({
         endpoint: 'tcp:0:interface=127.0.0.1',
