@@ -161,6 +161,17 @@ describe('examples/iot-gateway', () => {
       await within(toRxnet.closed, 'the rxnet-mode connection to be closed');
     });
 
+    it('rejects with ListenError when an endpoint cannot be bound', async () => {
+      const first = await gatewayOn({ tls: false });
+      const second = start({
+        endpoint: `tcp:${first.address.port}:interface=127.0.0.1`,
+        tls: `ssl:0:interface=127.0.0.1:privateKey=${DEV_CERTIFICATE}`,
+        log: () => undefined,
+      });
+
+      await expect(second).rejects.toMatchObject({ code: 'RXNET_ERR_LISTEN' });
+    });
+
     it('stops gracefully: open connections are closed and stop() resolves', async () => {
       const gateway = await start({
         endpoint: 'tcp:0:interface=127.0.0.1',
