@@ -5,7 +5,7 @@
  * bench/iot-clients.ts); the gateway runs in a process of its own (bench/iot-server.ts).
  *
  * Reported: control round trips per second (app → gateway → relayer → gateway → app), their p50
- * and p99, heartbeats answered per second, and the memory each relayer connection costs the
+ * and p99, heartbeats answered per second, the gateway's CPU over the window (from /proc), and the memory each relayer connection costs the
  * gateway: the RSS and the live heap (after a forced collection) with every relayer logged in,
  * minus the same before the first relayer connected, divided by the number of relayers. The
  * accounts, homes and bindings are made before the first measure, so the delta is the
@@ -18,6 +18,7 @@
  * @packageDocumentation
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -55,11 +56,15 @@ export interface GatewayBenchResult {
   readonly rssPerRelayerBytes: number;
   readonly heapPerRelayerBytes: number;
   readonly rssBytes: number;
+  /** The gateway's CPU time over the measured window, as a share of one core (1 = 100 %). */
+  readonly gatewayCpu: number;
 }
 
 /** A gateway process: its port, its memory probe and its stop. */
 interface GatewayProcess {
   readonly port: number;
+  /** CPU seconds (user + system) the gateway has used so far, from /proc. */
+  cpuSeconds(): number;
   memory(): Promise<Extract<ServerReport, { event: 'memory' }>>;
   stop(): Promise<void>;
 }
@@ -111,8 +116,10 @@ export function startGatewayProcess(
       if (parsed.event === 'memory') memoryWaiters.shift()?.(parsed);
       else {
         clearTimeout(timer);
+        const pid = child.pid!;
         resolve({
           port: parsed.port,
+          cpuSeconds: () => readCpuSeconds(pid),
           memory: () =>
             new Promise((resolveMemory) => {
               memoryWaiters.push(resolveMemory);
@@ -221,10 +228,12 @@ export async function runGatewayBench(config: GatewayBenchConfig): Promise<Gatew
     await delay(warmUpMs);
     measuring = true;
     const heartbeatsAtStart = heartbeats;
+    const cpuAtStart = gateway.cpuSeconds();
     const started = performance.now();
     await delay(config.seconds * 1000);
     measuring = false;
     const elapsed = (performance.now() - started) / 1000;
+    const gatewayCpu = (gateway.cpuSeconds() - cpuAtStart) / elapsed;
     const heartbeatsMeasured = heartbeats - heartbeatsAtStart;
     const rssBytes = (await gateway.memory()).rss;
     stopping = true;
@@ -248,11 +257,26 @@ export async function runGatewayBench(config: GatewayBenchConfig): Promise<Gatew
       rssPerRelayerBytes: (after.rss - before.rss) / config.relayers,
       heapPerRelayerBytes: (after.heapUsed - before.heapUsed) / config.relayers,
       rssBytes,
+      gatewayCpu,
     };
   } finally {
     for (const timer of timers) clearTimeout(timer);
     for (const peer of peers) peer.socket.destroy();
     await gateway.stop();
+  }
+}
+
+/** Clock ticks per second for /proc/<pid>/stat; 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
+
+function readCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
   }
 }
 
@@ -265,9 +289,9 @@ export function formatResult(result: GatewayBenchResult): string {
   const { config } = result;
   const kib = (bytes: number): string => (bytes / 1024).toFixed(1);
   return [
-    '| relayers | apps × in flight | heartbeat | controls/s | p50 ms | p99 ms | heartbeats/s | RSS per relayer KiB | heap per relayer KiB | failed | lost |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    `| ${config.relayers} | ${config.apps} × ${config.concurrency} | ${config.heartbeatSeconds} s | ${Math.round(result.controlsPerSecond)} | ${result.p50Ms.toFixed(2)} | ${result.p99Ms.toFixed(2)} | ${Math.round(result.heartbeatsPerSecond)} | ${kib(result.rssPerRelayerBytes)} | ${kib(result.heapPerRelayerBytes)} | ${result.failedControls} | ${result.relayersLost} |`,
+    '| relayers | apps × in flight | heartbeat | controls/s | p50 ms | p99 ms | heartbeats/s | gateway CPU | RSS per relayer KiB | heap per relayer KiB | failed | lost |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    `| ${config.relayers} | ${config.apps} × ${config.concurrency} | ${config.heartbeatSeconds} s | ${Math.round(result.controlsPerSecond)} | ${result.p50Ms.toFixed(2)} | ${result.p99Ms.toFixed(2)} | ${Math.round(result.heartbeatsPerSecond)} | ${Math.round(result.gatewayCpu * 100)} % | ${kib(result.rssPerRelayerBytes)} | ${kib(result.heapPerRelayerBytes)} | ${result.failedControls} | ${result.relayersLost} |`,
   ].join('\n');
 }
 

@@ -23,6 +23,7 @@ describe('bench/iot.bench.ts', () => {
     expect(result.heartbeatsPerSecond).toBeGreaterThan(0);
     expect(result.p50Ms).toBeLessThanOrEqual(result.p99Ms);
     expect(Number.isFinite(result.heapPerRelayerBytes)).toBe(true);
+    expect(Number.isFinite(result.gatewayCpu)).toBe(true);
     expect(formatResult(result)).toMatch(/^\| 50 \| 2 × 2 \| 0\.5 s \| \d+ \|/m);
   });
 });
