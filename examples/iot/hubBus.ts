@@ -49,8 +49,8 @@ export interface HubBus extends GatewayBus {
  *   publisher; here each node filters what it reads. Every node reads every entry, which is what
  *   the hub is made for (a Spread broadcast reaches every node the same way) and costs one JSON
  *   parse per entry per node.
- * - The log is ordered, so two messages to one address arrive in the order they were published
- *   from one node, on every node, which ZeroMQ promised only per publisher as well.
+ * - The log has one order, so every node sees all messages in the same order. ZeroMQ kept order
+ *   only per publisher; messages from one node still arrive in the order it published them.
  * - A node starts delivering at its own start marker, not at the log's first entry: the log keeps
  *   history (a control request sent an hour ago), and a node that just started must not carry it
  *   out again. Messages this node publishes are appended after its marker (a hub appends in call
@@ -59,8 +59,10 @@ export interface HubBus extends GatewayBus {
  * - Nothing is acknowledged or retried: a message to an address no node holds is read and dropped
  *   by all, and the sender's own timeout answers (status 18), as in the book.
  *
- * The hub keeps at most its `maxEntries`; a node started after the log was first trimmed fails
- * with `HubError` (`trimmed`): give such a cluster a new name when all its nodes restart.
+ * The hub keeps at most its `maxEntries` (1 000 000 by default), and a node started after the log
+ * was first trimmed fails with `HubError` (`trimmed`), though it needs none of the old entries:
+ * the `Hub` interface has no way to read from the end. Each forwarded control is two entries, so a
+ * busy gateway reaches the limit in minutes; restart all its nodes under a new cluster name.
  *
  * ## Example
  * ```ts
