@@ -40,9 +40,9 @@ export type { ConnectionInfo } from './connection/core';
  *   {@link DrainTimeoutError}, and output above `maxPendingWriteBytes` at once with
  *   {@link WriteBufferFullError}: one slow reader cannot exhaust the process's memory, while a
  *   burst that a fast reader drains in time is not cut off;
- * - the writes of one event-loop turn after the first are held and joined into one write on
- *   `process.nextTick`, so many small messages cost one stream write per connection rather than
- *   one per message, while a lone write (an echo) goes out at once;
+ * - the writes of one event-loop iteration after the first are held and joined into one write in
+ *   its check phase (`setImmediate`), so many small messages cost one stream write per connection
+ *   rather than one per message, while a lone write (an echo) goes out at once;
  * - the peer's FIN completes `data$` and leaves the connection writable (a half-close), until
  *   `end()`, or `halfOpenTimeout` after which it ends by itself, so replies to a request followed
  *   by FIN (`nc -N`, `shutdown(SHUT_WR)`) are not lost;

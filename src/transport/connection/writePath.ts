@@ -8,7 +8,7 @@ import { startDrainTimer } from './timers';
 import type { FlushCallback } from './transport';
 
 /**
- * The write path: `write()`'s backpressure, corking per event-loop turn, `drain$`, and `send()`.
+ * The write path: `write()`'s backpressure, corking per event-loop iteration, `drain$`, and `send()`.
  *
  * Backpressure follows Node: `write()` returns `false` once the pending output reaches the
  * high-water mark. Then reading pauses, and the connection learns that its output fell below the
@@ -34,7 +34,7 @@ export function write(
   if (connection.turnWrites === 0) {
     connection.turnWrites = 1;
     if (writersThisTurn.push(connection) === 1) {
-      process.nextTick(endTurn);
+      setImmediate(endTurn);
     }
   } else if (connection.turnWrites === 1) {
     connection.turnWrites = 2;
@@ -86,11 +86,18 @@ export function flushed(connection: CoreConnection): void {
 }
 
 /**
- * The connections that wrote in the current event-loop turn. A lone write goes out at once (a cork
- * would only delay it); from the second write on, the connection is corked, and one
- * `process.nextTick` for all connections uncorks them. A corked socket transport holds the writes
- * as a list and joins them at the uncork (`heldWrites.ts`), so many small messages cost an array
- * push each and one stream write per connection per turn, and one tick per turn in all.
+ * The connections that wrote in the current event-loop turn: everything the loop's poll phase
+ * handles, up to its check phase. A lone write goes out at once (a cork would only delay it);
+ * from the second write on, the connection is corked, and one `setImmediate` for all connections
+ * uncorks them. A corked socket transport holds the writes as a list and joins them at the uncork
+ * (`heldWrites.ts`), so many small messages cost an array push each and one stream write per
+ * connection per turn, and one callback per turn in all.
+ *
+ * The turn is the loop's iteration, not a `process.nextTick` after each callback, because of
+ * fan-out (issue 12's trickle): when many clients each send a byte now and then and every byte is
+ * relayed to all the others, the bytes read in one poll would otherwise each cost a system call
+ * per receiver; held to the check phase they cost one per receiver per iteration, and a busier
+ * server handles more bytes per iteration, as Twisted's reactor writes once per iteration.
  */
 let writersThisTurn: CoreConnection[] = [];
 
