@@ -161,6 +161,26 @@ describe('examples/iot-gateway', () => {
       await within(toRxnet.closed, 'the rxnet-mode connection to be closed');
     });
 
+    it('keeps its store in FILE.json with --db, across a restart', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'iot-db-'));
+      resources.add({ dispose: async () => rmSync(dir, { recursive: true, force: true }) });
+      const db = join(dir, 'gateway.json');
+      const before = await gatewayOn({ tls: false, db });
+      track((await app(before.address.port, 'program-file-1', true)).peer);
+      await within(before.stop(), 'the first gateway to stop');
+
+      const after = await gatewayOn({ tls: false, db });
+      const phone = track(await SbmpPeer.connect(after.address.port));
+      const login = await phone.request(Cmd.Authorize, {
+        terminal_type: 'human',
+        user_name: 'program-file-1',
+        password: 'pw-program-file-1',
+        terminal_code: 'phone-2',
+      });
+
+      expect(login.status).toBe(Status.Ok);
+    });
+
     it('rejects with ListenError when an endpoint cannot be bound', async () => {
       const first = await gatewayOn({ tls: false });
       const second = start({
