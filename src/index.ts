@@ -72,6 +72,7 @@ export {
   type FrameErrorMessage,
   type RequestMessage,
   type RequestSide,
+  type ServerListeningMessage,
   type ShutdownMessage,
 } from './observability/diagnostics';
 

@@ -14,12 +14,14 @@ it('serves Prometheus metrics at /metrics', async () => {
   }).listen(0, '127.0.0.1');
 
   const shutdown = new Subject<void>();
+  let server = ''; // the series' `server` label: where the server listens
   let connected: () => void;
   const made = new Promise<void>((resolve) => (connected = resolve));
   const stopped = new Promise<void>((resolve) => {
     serve('tcp:0:interface=127.0.0.1', (events) => events.pipe(echo()), { shutdown }).subscribe({
       next: (n) => {
         if (n.type === 'listening' && n.address._tag === 'TcpAddress') {
+          server = `127.0.0.1:${n.address.port}`;
           connect(n.address.port, '127.0.0.1').on('error', () => {});
         }
         if (n.type === 'connectionMade') connected();
@@ -41,6 +43,6 @@ it('serves Prometheus metrics at /metrics', async () => {
   await stopped;
   http.close();
   metrics.stop();
-  expect(page).toContain('rxnet_connections_open{role="server"} 1');
-  expect(page).toContain('rxnet_connections_accepted_total 1');
+  expect(page).toContain(`rxnet_connections_open{role="server",server="${server}"} 1`);
+  expect(page).toContain(`rxnet_connections_accepted_total{server="${server}"} 1`);
 });

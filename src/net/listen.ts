@@ -25,7 +25,11 @@ import {
   serverFromString,
   type ServerEndpoint,
 } from './endpoints';
-import { connectionOpened, connectionRefused } from '../observability/connectionDiagnostics';
+import {
+  connectionOpened,
+  connectionRefused,
+  serverListening,
+} from '../observability/connectionDiagnostics';
 import { readProxyHeader } from './proxy/readProxyHeader';
 import {
   checkTlsListenOptions,
@@ -181,6 +185,8 @@ export function listen(
     /** Sockets accepted but not yet connections: reading a PROXY header, in a TLS handshake. */
     const handshaking = new Set<Socket>();
     let sharedLocal: Address | undefined;
+    /** The bound address, for diagnostics. */
+    let listening: Address | undefined;
     let nextId = 1;
     let isBound = false;
     let stopSubscription: Subscription | undefined;
@@ -207,7 +213,9 @@ export function listen(
         }
       }
       sharedLocal = sharedLocalAddress(server, bound);
-      options.onListening?.(serverAddress(server, bound));
+      listening = serverAddress(server, bound);
+      serverListening(listening);
+      options.onListening?.(listening);
     }
     function onConnection(socket: Socket): void {
       if (admission === undefined) {
@@ -262,7 +270,7 @@ export function listen(
       if (admission !== undefined) {
         connection.closed$.subscribe(() => admission.release(raw));
       }
-      connectionOpened(connection, 'server', raw);
+      connectionOpened(connection, 'server', raw, listening);
       subscriber.next(connection);
     }
     function refuse(socket: Socket, remote: Address, error: ConnectionRefused['error']): void {
@@ -270,13 +278,13 @@ export function listen(
       socket.destroy();
       admission?.release(socket);
       options.counters?.countRefusal(error);
-      connectionRefused(remote, error);
+      connectionRefused(remote, error, listening);
       options.onRefused?.({ type: 'connectionRefused', remote, error });
     }
     function refusedByLimit(socket: Socket, error: ConnectionRefused['error']): void {
       const info = acceptedInfo(0, socket, bound, sharedLocal);
       options.counters?.countRefusal(error);
-      connectionRefused(info.remote, error);
+      connectionRefused(info.remote, error, listening);
       options.onRefused?.({ type: 'connectionRefused', remote: info.remote, error });
     }
     /** A bind failure is emitted on the next tick, possibly after an early unsubscribe. */

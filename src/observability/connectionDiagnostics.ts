@@ -47,6 +47,7 @@ class ObservedConnection implements ConnectionTraffic, CloseHook {
     readonly connection: CoreConnection,
     readonly role: DiagnosticsRole,
     private readonly socket: ByteCounts,
+    readonly server: Address | undefined,
   ) {}
 
   get bytesRead(): number {
@@ -75,7 +76,7 @@ class ObservedConnection implements ConnectionTraffic, CloseHook {
 
   connectionClosed(reason: CloseReason): void {
     if (!channels.connectionClosed.hasSubscribers) return;
-    const { connection } = this;
+    const { connection, server } = this;
     const message: ConnectionClosedMessage = {
       id: connection.id,
       role: this.role,
@@ -88,6 +89,7 @@ class ObservedConnection implements ConnectionTraffic, CloseHook {
       backpressurePauses: this.backpressurePauses,
       lifetime: performance.now() - this.openedAt,
       connection,
+      ...(server === undefined ? {} : { server }),
     };
     channels.connectionClosed.publish(message);
   }
@@ -98,18 +100,20 @@ class ObservedConnection implements ConnectionTraffic, CloseHook {
  * `opened` and arranges for `closed`, when either channel has a subscriber.
  *
  * @param socket The socket under the connection, whose byte counts are the wire's.
+ * @param server For a server's connection, where the server listens.
  */
 export function connectionOpened(
   connection: Connection,
   role: DiagnosticsRole,
   socket: ByteCounts,
+  server?: Address,
 ): void {
   if (!channels.connectionOpened.hasSubscribers && !channels.connectionClosed.hasSubscribers) {
     return;
   }
   // listen and connect build every connection with fromDuplex: always the core's.
   const core = connection as CoreConnection;
-  const record = new ObservedConnection(core, role, socket);
+  const record = new ObservedConnection(core, role, socket, server);
   observed.set(connection, record);
   if (channels.connectionOpened.hasSubscribers) {
     const message: ConnectionOpenedMessage = {
@@ -121,6 +125,7 @@ export function connectionOpened(
       openedAt: record.openedAt,
       connection,
       traffic: record,
+      ...(server === undefined ? {} : { server }),
     };
     channels.connectionOpened.publish(message);
   }
@@ -139,15 +144,33 @@ export function connectionServed(connection: Connection, frames: FrameCounts): v
 /** A server's decoder failed on `connection`'s input. */
 export function frameError(connection: Connection, error: RxnetError): void {
   if (channels.frameError.hasSubscribers) {
-    channels.frameError.publish({ id: connection.id, remote: connection.remote, error });
+    const server = observed.get(connection)?.server;
+    channels.frameError.publish({
+      id: connection.id,
+      remote: connection.remote,
+      error,
+      ...(server === undefined ? {} : { server }),
+    });
   }
 }
 
-/** A server turned a peer away before its connection was made. */
-export function connectionRefused(remote: Address, error: ConnectionRefused['error']): void {
+/** A server (listening at `server`, once bound) turned a peer away before its connection was made. */
+export function connectionRefused(
+  remote: Address,
+  error: ConnectionRefused['error'],
+  server: Address | undefined,
+): void {
   if (channels.refused.hasSubscribers) {
-    channels.refused.publish({ remote, reason: refusalReasonOf(error), error });
+    const reason = refusalReasonOf(error);
+    channels.refused.publish(
+      server === undefined ? { remote, reason, error } : { remote, reason, error, server },
+    );
   }
+}
+
+/** A server has bound its endpoint. */
+export function serverListening(server: Address): void {
+  if (channels.serverListening.hasSubscribers) channels.serverListening.publish({ server });
 }
 
 /** A server's graceful shutdown began (`start`) or ended (`end`, with whether nothing was aborted). */

@@ -63,6 +63,8 @@ export interface ConnectionOpenedMessage {
   readonly connection: Connection;
   /** Its traffic, live: a metrics exporter reads it at each scrape. */
   readonly traffic: ConnectionTraffic;
+  /** For a server's connection: where the server listens (see {@link ServerListeningMessage}). */
+  readonly server?: Address;
 }
 
 /**
@@ -93,6 +95,8 @@ export interface ConnectionClosedMessage {
   readonly lifetime: number;
   /** The same object the opened message carried. */
   readonly connection: Connection;
+  /** For a server's connection: where the server listens. */
+  readonly server?: Address;
 }
 
 /**
@@ -107,6 +111,11 @@ export interface FrameErrorMessage {
   readonly remote: Address;
   /** The decoder's typed error; its `code` says which limit or rule was broken. */
   readonly error: RxnetError;
+  /**
+   * Where the server listens, when the connection's opening was published (somebody subscribed to
+   * the opened or closed channel then).
+   */
+  readonly server?: Address;
 }
 
 /**
@@ -121,6 +130,18 @@ export interface ConnectionRefusedMessage {
   readonly reason: RefusalReason;
   /** The typed error the refusal carries. */
   readonly error: RxnetError;
+  /** Where the server listens; absent for a refusal before the server was bound. */
+  readonly server?: Address;
+}
+
+/**
+ * Published on `rxnet:server:listening` when a server (`listen`, `serve`) has bound its endpoint:
+ * the address that tells its connections and refusals apart from those of the process's other
+ * servers (their messages' `server`).
+ */
+export interface ServerListeningMessage {
+  /** The bound address, with the real port when port 0 was asked for. */
+  readonly server: Address;
 }
 
 /**
@@ -188,6 +209,8 @@ export const DIAGNOSTICS_CHANNELS = {
   frameError: 'rxnet:connection:frameError',
   /** A server turned a peer away: {@link ConnectionRefusedMessage}. */
   refused: 'rxnet:server:refused',
+  /** A server has bound its endpoint: {@link ServerListeningMessage}. */
+  serverListening: 'rxnet:server:listening',
   /** A server's graceful shutdown began or ended: {@link ShutdownMessage}. */
   shutdown: 'rxnet:server:shutdown',
   /** A request was sent or received for handling: `RequestMessage`. */
@@ -202,6 +225,7 @@ export const channels = {
   connectionClosed: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.connectionClosed),
   frameError: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.frameError),
   refused: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.refused),
+  serverListening: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.serverListening),
   shutdown: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.shutdown),
   requestStart: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.requestStart),
   requestEnd: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.requestEnd),

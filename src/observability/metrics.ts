@@ -15,8 +15,9 @@ import {
   type ConnectionTraffic,
   type DiagnosticsRole,
   type FrameErrorMessage,
+  type ServerListeningMessage,
 } from './diagnostics';
-import type { Connection } from '../types';
+import type { Address, Connection } from '../types';
 
 /**
  * The connection-lifetime histogram's buckets, in seconds: from 10 ms (a refused or failed
@@ -45,6 +46,12 @@ export interface RxnetMetrics {
   stop(): void;
 }
 
+/** The labels of a connection's series: its role, and the server it belongs to (`''` for a client). */
+type ConnectionLabels = {
+  readonly role: DiagnosticsRole;
+  readonly server: string;
+};
+
 /** The figures of one open connection already added to the counters. */
 class Reported {
   bytesRead = 0;
@@ -54,7 +61,7 @@ class Reported {
   backpressurePauses = 0;
 
   constructor(
-    readonly role: DiagnosticsRole,
+    readonly labels: ConnectionLabels,
     readonly traffic: ConnectionTraffic,
   ) {}
 }
@@ -74,27 +81,29 @@ const TRAFFIC = [
 
 /**
  * Exports rxnet's connections as Prometheus metrics, by subscribing to its `diagnostics_channel`
- * events (see docs/diagnostics.md): the servers and clients of the whole process, told apart by
- * a `role` label (`server` or `client`). Start it before the servers; a connection opened before
- * it is not counted.
+ * events (see docs/diagnostics.md): every server and client of the process, told apart by the
+ * labels `role` (`server` or `client`) and `server` (where the server listens, `HOST:PORT` or a
+ * Unix socket's path; `''` for a client's connections). Start it before the servers; a connection
+ * opened before it is not counted.
  *
- * | metric (after the prefix)            | type      | labels         |
- * | ------------------------------------ | --------- | -------------- |
- * | `connections_open`                   | gauge     | `role`         |
- * | `connections_accepted_total`         | counter   |                |
- * | `connections_refused_total`          | counter   | `reason`       |
- * | `connections_closed_total`           | counter   | `role, reason` |
- * | `bytes_received_total`, `bytes_sent_total`   | counter | `role`   |
- * | `frames_received_total`, `frames_sent_total` | counter | `role`   |
- * | `decode_errors_total`                | counter   | `code`         |
- * | `pending_write_bytes`                | gauge     | `role`         |
- * | `backpressure_pauses_total`          | counter   | `role`         |
- * | `connection_lifetime_seconds`        | histogram | `role`         |
+ * | metric (after the prefix)                    | type      | labels                   |
+ * | -------------------------------------------- | --------- | ------------------------ |
+ * | `connections_open`                           | gauge     | `role, server`           |
+ * | `connections_accepted_total`                 | counter   | `server`                 |
+ * | `connections_refused_total`                  | counter   | `server, reason`         |
+ * | `connections_closed_total`                   | counter   | `role, server, reason`   |
+ * | `bytes_received_total`, `bytes_sent_total`   | counter   | `role, server`           |
+ * | `frames_received_total`, `frames_sent_total` | counter   | `role, server`           |
+ * | `decode_errors_total`                        | counter   | `server, code`           |
+ * | `pending_write_bytes`                        | gauge     | `role, server`           |
+ * | `backpressure_pauses_total`                  | counter   | `role, server`           |
+ * | `connection_lifetime_seconds`                | histogram | `role, server`           |
  *
  * The byte, frame and pause counters and the pending-bytes gauge are read from the open
  * connections at each scrape, so a long-lived connection's traffic shows as it happens rather
  * than at its close; nothing is counted per chunk. `reason` of a close is its `CloseReason`'s
  * type (`done`, `lost`, `aborted`, `timedOut`); of a refusal, the limit or step that refused it.
+ * A server's series exist from its bind (`rxnet:server:listening`), reading 0.
  *
  * ## Example
  * ```ts
@@ -120,6 +129,8 @@ export function rxnetMetrics(options: RxnetMetricsOptions = {}): RxnetMetrics {
   const prefix = options.prefix ?? 'rxnet_';
   const registers = [registry];
   const open = new Map<Connection, Reported>();
+  /** Every role and server seen, by `role server`: their series read 0 rather than vanish. */
+  const known = new Map<string, ConnectionLabels>();
   const names: string[] = [];
   const name = (suffix: string): string => {
     names.push(prefix + suffix);
@@ -129,36 +140,37 @@ export function rxnetMetrics(options: RxnetMetricsOptions = {}): RxnetMetrics {
   const openGauge = new Gauge({
     name: name('connections_open'),
     help: 'Connections open now.',
-    labelNames: ['role'],
+    labelNames: ['role', 'server'],
     registers,
   });
   const accepted = new Counter({
     name: name('connections_accepted_total'),
     help: 'Connections servers accepted and made (after their PROXY header and TLS handshake).',
+    labelNames: ['server'],
     registers,
   });
   const refused = new Counter({
     name: name('connections_refused_total'),
     help: 'Peers servers turned away before a connection was made, by the limit or step.',
-    labelNames: ['reason'],
+    labelNames: ['server', 'reason'],
     registers,
   });
   const closed = new Counter({
     name: name('connections_closed_total'),
     help: 'Connections closed, by the type of their close reason.',
-    labelNames: ['role', 'reason'],
+    labelNames: ['role', 'server', 'reason'],
     registers,
   });
   const decodeErrors = new Counter({
     name: name('decode_errors_total'),
     help: "Connections whose input a server's decoder refused, by the error's code.",
-    labelNames: ['code'],
+    labelNames: ['server', 'code'],
     registers,
   });
   const lifetime = new Histogram({
     name: name('connection_lifetime_seconds'),
     help: 'How long connections stayed open.',
-    labelNames: ['role'],
+    labelNames: ['role', 'server'],
     buckets: [...(options.lifetimeBuckets ?? DEFAULT_LIFETIME_BUCKETS)],
     registers,
   });
@@ -169,7 +181,7 @@ export function rxnetMetrics(options: RxnetMetricsOptions = {}): RxnetMetrics {
         new Counter({
           name: name(suffix),
           help,
-          labelNames: ['role'],
+          labelNames: ['role', 'server'],
           registers,
           collect() {
             for (const reported of open.values()) report(this, reported, field, undefined);
@@ -180,31 +192,44 @@ export function rxnetMetrics(options: RxnetMetricsOptions = {}): RxnetMetrics {
   new Gauge({
     name: name('pending_write_bytes'),
     help: 'Output accepted by open connections and not yet handed to the kernel.',
-    labelNames: ['role'],
+    labelNames: ['role', 'server'],
     registers,
     collect() {
-      let server = 0;
-      let client = 0;
-      for (const { role, traffic: now } of open.values()) {
-        if (role === 'server') server += now.pendingWriteBytes;
-        else client += now.pendingWriteBytes;
+      const sums = new Map<ConnectionLabels, number>();
+      for (const labels of known.values()) sums.set(labels, 0);
+      for (const { labels, traffic: now } of open.values()) {
+        sums.set(labels, (sums.get(labels) ?? 0) + now.pendingWriteBytes);
       }
-      this.set({ role: 'server' }, server);
-      this.set({ role: 'client' }, client);
+      for (const [labels, sum] of sums) this.set(labels, sum);
     },
   });
 
-  // Both roles from the start, so a scrape before the first connection reads 0, not nothing.
-  for (const role of ['server', 'client'] as const) {
-    openGauge.set({ role }, 0);
-    for (const [, counter] of traffic) counter.inc({ role }, 0);
+  /** The one labels object of a role and server, its series made to read 0 the first time. */
+  function labelsOf(role: DiagnosticsRole, server: Address | undefined): ConnectionLabels {
+    const text = serverLabel(server);
+    const key = `${role} ${text}`;
+    let labels = known.get(key);
+    if (labels === undefined) {
+      labels = { role, server: text };
+      known.set(key, labels);
+      openGauge.set(labels, 0);
+      for (const [, counter] of traffic) counter.inc(labels, 0);
+      if (role === 'server') accepted.inc({ server: text }, 0);
+    }
+    return labels;
   }
+  // Clients from the start, and each server from its bind, so a scrape reads 0, not nothing.
+  labelsOf('client', undefined);
 
+  function onListening(message: unknown): void {
+    labelsOf('server', (message as ServerListeningMessage).server);
+  }
   function onOpened(message: unknown): void {
-    const { connection, role, traffic: now } = message as ConnectionOpenedMessage;
-    open.set(connection, new Reported(role, now));
-    openGauge.inc({ role });
-    if (role === 'server') accepted.inc();
+    const { connection, role, traffic: now, server } = message as ConnectionOpenedMessage;
+    const labels = labelsOf(role, server);
+    open.set(connection, new Reported(labels, now));
+    openGauge.inc(labels);
+    if (role === 'server') accepted.inc({ server: labels.server });
   }
   function onClosed(message: unknown): void {
     const closedMessage = message as ConnectionClosedMessage;
@@ -212,19 +237,22 @@ export function rxnetMetrics(options: RxnetMetricsOptions = {}): RxnetMetrics {
     if (reported === undefined) return; // Opened before the exporter started.
     open.delete(closedMessage.connection);
     for (const [field, counter] of traffic) report(counter, reported, field, closedMessage);
-    const { role } = reported;
-    openGauge.dec({ role });
-    closed.inc({ role, reason: closedMessage.reason.type });
-    lifetime.observe({ role }, closedMessage.lifetime / 1000);
+    const { labels } = reported;
+    openGauge.dec(labels);
+    closed.inc({ ...labels, reason: closedMessage.reason.type });
+    lifetime.observe(labels, closedMessage.lifetime / 1000);
   }
   function onRefused(message: unknown): void {
-    refused.inc({ reason: (message as ConnectionRefusedMessage).reason });
+    const { reason, server } = message as ConnectionRefusedMessage;
+    refused.inc({ server: serverLabel(server), reason });
   }
   function onFrameError(message: unknown): void {
-    decodeErrors.inc({ code: (message as FrameErrorMessage).error.code });
+    const { error, server } = message as FrameErrorMessage;
+    decodeErrors.inc({ server: serverLabel(server), code: error.code });
   }
 
   const subscriptions = [
+    [DIAGNOSTICS_CHANNELS.serverListening, onListening],
     [DIAGNOSTICS_CHANNELS.connectionOpened, onOpened],
     [DIAGNOSTICS_CHANNELS.connectionClosed, onClosed],
     [DIAGNOSTICS_CHANNELS.refused, onRefused],
@@ -244,6 +272,24 @@ export function rxnetMetrics(options: RxnetMetricsOptions = {}): RxnetMetrics {
   };
 }
 
+/**
+ * A server's `server` label: `HOST:PORT` (`[HOST]:PORT` for IPv6), a Unix socket's path, or a
+ * memory address's name; `''` for none (a client's connection).
+ */
+function serverLabel(address: Address | undefined): string {
+  if (address === undefined) return '';
+  switch (address._tag) {
+    case 'TcpAddress':
+      return address.family === 'IPv6'
+        ? `[${address.hostname}]:${address.port}`
+        : `${address.hostname}:${address.port}`;
+    case 'UnixAddress':
+      return address.path;
+    case 'MemoryAddress':
+      return address.name;
+  }
+}
+
 /** Adds to `counter` what `reported`'s connection did since the last time: now, or at its close. */
 function report(
   counter: Counter<string>,
@@ -254,7 +300,7 @@ function report(
   const now = (closed ?? reported.traffic)[field];
   const delta = now - reported[field];
   if (delta > 0) {
-    counter.inc({ role: reported.role }, delta);
+    counter.inc(reported.labels, delta);
     reported[field] = now;
   }
 }

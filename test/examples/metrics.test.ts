@@ -61,29 +61,32 @@ describe('spread-server --metrics', () => {
       }),
     );
     const metricsPort = server.metrics!.port;
+    const at = `server="127.0.0.1:${server.address.port}"`;
     expect(metricsPort).toBeGreaterThan(0);
     expect(lines).toContain(`metrics on http://127.0.0.1:${metricsPort}/metrics`);
 
     const before = await httpGet(metricsPort, '/metrics');
     expect(before.status).toBe(200);
-    expect(sample(before.body, 'rxnet_connections_open{role="server"}')).toBe(0);
-    expect(sample(before.body, 'rxnet_connections_accepted_total')).toBe(0);
+    expect(sample(before.body, `rxnet_connections_open{role="server",${at}}`)).toBe(0);
+    expect(sample(before.body, `rxnet_connections_accepted_total{${at}}`)).toBe(0);
 
     const client = await RawClient.connect(resources, server.address.port);
     await client.expectText(spreadGreeting(1));
     const during = (await httpGet(metricsPort, '/metrics')).body;
-    expect(sample(during, 'rxnet_connections_open{role="server"}')).toBe(1);
-    expect(sample(during, 'rxnet_connections_accepted_total')).toBe(1);
-    expect(sample(during, 'rxnet_bytes_sent_total{role="server"}')).toBe(
+    expect(sample(during, `rxnet_connections_open{role="server",${at}}`)).toBe(1);
+    expect(sample(during, `rxnet_connections_accepted_total{${at}}`)).toBe(1);
+    expect(sample(during, `rxnet_bytes_sent_total{role="server",${at}}`)).toBe(
       Buffer.byteLength(spreadGreeting(1)),
     );
 
     client.socket.end();
     await within(next('lost connect: 0'), 'the server to see the client leave');
     const after = (await httpGet(metricsPort, '/metrics')).body;
-    expect(sample(after, 'rxnet_connections_open{role="server"}')).toBe(0);
-    expect(sample(after, 'rxnet_connections_closed_total{role="server",reason="done"}')).toBe(1);
-    expect(sample(after, 'rxnet_connection_lifetime_seconds_count{role="server"}')).toBe(1);
+    expect(sample(after, `rxnet_connections_open{role="server",${at}}`)).toBe(0);
+    expect(sample(after, `rxnet_connections_closed_total{role="server",${at},reason="done"}`)).toBe(
+      1,
+    );
+    expect(sample(after, `rxnet_connection_lifetime_seconds_count{role="server",${at}}`)).toBe(1);
   });
 
   it('answers 404 for any other path', async () => {
@@ -112,7 +115,8 @@ describe('spread-server --metrics', () => {
     const client = await RawClient.connect(resources, Number(serverPort));
     await client.expectText(spreadGreeting(1));
     const page = (await httpGet(Number(port), '/metrics')).body;
-    expect(sample(page, 'rxnet_connections_open{role="server"}')).toBe(1);
+    const at = `server="127.0.0.1:${serverPort}"`;
+    expect(sample(page, `rxnet_connections_open{role="server",${at}}`)).toBe(1);
   }, 60000);
 
   describe('the flag', () => {

@@ -8,6 +8,7 @@ import {
   type ConnectionOpenedMessage,
   type ConnectionRefusedMessage,
   type FrameErrorMessage,
+  type ServerListeningMessage,
   type ShutdownMessage,
 } from '../../src/observability/diagnostics';
 import { lines } from '../../src/framing/lines';
@@ -97,6 +98,7 @@ describe('diagnostics channels', () => {
         local: { _tag: 'TcpAddress', hostname: '127.0.0.1', port },
         remote: { _tag: 'TcpAddress', hostname: '127.0.0.1', port: socket.localPort },
         tls: false,
+        server: { _tag: 'TcpAddress', hostname: '127.0.0.1', port },
       });
       expect(typeof open.openedAt).toBe('number');
       const replies = receiveAll(socket);
@@ -115,6 +117,7 @@ describe('diagnostics channels', () => {
         backpressurePauses: 0,
       });
       expect(close.connection).toBe(open.connection);
+      expect(close.server).toEqual(open.server);
       expect(close.lifetime).toBeGreaterThanOrEqual(0);
       // The opened message's traffic is live: after the close it holds the final figures.
       expect(open.traffic).toMatchObject({ bytesRead: 10, bytesWritten: 10, framesIn: 2 });
@@ -139,6 +142,7 @@ describe('diagnostics channels', () => {
           remote: { _tag: 'TcpAddress', hostname: '127.0.0.1', port },
           tls: false,
         });
+        expect('server' in opened.messages[0]!).toBe(false);
         expect(close).toMatchObject({
           role: 'client',
           reason: { type: 'done' },
@@ -237,6 +241,7 @@ describe('diagnostics channels', () => {
         id: 1,
         remote: { _tag: 'TcpAddress', port: socket.localPort },
         error: { code: 'RXNET_ERR_FRAME_TOO_LONG' },
+        server: { _tag: 'TcpAddress', port },
       });
       const close = await closed.next();
       expect(close.reason).toEqual({ type: 'aborted', error: message.error });
@@ -272,6 +277,20 @@ describe('diagnostics channels', () => {
         remote: { _tag: 'TcpAddress', hostname: '127.0.0.1', port: second.localPort },
         reason: 'maxConnections',
         error: { code: 'RXNET_ERR_CONNECTION_LIMIT', limit: 'maxConnections' },
+        server: { _tag: 'TcpAddress', hostname: '127.0.0.1', port },
+      });
+    });
+  });
+
+  describe('rxnet:server:listening', () => {
+    it('publishes the address a server bound, with the real port', async () => {
+      const listening = record<ServerListeningMessage>(DIAGNOSTICS_CHANNELS.serverListening);
+      const { port } = await startServing(echoLines);
+      const message = await listening.next(
+        ({ server }) => server._tag === 'TcpAddress' && server.port === port,
+      );
+      expect(message).toEqual({
+        server: { _tag: 'TcpAddress', hostname: '127.0.0.1', port, family: 'IPv4' },
       });
     });
   });

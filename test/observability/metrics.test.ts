@@ -23,15 +23,39 @@ afterEach(() => {
   for (const socket of sockets.splice(0)) socket.destroy();
 });
 
-/** The registry's text output as `name{labels}` → value, the way Prometheus reads it. */
-async function scrape(registry: Registry): Promise<Map<string, number>> {
-  const samples = new Map<string, number>();
+/** One sample of a scrape: a series' name, its labels and its value. */
+interface Sample {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+/** The registry's text output, read the way Prometheus reads it. */
+async function scrape(registry: Registry): Promise<Samples> {
+  const samples: Sample[] = [];
   for (const line of (await registry.metrics()).split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
+    const match = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line)!;
+    const labels: Record<string, string> = {};
+    for (const [, label, value] of (match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)) {
+      labels[label!] = value!;
+    }
+    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
   }
-  return samples;
+  return new Samples(samples);
+}
+
+class Samples {
+  constructor(readonly all: readonly Sample[]) {}
+
+  /** The value of the series with exactly these labels, or `undefined` when there is none. */
+  get(name: string, labels: Readonly<Record<string, string>> = {}): number | undefined {
+    const wanted = JSON.stringify(Object.entries(labels).sort());
+    return this.all.find(
+      (sample) =>
+        sample.name === name && JSON.stringify(Object.entries(sample.labels).sort()) === wanted,
+    )?.value;
+  }
 }
 
 function startServing<T, O>(
@@ -76,29 +100,40 @@ describe('rxnetMetrics', () => {
     const { port, notifications } = await startServing(echoLines, {
       framing: lines({ encoding: 'utf8' }),
     });
+    const server = `127.0.0.1:${port}`;
+    // Its series exist from the bind.
+    const before = await scrape(registry);
+    expect(before.get('rxnet_connections_open', { role: 'server', server })).toBe(0);
+    expect(before.get('rxnet_connections_accepted_total', { server })).toBe(0);
     const socket = await client(port);
     socket.write('hi\r\n');
     await once(socket, 'data');
     const during = await scrape(registry);
-    expect(during.get('rxnet_connections_open{role="server"}')).toBe(1);
-    expect(during.get('rxnet_connections_accepted_total')).toBe(1);
-    expect(during.get('rxnet_bytes_received_total{role="server"}')).toBe(4);
-    expect(during.get('rxnet_bytes_sent_total{role="server"}')).toBe(4);
-    expect(during.get('rxnet_frames_received_total{role="server"}')).toBe(1);
-    expect(during.get('rxnet_frames_sent_total{role="server"}')).toBe(1);
-    expect(during.get('rxnet_pending_write_bytes{role="server"}')).toBe(0);
+    expect(during.get('rxnet_connections_open', { role: 'server', server })).toBe(1);
+    expect(during.get('rxnet_connections_accepted_total', { server })).toBe(1);
+    expect(during.get('rxnet_bytes_received_total', { role: 'server', server })).toBe(4);
+    expect(during.get('rxnet_bytes_sent_total', { role: 'server', server })).toBe(4);
+    expect(during.get('rxnet_frames_received_total', { role: 'server', server })).toBe(1);
+    expect(during.get('rxnet_frames_sent_total', { role: 'server', server })).toBe(1);
+    expect(during.get('rxnet_pending_write_bytes', { role: 'server', server })).toBe(0);
 
     socket.end('bye\r\n');
     await seen(notifications, 'connectionLost');
     const after = await scrape(registry);
-    expect(after.get('rxnet_connections_open{role="server"}')).toBe(0);
-    expect(after.get('rxnet_connections_closed_total{role="server",reason="done"}')).toBe(1);
+    expect(after.get('rxnet_connections_open', { role: 'server', server })).toBe(0);
+    expect(
+      after.get('rxnet_connections_closed_total', { role: 'server', reason: 'done', server }),
+    ).toBe(1);
     // Counted live and at the close, never twice.
-    expect(after.get('rxnet_bytes_received_total{role="server"}')).toBe(9);
-    expect(after.get('rxnet_frames_received_total{role="server"}')).toBe(2);
-    expect(after.get('rxnet_frames_sent_total{role="server"}')).toBe(2);
-    expect(after.get('rxnet_connection_lifetime_seconds_count{role="server"}')).toBe(1);
-    expect(after.get('rxnet_connection_lifetime_seconds_bucket{le="+Inf",role="server"}')).toBe(1);
+    expect(after.get('rxnet_bytes_received_total', { role: 'server', server })).toBe(9);
+    expect(after.get('rxnet_frames_received_total', { role: 'server', server })).toBe(2);
+    expect(after.get('rxnet_frames_sent_total', { role: 'server', server })).toBe(2);
+    expect(after.get('rxnet_connection_lifetime_seconds_count', { role: 'server', server })).toBe(
+      1,
+    );
+    expect(
+      after.get('rxnet_connection_lifetime_seconds_bucket', { le: '+Inf', role: 'server', server }),
+    ).toBe(1);
   });
 
   it('counts refusals by their limit and decode errors by their code', async () => {
@@ -109,6 +144,7 @@ describe('rxnetMetrics', () => {
       maxConnections: 1,
       whenFull: 'refuse',
     });
+    const server = `127.0.0.1:${port}`;
     const first = await client(port);
     first.on('error', () => undefined);
     await seen(notifications, 'connectionMade');
@@ -117,10 +153,16 @@ describe('rxnetMetrics', () => {
     first.write('far too long\r\n');
     await seen(notifications, 'connectionLost');
     const samples = await scrape(registry);
-    expect(samples.get('rxnet_connections_refused_total{reason="maxConnections"}')).toBe(1);
-    expect(samples.get('rxnet_decode_errors_total{code="RXNET_ERR_FRAME_TOO_LONG"}')).toBe(1);
-    expect(samples.get('rxnet_connections_closed_total{role="server",reason="aborted"}')).toBe(1);
-    expect(samples.get('rxnet_connections_accepted_total')).toBe(1);
+    expect(
+      samples.get('rxnet_connections_refused_total', { reason: 'maxConnections', server }),
+    ).toBe(1);
+    expect(
+      samples.get('rxnet_decode_errors_total', { code: 'RXNET_ERR_FRAME_TOO_LONG', server }),
+    ).toBe(1);
+    expect(
+      samples.get('rxnet_connections_closed_total', { role: 'server', reason: 'aborted', server }),
+    ).toBe(1);
+    expect(samples.get('rxnet_connections_accepted_total', { server })).toBe(1);
   });
 
   it('reads pending write bytes and backpressure pauses from the open connections at each scrape', async () => {
@@ -128,17 +170,31 @@ describe('rxnetMetrics', () => {
     metrics = rxnetMetrics({ register: registry });
     const listener = await startListening(LOOPBACK, { writeHighWaterMark: 1024 });
     subscriptions.push(listener.subscription);
+    const server = `127.0.0.1:${listener.port}`;
     await client(listener.port); // never reads
     const connection = await listener.accepted(0);
     connection.write(Buffer.alloc(8 * 1024 * 1024));
     const samples = await scrape(registry);
-    expect(samples.get('rxnet_pending_write_bytes{role="server"}')).toBeGreaterThan(0);
-    expect(samples.get('rxnet_backpressure_pauses_total{role="server"}')).toBe(1);
+    expect(samples.get('rxnet_pending_write_bytes', { role: 'server', server })).toBeGreaterThan(0);
+    expect(samples.get('rxnet_backpressure_pauses_total', { role: 'server', server })).toBe(1);
     connection.abort();
     await firstValueFrom(connection.closed$);
     const after = await scrape(registry);
-    expect(after.get('rxnet_pending_write_bytes{role="server"}')).toBe(0);
-    expect(after.get('rxnet_backpressure_pauses_total{role="server"}')).toBe(1);
+    expect(after.get('rxnet_pending_write_bytes', { role: 'server', server })).toBe(0);
+    expect(after.get('rxnet_backpressure_pauses_total', { role: 'server', server })).toBe(1);
+  });
+
+  it('tells the servers of one process apart by their server label', async () => {
+    const registry = new Registry();
+    metrics = rxnetMetrics({ register: registry });
+    const one = await startServing(echoLines, { framing: lines({ encoding: 'utf8' }) });
+    const two = await startServing(echoLines, { framing: lines({ encoding: 'utf8' }) });
+    await client(two.port);
+    await seen(two.notifications, 'connectionMade');
+    const samples = await scrape(registry);
+    const open = (port: number): number | undefined =>
+      samples.get('rxnet_connections_open', { role: 'server', server: `127.0.0.1:${port}` });
+    expect([open(one.port), open(two.port)]).toEqual([0, 1]);
   });
 
   it('counts client connections made by connect under role client', async () => {
@@ -149,15 +205,28 @@ describe('rxnetMetrics', () => {
     await once(server, 'listening');
     try {
       const { port } = server.address() as { port: number };
+      expect(
+        (await scrape(registry)).get('rxnet_connections_open', { role: 'client', server: '' }),
+      ).toBe(0);
       const connection = await firstValueFrom(connect(`tcp:127.0.0.1:${port}`));
-      expect((await scrape(registry)).get('rxnet_connections_open{role="client"}')).toBe(1);
+      expect(
+        (await scrape(registry)).get('rxnet_connections_open', { role: 'client', server: '' }),
+      ).toBe(1);
       connection.data$.subscribe({ complete: () => connection.end() });
       await firstValueFrom(connection.closed$);
       const samples = await scrape(registry);
-      expect(samples.get('rxnet_connections_open{role="client"}')).toBe(0);
-      expect(samples.get('rxnet_bytes_received_total{role="client"}')).toBe(5);
-      expect(samples.get('rxnet_connections_closed_total{role="client",reason="done"}')).toBe(1);
-      expect(samples.get('rxnet_connections_accepted_total')).toBe(0);
+      expect(samples.get('rxnet_connections_open', { role: 'client', server: '' })).toBe(0);
+      expect(samples.get('rxnet_bytes_received_total', { role: 'client', server: '' })).toBe(5);
+      expect(
+        samples.get('rxnet_connections_closed_total', {
+          role: 'client',
+          reason: 'done',
+          server: '',
+        }),
+      ).toBe(1);
+      expect(
+        samples.all.filter((sample) => sample.name === 'rxnet_connections_accepted_total'),
+      ).toEqual([]);
     } finally {
       server.close();
     }
