@@ -41,7 +41,7 @@ import {
   type Log,
 } from './cli';
 import { openHub, type HubFlag } from './cluster';
-import { gateway, type GatewayBus, type GatewayMode } from './iot/gateway';
+import { gateway, type GatewayMode } from './iot/gateway';
 import { hubBus, type HubBus } from './iot/hubBus';
 import {
   parseMetricsFlag,
@@ -278,7 +278,7 @@ export async function start(options: GatewayProgramOptions = {}): Promise<Gatewa
   const behaviour = gateway({
     store,
     mode,
-    ...(bus === undefined ? {} : { bus: bus as GatewayBus }),
+    ...(bus === undefined ? {} : { bus }),
     nodeId,
     ...(knownRelayers === undefined ? {} : { knownRelayers }),
     log: (line) => log(`[${nodeId}] ${line}`),
