@@ -11,9 +11,12 @@ import { Registry } from 'prom-client';
 import { rxnetMetrics } from 'rxnet/metrics';
 import { UsageError, type Log } from '../cli';
 
+/** Where `/metrics` listens without a HOST: every interface, so a Prometheus on another host can scrape it. */
+export const DEFAULT_METRICS_HOST = '0.0.0.0';
+
 /** Where `/metrics` is served. */
 export interface MetricsListen {
-  /** @defaultValue `'0.0.0.0'`, so that a Prometheus on another host can scrape it */
+  /** @defaultValue {@link DEFAULT_METRICS_HOST} */
   readonly host?: string;
   /** 0 for a port the kernel picks (the real one is printed). */
   readonly port: number;
@@ -56,7 +59,7 @@ export async function serveMetrics(listen: MetricsListen, log: Log): Promise<Met
       (error: unknown) => response.writeHead(500).end(String(error)),
     );
   });
-  server.listen(listen.port, listen.host ?? '0.0.0.0');
+  server.listen(listen.port, listen.host ?? DEFAULT_METRICS_HOST);
   try {
     await once(server, 'listening');
   } catch (error) {

@@ -4,6 +4,7 @@
  */
 import { get } from 'node:http';
 import { UsageError } from '../../examples/cli';
+import { DEFAULT_METRICS_HOST } from '../../examples/metrics/serveMetrics';
 import { parseSpreadServerArgs, spreadGreeting, start } from '../../examples/spread-server';
 import { RawClient, Resources, spawnExample, stopping, within } from './harness';
 
@@ -120,6 +121,11 @@ describe('spread-server --metrics', () => {
   }, 60000);
 
   describe('the flag', () => {
+    it('serves on every interface when only a PORT is given', () => {
+      expect(parseSpreadServerArgs(['--metrics', '9464']).metrics?.host).toBeUndefined();
+      expect(DEFAULT_METRICS_HOST).toBe('0.0.0.0');
+    });
+
     it('takes PORT or HOST:PORT, port 0 included', () => {
       expect(parseSpreadServerArgs(['--metrics', '9464']).metrics).toEqual({ port: 9464 });
       expect(parseSpreadServerArgs(['--metrics', '127.0.0.1:0']).metrics).toEqual({
