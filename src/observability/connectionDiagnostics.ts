@@ -1,7 +1,8 @@
 /**
  * Publishing the connection and server channels of `diagnostics.ts`. Internal: the channels and
  * their messages are the public contract. Every entry point first reads `hasSubscribers`, so a
- * process nobody observes pays a property read per connection, and nothing per chunk or frame.
+ * process nobody observes pays a few property reads per connection, the frame counters' increments
+ * (kept by `Served` whether or not anyone listens), and nothing per chunk.
  *
  * @packageDocumentation
  */
