@@ -342,6 +342,18 @@ export async function runSlowConsumer(options: SlowConsumerOptions): Promise<Slo
       sampled(connection);
       return ok;
     };
+    // A server writes a broadcast through the internal `writeHeld` (joined at the turn's end).
+    const core = connection as Connection & { writeHeld?: (data: Output) => boolean };
+    const writeHeld = core.writeHeld?.bind(connection);
+    if (writeHeld !== undefined) {
+      core.writeHeld = (data: Output): boolean => {
+        const ok = writeHeld(data);
+        writes += 1;
+        if (!ok) refusedWrites += 1;
+        sampled(connection);
+        return ok;
+      };
+    }
   }
 
   let listening: (port: number) => void = () => undefined;

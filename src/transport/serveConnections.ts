@@ -235,7 +235,7 @@ export function serveConnections<T = Buffer, O = Output>(
     const live = new Map<ConnectionId, Served<T>>();
     // Lines broadcast while one chunk is handled reach each receiver as one write (fanOutBatch.ts).
     const fanOut = new FanOutBatch<Served<T>>((to, data, sender, frames) => {
-      for (const id of to) writeTo(live.get(id), data, sender, frames);
+      for (const id of to) writeTo(live.get(id), data, sender, frames, to.length > 1);
     });
     const server: ShutdownHost<T> = {
       events,
@@ -327,8 +327,9 @@ export function serveConnections<T = Buffer, O = Output>(
       if (typeof bytes === 'string' && to.length > 1) {
         bytes = Buffer.from(bytes);
       }
+      const held = to.length > 1;
       for (const id of to) {
-        writeTo(live.get(id), bytes);
+        writeTo(live.get(id), bytes, server.current, 1, held);
       }
     }
 
@@ -379,25 +380,31 @@ export function serveConnections<T = Buffer, O = Output>(
 
     /**
      * A write that finds its receiver at the high-water mark pauses the connection whose event
-     * caused it (the sender of a broadcast) until the receiver drains or closes: a burst waits for
-     * a fast reader instead of piling into its queue, and only a reader that stays behind for
-     * `drainTimeout` is cut off.
+     * caused it (the sender of a broadcast, or the receiver itself for a reply) until the receiver
+     * drains or closes: a burst waits for a fast reader instead of piling into its queue, and only
+     * a reader that stays behind for `drainTimeout` is cut off. The receiver's own reading is not
+     * paused for it (`accept` turns that off): a client whose output is full of others' data would
+     * otherwise be kept from sending by the senders it is slow to take from, and under a burst a
+     * few senders would starve the rest (issue 12's fairness).
      */
     function writeTo(
       target: Served<T> | undefined,
       bytes: Output,
       sender: Served<T> | undefined = server.current,
       frames = 1,
+      held = false,
     ): void {
       if (target === undefined) return;
       target.framesOut += frames;
-      if (!target.connection.write(bytes)) {
-        if (
-          sender !== undefined &&
-          sender !== target &&
-          server.pausesSenders &&
-          isWritable(target.connection)
-        ) {
+      // A write to many receivers waits for the turn's end (`writeHeld`): one system call per
+      // receiver per event-loop iteration, however many chunks it relays (issue 12's trickle).
+      const connection = target.connection;
+      const accepted =
+        held && connection instanceof CoreConnection
+          ? connection.writeHeld(bytes)
+          : connection.write(bytes);
+      if (!accepted) {
+        if (sender !== undefined && server.pausesSenders && isWritable(target.connection)) {
           sender.waitFor(target);
         }
       }
@@ -411,8 +418,10 @@ export function serveConnections<T = Buffer, O = Output>(
       const connection = item;
       const served = new Served(server, connection);
       if (connection instanceof CoreConnection) {
-        // A busy sender lets the other clients read before it reads again (issue 12's fairness).
+        // Fair reads (issue 12): a busy sender lets the others read before it reads again, and a
+        // full output pauses whoever filled it (`writeTo`), not the receiver's own reading.
         connection.yieldsAfterFullRead = true;
+        connection.backpressurePausesReading = false;
       }
       live.set(connection.id, served);
       events.next({

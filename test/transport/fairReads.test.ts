@@ -1,4 +1,4 @@
-import { Subject, ignoreElements, tap } from 'rxjs';
+import { Subject, filter, firstValueFrom, ignoreElements, map, tap } from 'rxjs';
 import { serveConnections } from '../../src/transport/serveConnections';
 import { FULL_READ } from '../../src/transport/connection/readPath';
 import type { Behaviour, Connection } from '../../src/types';
@@ -60,5 +60,31 @@ describe('serveConnections: fair reads', () => {
       b.write('b');
     }, 4);
     expect(order).toEqual([`1:${size}`, `1:${size}`, `1:${size}`, '2:1']);
+  });
+
+  it("keeps reading a client whose output is full of another's data, and pauses the sender that filled it", async () => {
+    const connections = new Subject<Connection>();
+    const a = wrappedPair({ writeHighWaterMark: 1024 }, 1);
+    const b = wrappedPair({ writeHighWaterMark: 1024 }, 2);
+    const received = new Subject<string>();
+    const relay: Behaviour = (events) =>
+      events.pipe(
+        filter((event) => event.type === 'data'),
+        tap((event) => received.next(`${event.id}:${event.data.length}`)),
+        map((event) => ({ type: 'write', to: event.id === 1 ? 2 : 1, data: event.data }) as const),
+      );
+    const subscription = serveConnections(connections, relay).subscribe();
+    connections.next(a.connection);
+    connections.next(b.connection);
+    // b's peer never reads: what is relayed to b stays pending, above b's mark.
+    const fromA = firstValueFrom(received.pipe(filter((seen) => seen === '1:32768')));
+    a.peer.write(Buffer.alloc(32 * 1024, 'a'));
+    await fromA;
+    expect(b.connection.pendingWriteBytes).toBeGreaterThanOrEqual(1024);
+    const fromB = firstValueFrom(received.pipe(filter((seen) => seen === '2:6')));
+    b.peer.write('from b');
+    await fromB;
+    expect(a.duplex.isPaused()).toBe(true);
+    subscription.unsubscribe();
   });
 });

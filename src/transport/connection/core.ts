@@ -91,6 +91,11 @@ export class CoreConnection implements Connection, TransportSink {
    * let the others read before it reads again (`readPath.ts`); a server turns it on.
    */
   yieldsAfterFullRead = false;
+  /**
+   * Whether a blocked output pauses this connection's own reading. A server turns it off and
+   * pauses, instead, the connection whose input caused the write (`serveConnections.ts`).
+   */
+  backpressurePausesReading = true;
   /** Reading is held until the next event-loop iteration, after a full read. */
   yielding = false;
   /** Writes in this event-loop turn: 0, 1 (sent at once), or 2 for "more, corked until the turn ends". */
@@ -176,6 +181,15 @@ export class CoreConnection implements Connection, TransportSink {
 
   write(data: Output): boolean {
     return write(this, data, undefined);
+  }
+
+  /**
+   * Writes `data` at the end of the event-loop iteration, with the others held for this
+   * connection (`writePath.ts`), even when it is the first: a server's write of one chunk to many
+   * receivers, where a system call per receiver per chunk, rather than per iteration, is the cost.
+   */
+  writeHeld(data: Output): boolean {
+    return write(this, data, undefined, true);
   }
 
   end(): void {

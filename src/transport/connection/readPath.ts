@@ -8,8 +8,10 @@ import { removeFrom } from './lists';
  *
  * Reading starts with the first subscriber and pauses while there is none, while `pause()` holds
  * it, and while pending output is at or above the high-water mark (so an echo to a peer that does
- * not read stays bounded). After `end()` it goes on without readers, discarding, so the peer's FIN
- * is seen. Nothing is read while an upgrade (`startTls`) is under way.
+ * not read stays bounded; a server turns that off and pauses whoever filled the output instead).
+ * A served connection whose read filled Node's read buffer also waits for the next iteration.
+ * After `end()` it goes on without readers, discarding, so the peer's FIN is seen. Nothing is
+ * read while an upgrade (`startTls`) is under way.
  */
 
 /** Adds a `data$` subscriber; after the peer's FIN or a close, ends it at once as `data$` ended. */
@@ -50,7 +52,7 @@ export function updateFlow(connection: CoreConnection): void {
       state === 'open' &&
       connection.readers !== undefined &&
       connection.readers.length > 0 &&
-      !connection.writeBlocked &&
+      !(connection.writeBlocked && connection.backpressurePausesReading) &&
       !connection.yielding &&
       !connection.userPaused) ||
     (!connection.upgrading && state === 'ending' && !connection.peerFin);

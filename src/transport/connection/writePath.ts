@@ -26,15 +26,22 @@ export function write(
   connection: CoreConnection,
   data: Output,
   onFlushed: FlushCallback | undefined,
+  held = false,
 ): boolean {
   if (!connection.isWritable()) {
     return false;
   }
   const { transport, limits } = connection;
   if (connection.turnWrites === 0) {
-    connection.turnWrites = 1;
     if (writersThisTurn.push(connection) === 1) {
       setImmediate(endTurn);
+    }
+    // A held write (a server's fan-out) waits for the turn's end even when it is the first.
+    if (held) {
+      connection.turnWrites = 2;
+      transport.cork();
+    } else {
+      connection.turnWrites = 1;
     }
   } else if (connection.turnWrites === 1) {
     connection.turnWrites = 2;
