@@ -60,6 +60,7 @@ typedef struct {
   long id;
   char kind[32];
   char mode[32];
+  long partialLine;
   long port, connections, size, depth, warmupMs, durationMs, concurrency, receivers, messages,
       maxMessages, measureMs, warmupMessages, batch, intervalMs, probeEveryMs, senders, chunk;
 } job_t;
@@ -79,6 +80,7 @@ static int parse_job(char *line, job_t *job) {
     FIELD(durationMs) FIELD(concurrency) FIELD(receivers) FIELD(messages) FIELD(maxMessages)
     FIELD(measureMs) FIELD(warmupMessages) FIELD(batch) FIELD(intervalMs) FIELD(probeEveryMs)
     FIELD(senders) FIELD(chunk)
+    else if (strcmp(key, "partialLine") == 0) job->partialLine = strcmp(value, "true") == 0;
 #undef FIELD
   }
   return job->kind[0] != '\0';
@@ -768,14 +770,22 @@ static int fanout_job(const job_t *job) {
 static conn_t *idle = NULL;
 static long idle_count = 0, idle_capacity = 0;
 
+/** How many idle connections still wait, and whether each sends a partial line after its greeting. */
+typedef struct {
+  long waiting;
+  int partial_line;
+} idle_wait_t;
+
 static void idle_event(conn_t *c, uint32_t events, void *ctx) {
-  long *waiting = ctx;
+  idle_wait_t *w = ctx;
   (void)events;
   ssize_t r = read_once(c);
   if (r == -2) return;
-  if (!c->greeted) {
+  if (!c->greeted && r > 0) {
     c->greeted = 1;
-    *waiting -= 1;
+    w->waiting -= 1;
+    // After the greeting, a byte that starts a line the server must hold.
+    if (w->partial_line && write(c->fd, "x", 1) != 1) close_conn(c);
   }
   if (r <= 0) close_conn(c);
 }
@@ -794,7 +804,7 @@ static int idle_open_job(const job_t *job) {
     idle_capacity = 4 * n > 20000 ? 4 * n : 20000;
     idle = new_conns(idle_capacity);
   }
-  long waiting = n;
+  idle_wait_t w = {n, job->partialLine != 0};
   for (long i = 0; i < n; i++) {
     conn_t *c = &idle[idle_count + i];
     if (open_blocking(job->port, c) != 0) {
@@ -802,19 +812,21 @@ static int idle_open_job(const job_t *job) {
       return -1;
     }
     // One echoed byte proves the server has accepted the connection and is reading it.
-    if (write(c->fd, "x", 1) != 1) {
+    if (!w.partial_line && write(c->fd, "x", 1) != 1) {
       snprintf(joberr, sizeof joberr, "write to connection %ld failed", i);
       return -1;
     }
-    if (i % 64 == 63) turn(0, idle_event, &waiting);
+    if (i % 64 == 63) turn(0, idle_event, &w);
   }
   idle_count += n;
   double give_up = now_ms() + STALL_MS;
-  while (waiting > 0 && now_ms() < give_up) turn(100, idle_event, &waiting);
-  if (waiting > 0) {
-    snprintf(joberr, sizeof joberr, "%ld connections never echoed", waiting);
+  while (w.waiting > 0 && now_ms() < give_up) turn(100, idle_event, &w);
+  if (w.waiting > 0) {
+    snprintf(joberr, sizeof joberr, "%ld connections never answered", w.waiting);
     return -1;
   }
+  // Nothing answers a partial line: give the server a moment to read the bytes.
+  if (w.partial_line) run_until(now_ms() + 500, idle_event, &w);
   cpu_t cpu = meter_stop(&m);
   char a[32];
   emit("{\"id\":%ld,\"result\":{\"kind\":\"idleOpen\",\"opened\":%ld,\"seconds\":%s}}\n", job->id,

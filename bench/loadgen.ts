@@ -29,6 +29,8 @@ import type {
 } from './lib/protocol';
 
 const NEWLINE = 0x0a;
+/** How long the idle job waits for a server to read the partial lines it cannot acknowledge. */
+const PARTIAL_LINE_SETTLE_MS = 500;
 
 function send(reply: JobReply): void {
   process.send?.(reply);
@@ -305,11 +307,25 @@ async function idleOpen(job: IdleOpenJob): Promise<IdleOpenResult> {
   const meter = new CpuMeter();
   const echoed: Promise<void>[] = [];
   const opened = await openMany(job.port, job.connections, (socket) => {
+    if (job.partialLine === true) {
+      // After the greeting, a byte that starts a line the server must hold.
+      echoed.push(
+        new Promise<void>((resolve) =>
+          socket.once('data', () => {
+            socket.write('x');
+            resolve();
+          }),
+        ),
+      );
+      return;
+    }
     // One echoed byte proves the server has accepted the connection and is reading it.
     echoed.push(new Promise<void>((resolve) => socket.once('data', () => resolve())));
     socket.write('x');
   });
   await Promise.all(echoed);
+  // Nothing answers a partial line: give the server a moment to read the bytes.
+  if (job.partialLine === true) await delay(PARTIAL_LINE_SETTLE_MS);
   idleSockets = idleSockets.concat(opened);
   return { kind: 'idleOpen', opened: opened.length, seconds: meter.stop().seconds };
 }

@@ -920,14 +920,47 @@ async function idleMemoryWorkload(ctx: Context): Promise<void> {
   // Each process holds one descriptor per connection, and the limit cannot be raised without
   // CAP_SYS_RESOURCE here, so stay a little under it rather than fail.
   const connections = Math.min(ctx.settings.idleConnections, openFileLimit() - 500);
-  const label = `${connections} idle echo connections`;
+  await idleMemoryCase(
+    ctx,
+    `${connections} idle echo connections`,
+    connections,
+    { raw: 'raw-echo', rxnet: 'rxnet-echo' },
+    false,
+    MEMORY_TARGET,
+  );
+  await idleMemoryCase(
+    ctx,
+    `${connections} idle Spread connections, each with a partial line`,
+    connections,
+    { raw: 'raw-spread', rxnet: 'rxnet-spread' },
+    true,
+    PARTIAL_LINE_MEMORY_TARGET,
+  );
+}
+
+/** Issue 12: at most 4 KB per idle connection with a partial line buffered. */
+const PARTIAL_LINE_MEMORY_TARGET: Target = { op: '<=', value: 4000, absolute: true };
+
+/**
+ * Idle memory per connection for one pair of servers: echo connections that each had a byte
+ * echoed, or (`partialLine`) line-framed Spread connections that each sent a byte without a
+ * newline, which the server holds as the start of a line.
+ */
+async function idleMemoryCase(
+  ctx: Context,
+  label: string,
+  connections: number,
+  names: { readonly raw: string; readonly rxnet: string },
+  partialLine: boolean,
+  target: Target,
+): Promise<void> {
   const figures: Partial<
     Record<'raw' | 'rxnet', { rss: number; heap: number; external: number; seconds: number }>
   > = {};
   for (const impl of ['raw', 'rxnet'] as const) {
     const stepLabel = `idleMemory ${label} · ${impl}`;
     ctx.progress.step(stepLabel);
-    const server = await launch(ctx, `${impl}-echo`);
+    const server = await launch(ctx, names[impl]);
     // The marginal cost of the second half of the connections: the first half absorbs the
     // one-off growth of a young process (code, pools, heap spaces that GC does not hand back).
     const half = Math.floor(connections / 2);
@@ -935,12 +968,14 @@ async function idleMemoryWorkload(ctx: Context): Promise<void> {
       kind: 'idleOpen',
       port: server.port,
       connections: half,
+      partialLine,
     });
     const before = await server.memory();
     const opened = await ctx.loadgen.run<IdleOpenResult>({
       kind: 'idleOpen',
       port: server.port,
       connections: half,
+      partialLine,
     });
     const after = await server.memory();
     await ctx.loadgen.run({ kind: 'idleClose' });
@@ -957,7 +992,7 @@ async function idleMemoryWorkload(ctx: Context): Promise<void> {
       case: label,
       round: 0,
       impl,
-      server: `${impl}-echo`,
+      server: names[impl],
       serverCpu: Number.NaN,
       result: opened,
     });
@@ -983,14 +1018,14 @@ async function idleMemoryWorkload(ctx: Context): Promise<void> {
       'B/conn (est.)',
       estimate(raw),
       estimate(rxnet),
-      MEMORY_TARGET,
+      target,
       {
         'RSS B/conn': [raw.rss, rxnet.rss],
         'heap B/conn': [raw.heap, rxnet.heap],
         'external B/conn': [raw.external, rxnet.external],
         's to open the second half': [raw.seconds, rxnet.seconds],
       },
-      { rawServer: 'raw-echo' },
+      { rawServer: names.raw },
     ),
   );
 }
@@ -1108,7 +1143,7 @@ async function main(): Promise<void> {
     ],
     trickle: [2 + withTwisted, (2 + withTwisted) * trickleStepSeconds(settings)],
     fairness: [2 * (2 + withTwisted), 2 * (2 + withTwisted) * fairnessStepSeconds(settings)],
-    idleMemory: [2, 8],
+    idleMemory: [4, 16],
     framing: [1, 10],
   };
   const selected = WORKLOADS.filter((w) => options.only.has(w));

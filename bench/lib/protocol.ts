@@ -52,11 +52,16 @@ export interface FanOutJob {
   readonly batch: number;
 }
 
-/** Opens `connections` more connections, each confirmed by one echoed byte, and holds them open. */
+/**
+ * Opens `connections` more connections and holds them open: each confirmed by one echoed byte, or
+ * with `partialLine` (a line-framed Spread server), each sends one byte without a newline after
+ * its greeting, which the server must hold as the start of a line.
+ */
 export interface IdleOpenJob {
   readonly kind: 'idleOpen';
   readonly port: number;
   readonly connections: number;
+  readonly partialLine?: boolean;
 }
 
 /** Closes the connections an {@link IdleOpenJob} opened. */

@@ -264,9 +264,11 @@ export function baselineLegend(
         ),
       ),
     ];
+    // Two raw servers are headline and informational only where some row has no target (fan-out).
+    const informational = rows.some((c) => c.target === undefined);
     const parts = [
       ...raws.map((server, i) =>
-        raws.length === 1
+        raws.length === 1 || !informational
           ? `raw = ${named(server, '.ts')}`
           : `raw (${i === 0 ? 'headline, rows with a target' : 'informational rows'}) = ${named(server, '.ts')}`,
       ),
