@@ -130,6 +130,18 @@ describe('the C load generator (smoke)', () => {
     expect([first.opened, second.opened, closed.closed]).toEqual([20, 20, 40]);
   }, 60_000);
 
+  it('holds idle connections to a line-framed server, each with a partial line', async () => {
+    const server = await start('rxnet-spread');
+    const opened = await loadgen.run<IdleOpenResult>({
+      kind: 'idleOpen',
+      port: server.port,
+      connections: 10,
+      partialLine: true,
+    });
+    const closed = await loadgen.run<IdleCloseResult>({ kind: 'idleClose' });
+    expect([opened.opened, closed.closed]).toEqual([10, 10]);
+  }, 60_000);
+
   it('trickles bytes that the Spread server relays, and times newcomers to their greeting', async () => {
     const server = await start('rxnet-spread-chunks');
     const result = await loadgen.run<TrickleResult>({
