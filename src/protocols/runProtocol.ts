@@ -1,7 +1,7 @@
-import { Observable, type OperatorFunction, share, Subscription } from 'rxjs';
+import { merge, Observable, type OperatorFunction, share, Subject, Subscription, take } from 'rxjs';
 import { EncodeError } from '../errors';
 import { codecOf } from '../transport/serveConnections';
-import type { Codec, Connection, ConnectionMade, Output } from '../types';
+import type { CloseReason, Codec, Connection, ConnectionMade, Output } from '../types';
 import { Forwarded, type PerConnection, type ProtocolContext } from './context';
 import { asProtocolError, subscribingFor } from './internal';
 
@@ -84,13 +84,16 @@ export function runProtocol<T = Buffer, O = Output, M = never>(
         ? (connection.data$ as Observable<unknown> as Observable<T>)
         : connection.data$.pipe(decode);
     const frames$ = untilClosed(connection, decoded$).pipe(share());
+    // A socket reports its close a turn after the abort; the protocol is torn down at once, so
+    // without this a requester would fail its pending calls as if the close had been clean.
+    const failed$ = new Subject<CloseReason>();
     const context: ProtocolContext<T> = {
       id,
       local,
       remote,
       made,
       frames$,
-      closed$: connection.closed$,
+      closed$: merge(failed$, connection.closed$).pipe(take(1)),
     };
 
     // A holder, as the protocol can fail before the close is watched.
@@ -100,6 +103,7 @@ export function runProtocol<T = Buffer, O = Output, M = never>(
       const reason = asProtocolError(error);
       // The abort closes the connection, which would complete this Observable before it fails.
       watch.unsubscribe();
+      failed$.next({ type: 'aborted', error: reason });
       connection.abort(reason);
       subscriber.error(reason);
     }

@@ -15,12 +15,14 @@ import {
 } from 'rxjs';
 import {
   connectAsync,
+  echo,
   EncodeError,
   encodeLine,
   forward,
   lines,
   ProtocolError,
   protocol,
+  requester,
   runProtocol,
   serve,
   type Behaviour,
@@ -232,6 +234,44 @@ describe('runProtocol', () => {
       expect(notifications.filter((n) => n.type !== 'listening').map((n) => n.type)).toEqual(
         expect.arrayContaining(['connectionMade']),
       );
+    });
+
+    it("fails a requester's pending calls with the abort's reason when its own encoder refuses a request", async () => {
+      let subscription: Subscription | undefined;
+      const port = await new Promise<number>((resolve, reject) => {
+        subscription = serve(LOOPBACK, (events) => events.pipe(echo())).subscribe({
+          next(notification) {
+            if (notification.type === 'listening' && notification.address._tag === 'TcpAddress') {
+              resolve(notification.address.port);
+            }
+          },
+          error: reject,
+        });
+      });
+      try {
+        const connection = await connectAsync(`tcp:127.0.0.1:${port}`);
+        const rpc = requester<string, string>();
+        const run = lastValueFrom(
+          runProtocol(connection, rpc.protocol, {
+            framing: lines({ encoding: 'utf8', maxLineBytes: 8 }),
+          }),
+          { defaultValue: undefined },
+        ).catch((error: unknown) => error);
+        await expect(rpc.requestAsync('hi')).resolves.toBe('hi');
+        // The socket reports its close a turn later; the pending call must not hear 'done' first.
+        const refused = await rpc.requestAsync('far too long for eight').catch((e: unknown) => e);
+        expect(refused).toMatchObject({
+          code: 'RXNET_ERR_CONNECTION_CLOSED',
+          cause: { type: 'aborted', error: { code: 'RXNET_ERR_ENCODE' } },
+        });
+        await expect(run).resolves.toMatchObject({ code: 'RXNET_ERR_ENCODE' });
+        expect(await firstValueFrom(connection.closed$)).toMatchObject({
+          type: 'aborted',
+          error: { code: 'RXNET_ERR_ENCODE' },
+        });
+      } finally {
+        subscription?.unsubscribe();
+      }
     });
 
     it("resets a real connection with the protocol's error, and the server sees it lost", async () => {
