@@ -1,4 +1,12 @@
-import { concatMap, EMPTY, of, timeout, type Observable } from 'rxjs';
+import {
+  asyncScheduler,
+  concatMap,
+  EMPTY,
+  of,
+  timeout,
+  type Observable,
+  type SchedulerLike,
+} from 'rxjs';
 import { protocol, type Behaviour, type ProtocolContext } from 'rxnet';
 import { close, data, made, testBehaviour, testProtocol, write } from 'rxnet/testing';
 
@@ -12,6 +20,8 @@ interface Frame {
 const AUTHORIZE = 0x00000001;
 const HEARTBEAT = 0x00000002;
 const IDLE_TIMEOUT = 300_000;
+/** The session's clock: the gateway takes it as an option; under `testProtocol` it is virtual. */
+const clock: SchedulerLike = asyncScheduler;
 
 /** A response: the request's id with bit 31 set, and the request's seq. */
 function reply(request: Frame, status: number, body?: Frame['body']): Frame {
@@ -29,7 +39,8 @@ function session(conn: ProtocolContext<Frame>): Observable<Frame> {
   let sbCode: string | undefined;
   return conn.frames$.pipe(
     // The idle rule: each frame restarts the clock; silence completes the session (a clean close).
-    timeout({ each: IDLE_TIMEOUT, with: () => EMPTY }),
+    // The clock is a scheduler, so the tests below run it in virtual time.
+    timeout({ each: IDLE_TIMEOUT, with: () => EMPTY, scheduler: clock }),
     concatMap((frame) => {
       if (frame.commandId === AUTHORIZE) {
         const code = frame.body?.['sb_code'];
