@@ -35,6 +35,7 @@ export {
 } from './framing/lengthPrefixed';
 export { modal, type FramingMode, type ModalFrame, type ModalOptions } from './framing/modal';
 export { utf8 } from './framing/utf8';
+export { framingOf } from './framing/codec';
 export { framed, type FramedConnection } from './framing/framed';
 
 /* Behaviours */

@@ -90,6 +90,7 @@ describe('rxnet', () => {
       'encodeNetstrings',
       'forward',
       'framed',
+      'framingOf',
       'fromDuplex',
       'greet',
       'isConnectionEvent',

@@ -33,6 +33,7 @@ import { catchError, map, type Observable, throwError } from 'rxjs';
 import {
   encodeLengthPrefixedFrame,
   type Framing,
+  framingOf,
   InvalidFrameError,
   lengthPrefixed,
   type LengthPrefixedOptions,
@@ -212,8 +213,7 @@ export function sbmp(options: SbmpOptions = {}): Framing<SbmpFrame, SbmpFrame> {
       map(parseFrame),
       catchError((error: unknown) => throwError(() => tooShort(error))),
     );
-  const encode = (frame: SbmpFrame): readonly Buffer[] => frameParts(frame, frameLayout);
-  return Object.assign((source: Observable<Buffer>) => decode(source), { decode, encode });
+  return framingOf(decode, (frame: SbmpFrame): readonly Buffer[] => frameParts(frame, frameLayout));
 }
 
 /**

@@ -1,10 +1,11 @@
 import fc from 'fast-check';
-import { of } from 'rxjs';
+import { lastValueFrom, map, of, pipe } from 'rxjs';
 import {
   delimited,
   encodeLine,
   encodeNetstring,
   FrameTooLongError,
+  framingOf,
   InvalidFrameError,
   lengthPrefixed,
   lines,
@@ -107,5 +108,39 @@ describe('framings as codecs', () => {
       .pipe(lines({ encoding: 'utf8' }))
       .subscribe((line) => values.push(line));
     expect(values).toEqual(['a', 'b']);
+  });
+});
+
+describe('framingOf', () => {
+  // The TSDoc's example: JSON messages in length-prefixed frames.
+  const frames = lengthPrefixed({ maxFrameBytes: 64 });
+  const json = framingOf(
+    pipe(
+      frames,
+      map((payload): unknown => JSON.parse(payload.toString('utf8'))),
+    ),
+    (message: unknown) => frames.encode(JSON.stringify(message)),
+  );
+  const bytes = Buffer.concat([encoded(json, { a: 1 }), encoded(json, ['é', null])]);
+
+  it('decodes what it encodes, at every chunking', () => {
+    for (const { name, chunks } of chunkings(bytes)) {
+      const { values, error } = decode(chunks, json);
+      expect([name, values, error]).toEqual([name, [{ a: 1 }, ['é', null]], undefined]);
+    }
+  });
+
+  it('is an operator and a codec at once, and leaves the decoder it wraps unchanged', async () => {
+    const decoder = map((chunk: Buffer) => chunk.length);
+    const framing = framingOf(decoder, (n: number) => String(n));
+    expect(framing.decode).toBe(decoder);
+    expect(framing).not.toBe(decoder);
+    expect('encode' in decoder).toBe(false);
+    await expect(lastValueFrom(of(Buffer.from('abc')).pipe(framing))).resolves.toBe(3);
+    expect(framing.encode(7)).toBe('7');
+  });
+
+  it("fails with the decoder's typed error, as a connection's close reason needs", () => {
+    expect(decode([Buffer.from([0, 0, 0, 65])], json).error).toBeInstanceOf(FrameTooLongError);
   });
 });
