@@ -39,21 +39,31 @@ export interface StoreCommand {
 }
 
 /**
- * The `error` text of each failure this module answers. Where the book has a text (its
- * `dictErrorString`) it is kept word for word, so a book peer sees the frame it knows; status 4 uses
- * the rxnet profile's wording (§9.6), as the session's "malformed body" does.
+ * The `error` text of each failure the gateway answers, its session's and node's as well as this
+ * module's: one table, so a text the book's peers match on is spelled once. Where the book has a
+ * text (its `dictErrorString`) it is kept word for word, so a book peer sees the frame it knows;
+ * status 4 uses the rxnet profile's wording (§9.6), as "malformed body" does.
  */
 export const ERROR_TEXT = {
+  authenticationFail: 'authentication fail',
+  badRole: 'bad role',
+  controlFailed: 'control failed',
+  databaseException: 'database exception',
   deviceExists: 'device has exist',
+  emailTaken: 'email has been existed',
+  malformedBody: 'malformed body',
   missingParameter: 'missing parameter',
   noApartment: 'no such apartment',
-  userNameTaken: 'user_name has been existed',
-  emailTaken: 'email has been existed',
-  phoneTaken: 'phone number existed',
   noDevice: 'no device',
   noRelayer: 'no relayer',
-  unauthenticated: 'un-authenticated',
+  phoneTaken: 'phone number existed',
+  relayerOffline: 'relayer offline',
+  relayerTimeout: 'relayer resp timeout',
+  serverBusy: 'server busy',
   tryLater: 'try later...',
+  unauthenticated: 'un-authenticated',
+  unknownCommand: 'unknown command',
+  userNameTaken: 'user_name has been existed',
 } as const;
 
 function fail(status: StatusCode, error: string): HandlerReply {

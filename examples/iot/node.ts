@@ -14,9 +14,9 @@
 import { Subject, type SchedulerLike, type Subscription } from 'rxjs';
 import type { WriteCommand } from 'rxnet';
 import type { GatewayBus, GatewayBusMessage, GatewaySettings } from './gateway';
-import type { AppIdentity, StoreCommand } from './handlers';
+import { ERROR_TEXT, type AppIdentity, type StoreCommand } from './handlers';
 import { Cmd, isResponse, Status, type SbmpBody, type SbmpFrame } from './sbmp';
-import { ERRORS, failureReply, intField, replyTo, textField, type Session } from './session';
+import { failureReply, intField, replyTo, textField, type Session } from './session';
 import type { DeviceRow } from './store';
 
 /** Presence on `o`: a node's relayers and apps coming and going, and a new node saying hello. */
@@ -122,7 +122,7 @@ export class GatewayNode {
     try {
       if (role === 'relayer') await this.authorizeRelayer(session, frame, body);
       else if (role === 'human') await this.authorizeApp(session, frame, body);
-      else session.reply(frame, Status.LoginFailed, ERRORS.badRole);
+      else session.reply(frame, Status.LoginFailed, { result: 2, error: ERROR_TEXT.badRole });
     } catch (error: unknown) {
       this.storeFailed(session, frame, error);
     }
@@ -135,12 +135,12 @@ export class GatewayNode {
   ): Promise<void> {
     const sbCode = textField(body, 'sb_code');
     if (sbCode === undefined) {
-      session.reply(frame, Status.MissingParameter, ERRORS.missing);
+      session.reply(frame, Status.MissingParameter, { error: ERROR_TEXT.missingParameter });
       return;
     }
     const secret = typeof body['secret'] === 'string' ? body['secret'] : undefined;
     if (!this.settings.knownRelayers(sbCode, secret)) {
-      session.reply(frame, Status.LoginFailed, ERRORS.authFail);
+      session.reply(frame, Status.LoginFailed, { result: 1, error: ERROR_TEXT.authenticationFail });
       return;
     }
     const relayerId = await this.settings.store.relayerIdForCode(sbCode);
@@ -160,13 +160,13 @@ export class GatewayNode {
     const userName = body['user_name'];
     const password = body['password'];
     if (typeof userName !== 'string' || typeof password !== 'string') {
-      session.reply(frame, Status.MissingParameter, ERRORS.missing);
+      session.reply(frame, Status.MissingParameter, { error: ERROR_TEXT.missingParameter });
       return;
     }
     const { store } = this.settings;
     const account = await store.authenticate(userName, password);
     if (account === undefined) {
-      session.reply(frame, Status.LoginFailed, ERRORS.authFail);
+      session.reply(frame, Status.LoginFailed, { result: 1, error: ERROR_TEXT.authenticationFail });
       return;
     }
     // The phone: its terminal code, else its push token, else the connection (one client a login).
@@ -267,7 +267,7 @@ export class GatewayNode {
     who: AppIdentity | undefined,
   ): void {
     if (this.storeRunning >= this.settings.maxPendingStoreCommands) {
-      session.reply(frame, Status.ServerBusy, ERRORS.busy);
+      session.reply(frame, Status.ServerBusy, { error: ERROR_TEXT.serverBusy });
       return;
     }
     this.storeRunning++;
@@ -287,7 +287,7 @@ export class GatewayNode {
   /** A store operation failed: status 3, and the gateway goes on (§9.6). */
   private storeFailed(session: Session, frame: SbmpFrame, error: unknown): void {
     this.log(`#${session.id} store: ${error instanceof Error ? error.message : String(error)}`);
-    session.reply(frame, Status.DatabaseError, ERRORS.database);
+    session.reply(frame, Status.DatabaseError, { error: ERROR_TEXT.databaseException });
   }
 
   /* Control: app → relayer (§9.7) */
@@ -326,27 +326,29 @@ export class GatewayNode {
     const body = frame.body;
     if (frame.commandId === Cmd.QueryRelayerStatus) {
       const relayerId = intField(body, 'relayer_id');
-      if (relayerId === undefined) return { status: Status.MissingParameter, body: ERRORS.missing };
+      if (relayerId === undefined)
+        return { status: Status.MissingParameter, body: { error: ERROR_TEXT.missingParameter } };
       const accounts = await store.accountsOfRelayer(relayerId);
       if (!accounts.includes(accountId))
-        return { status: Status.NoRelayer, body: ERRORS.noRelayer };
+        return { status: Status.NoRelayer, body: { error: ERROR_TEXT.noRelayer } };
       return { relayerIds: [relayerId], device: undefined };
     }
     const devCode = textField(body, 'dev_code');
-    if (devCode === undefined) return { status: Status.MissingParameter, body: ERRORS.missing };
+    if (devCode === undefined)
+      return { status: Status.MissingParameter, body: { error: ERROR_TEXT.missingParameter } };
     const matches = await store.resolveDevice(accountId, devCode);
     const devModel = textField(body, 'dev_model');
     const match = matches.find((m) => m.device.devModel === devModel) ?? matches[0];
     // The book answers 8 when no relayer of the account serves the code (§10).
     if (match === undefined) {
       return mode === 'book'
-        ? { status: Status.RelayerOffline, body: ERRORS.offline }
-        : { status: Status.NoDevice, body: ERRORS.noDevice };
+        ? { status: Status.RelayerOffline, body: { error: ERROR_TEXT.relayerOffline } }
+        : { status: Status.NoDevice, body: { error: ERROR_TEXT.noDevice } };
     }
     if (match.relayerIds.length === 0) {
       return mode === 'book'
-        ? { status: Status.RelayerOffline, body: ERRORS.offline }
-        : { status: Status.NoRelayer, body: ERRORS.noRelayer };
+        ? { status: Status.RelayerOffline, body: { error: ERROR_TEXT.relayerOffline } }
+        : { status: Status.NoRelayer, body: { error: ERROR_TEXT.noRelayer } };
     }
     return { relayerIds: match.relayerIds, device: match.device };
   }
@@ -366,7 +368,7 @@ export class GatewayNode {
   ): void {
     let last: { status: number; body?: SbmpBody } = {
       status: Status.RelayerOffline,
-      body: ERRORS.offline,
+      body: { error: ERROR_TEXT.relayerOffline },
     };
     const attempt = (index: number): void => {
       if (session.ended) {
@@ -414,7 +416,7 @@ export class GatewayNode {
       // The relayer's node times out too; this one covers a relayer nobody holds (book: 18, §10).
       const timer = this.scheduler.schedule(() => {
         finish();
-        last = { status: Status.RelayerTimeout, body: ERRORS.timeout };
+        last = { status: Status.RelayerTimeout, body: { error: ERROR_TEXT.relayerTimeout } };
         attempt(index + 1);
       }, this.settings.relayerTimeout);
       this.waiting.set(busSeq, control);
@@ -442,7 +444,8 @@ export class GatewayNode {
       });
     const session = this.relayers.get(relayerId);
     if (session === undefined) {
-      if (this.settings.mode === 'rxnet') answer(Status.RelayerOffline, ERRORS.offline);
+      if (this.settings.mode === 'rxnet')
+        answer(Status.RelayerOffline, { error: ERROR_TEXT.relayerOffline });
       return;
     }
     session.request(message.frame).subscribe({
@@ -465,7 +468,7 @@ export class GatewayNode {
     const body = frame.body ?? {};
     const devCode = textField(body, 'dev_code');
     if (devCode === undefined || !('value' in body)) {
-      session.reply(frame, Status.MissingParameter, ERRORS.missing);
+      session.reply(frame, Status.MissingParameter, { error: ERROR_TEXT.missingParameter });
       return;
     }
     session.reply(frame, Status.Ok);

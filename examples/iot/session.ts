@@ -26,7 +26,7 @@ import {
   type ProtocolContext,
   type Requester,
 } from 'rxnet';
-import { storeCommands, type AppIdentity } from './handlers';
+import { ERROR_TEXT, storeCommands, type AppIdentity } from './handlers';
 import type { GatewayNode } from './node';
 import { Cmd, isResponse, RESPONSE_BIT, Status, type SbmpBody, type SbmpFrame } from './sbmp';
 
@@ -35,24 +35,6 @@ export type Role =
   | { readonly kind: 'new' }
   | { readonly kind: 'relayer'; readonly relayerId: number; readonly sbCode: string }
   | { readonly kind: 'app'; readonly accountId: number; readonly clientId: number };
-
-/** The error bodies the gateway writes, as the book spells them (§3, §10). */
-export const ERRORS = {
-  unauthenticated: { error: 'un-authenticated' },
-  authFail: { result: 1, error: 'authentication fail' },
-  badRole: { result: 2, error: 'bad role' },
-  malformed: { error: 'malformed body' },
-  missing: { error: 'missing parameter' },
-  database: { error: 'database exception' },
-  unknown: { error: 'unknown command' },
-  busy: { error: 'server busy' },
-  offline: { error: 'relayer offline' },
-  timeout: { error: 'relayer resp timeout' },
-  noDevice: { error: 'no device' },
-  noRelayer: { error: 'no relayer' },
-  tryLater: { error: 'not implemented' },
-  controlFailed: { error: 'control failed' },
-} as const;
 
 /** The commands a book server ignores (§4 †): a class, but not in its dispatch table. */
 const NOT_IN_BOOK: ReadonlySet<number> = new Set([
@@ -90,12 +72,12 @@ export function intField(body: SbmpBody | undefined, key: string): number | unde
 /** The status a failed relayer request is answered with: 18, 17, 8, or 9 for anything else. */
 export function failureReply(error: unknown): { status: number; body: SbmpBody } {
   if (error instanceof RequestTimeoutError)
-    return { status: Status.RelayerTimeout, body: ERRORS.timeout };
+    return { status: Status.RelayerTimeout, body: { error: ERROR_TEXT.relayerTimeout } };
   if (error instanceof RequestQueueFullError)
-    return { status: Status.ServerBusy, body: ERRORS.busy };
+    return { status: Status.ServerBusy, body: { error: ERROR_TEXT.serverBusy } };
   if (error instanceof ConnectionClosedError)
-    return { status: Status.RelayerOffline, body: ERRORS.offline };
-  return { status: Status.ControlFailed, body: ERRORS.controlFailed };
+    return { status: Status.RelayerOffline, body: { error: ERROR_TEXT.relayerOffline } };
+  return { status: Status.ControlFailed, body: { error: ERROR_TEXT.controlFailed } };
 }
 
 /** The requests the gateway sends one relayer connection, with its own seq (§9.7). */
@@ -316,7 +298,7 @@ export class Session {
       return EMPTY;
     }
     if (frame.malformed === true) {
-      this.reply(frame, Status.MissingParameter, ERRORS.malformed);
+      this.reply(frame, Status.MissingParameter, { error: ERROR_TEXT.malformedBody });
       return EMPTY;
     }
     const { mode } = this.node.settings;
@@ -354,15 +336,7 @@ export class Session {
   private storeCommand(frame: SbmpFrame): Observable<never> {
     const command = storeCommands.get(frame.commandId);
     const { mode } = this.node.settings;
-    if (command === undefined || (mode === 'book' && !command.inBook)) {
-      if (frame.commandId === Cmd.PasswordRestore && mode === 'rxnet') {
-        // §9.3: not implemented (it needs mail); answered 15 rather than left waiting.
-        this.touch();
-        this.reply(frame, Status.TryLater, ERRORS.tryLater);
-        return EMPTY;
-      }
-      return this.unknown(frame);
-    }
+    if (command === undefined || (mode === 'book' && !command.inBook)) return this.unknown(frame);
     let who: AppIdentity | undefined;
     if (this.role.kind === 'app')
       who = { accountId: this.role.accountId, clientId: this.role.clientId };
@@ -374,7 +348,7 @@ export class Session {
 
   /** Status 13; the refused frame does not count as activity (§6). */
   private refuse(frame: SbmpFrame): Observable<never> {
-    this.reply(frame, Status.Unauthenticated, ERRORS.unauthenticated);
+    this.reply(frame, Status.Unauthenticated, { error: ERROR_TEXT.unauthenticated });
     return EMPTY;
   }
 
@@ -386,7 +360,7 @@ export class Session {
       return EMPTY;
     }
     this.touch();
-    this.reply(frame, Status.UnknownCommand, ERRORS.unknown);
+    this.reply(frame, Status.UnknownCommand, { error: ERROR_TEXT.unknownCommand });
     return EMPTY;
   }
 
