@@ -13,7 +13,7 @@
 import { promises as fsp } from 'node:fs';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyNothing, verifyPassword } from './password';
 import type { ScryptParams } from './password';
-import { StoreError } from './store';
+import { emptyOrNull, StoreError } from './store';
 import type { Account, Apartment, Change, DeviceRow, NewAccount, Store } from './store';
 
 /** How many alarms the memory store keeps per account before it forgets the oldest. */
@@ -108,10 +108,6 @@ interface Snapshot {
 }
 
 const FORMAT = 1;
-
-function emptyOrNull(value: string | undefined | null): string | null {
-  return value === undefined || value === null || value === '' ? null : value;
-}
 
 function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
   let set = index.get(key);
@@ -457,11 +453,9 @@ class MemoryStoreImpl implements MemoryStore {
     apartmentId: number,
     name: string,
   ): Promise<Change<Apartment>> {
-    const rec = this.owned(accountId, apartmentId);
-    if (!rec) return { ok: false, conflict: 'notFound' };
-    rec.name = name;
-    this.bump(rec);
-    return { ok: true, value: this.apartmentView(rec) };
+    return this.editApartment(accountId, apartmentId, (rec) => {
+      rec.name = name;
+    });
   }
 
   async removeApartment(
@@ -485,9 +479,20 @@ class MemoryStoreImpl implements MemoryStore {
     apartmentId: number,
     armState: number,
   ): Promise<Change<Apartment>> {
+    return this.editApartment(accountId, apartmentId, (rec) => {
+      rec.armState = armState;
+    });
+  }
+
+  /** A change of the account's apartment's own fields: a new version and the apartment as it is. */
+  private editApartment(
+    accountId: number,
+    apartmentId: number,
+    edit: (rec: ApartmentRec) => void,
+  ): Change<Apartment> {
     const rec = this.owned(accountId, apartmentId);
     if (!rec) return { ok: false, conflict: 'notFound' };
-    rec.armState = armState;
+    edit(rec);
     this.bump(rec);
     return { ok: true, value: this.apartmentView(rec) };
   }

@@ -19,7 +19,7 @@ import type { PoolClient } from 'pg';
 import { ALARMS_PER_PAGE, alarmView } from './memoryStore';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyNothing, verifyPassword } from './password';
 import type { ScryptParams } from './password';
-import { StoreError } from './store';
+import { emptyOrNull, StoreError } from './store';
 import type { Account, Apartment, Change, DeviceRow, NewAccount, Store } from './store';
 
 /** The schema the tables live in unless `schema` says otherwise. */
@@ -82,10 +82,6 @@ interface AccountSqlRow {
 
 function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
-}
-
-function emptyOrNull(value: string | undefined | null): string | null {
-  return value === undefined || value === null || value === '' ? null : value;
 }
 
 function accountView(r: AccountSqlRow): Account {

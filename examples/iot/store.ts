@@ -21,6 +21,14 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * How both stores read an optional text field: absent, null and `''` are all "none" (NULL), so an
+ * app that clears its email sends `''` and two accounts without a phone do not collide on one.
+ */
+export function emptyOrNull(value: string | undefined | null): string | null {
+  return value === undefined || value === null || value === '' ? null : value;
+}
+
 export interface Account {
   readonly id: number;
   readonly userName: string;
