@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { Subject, Subscription } from 'rxjs';
+import { lastValueFrom, Subject, Subscription, takeUntil, type Observable } from 'rxjs';
 import {
   describeCloseReason,
   InvalidEndpointError,
@@ -45,6 +45,23 @@ export interface ExampleHandle {
    * Servers leave it undefined and run until stopped.
    */
   readonly done?: Promise<number>;
+}
+
+/**
+ * A client example's handle: runs `program` (it emits exit codes) until it completes or `stop()`
+ * is called. `done` resolves with the last code, or 0 when stopped first (SIGINT, SIGTERM: a
+ * clean exit).
+ */
+export function runUntilStopped(program: Observable<number>): ExampleHandle {
+  const stopped = new Subject<void>();
+  const done = lastValueFrom(program.pipe(takeUntil(stopped)), { defaultValue: 0 });
+  return {
+    done,
+    stop: async () => {
+      stopped.next();
+      await done;
+    },
+  };
 }
 
 /** The command line was wrong; `main` prints the usage line and exits with code 2. */

@@ -28,15 +28,12 @@ import {
   EMPTY,
   from,
   ignoreElements,
-  lastValueFrom,
   map,
   mergeMap,
   NEVER,
   type Observable,
   range,
   type SchedulerLike,
-  Subject,
-  takeUntil,
   tap,
   toArray,
 } from 'rxjs';
@@ -47,8 +44,8 @@ import {
   parseCommandLine,
   positiveNumber,
   runMain,
+  runUntilStopped,
   type ExampleHandle,
-  type Log,
 } from './cli';
 import {
   authorize,
@@ -60,6 +57,7 @@ import {
   sbmpSession,
   step,
   type IotReport,
+  type IotStartOptions,
   type SbmpClientOptions,
   type SbmpPeer,
 } from './iot/client';
@@ -323,14 +321,7 @@ function pressControl(
 }
 
 /** Options of {@link start}. */
-export interface IotAppOptions extends Omit<IotAppConfig, 'report'> {
-  /** A Twisted client endpoint description. @defaultValue {@link DEFAULT_IOT_CLIENT_ENDPOINT} */
-  readonly endpoint?: string;
-  /** Where each step is printed. @defaultValue stdout */
-  readonly log?: Log;
-  /** Also given every step as it is, for tests. */
-  readonly report?: IotReport;
-}
+export interface IotAppOptions extends Omit<IotAppConfig, 'report'>, IotStartOptions {}
 
 /**
  * Starts the app on a real endpoint: {@link iotApp} over rxnet's `connectEvents`, printing each
@@ -339,7 +330,6 @@ export interface IotAppOptions extends Omit<IotAppConfig, 'report'> {
 export async function start(options: IotAppOptions = {}): Promise<ExampleHandle> {
   const { log = consoleLog } = options;
   const events$ = connectEvents(options.endpoint ?? DEFAULT_IOT_CLIENT_ENDPOINT);
-  const stopped = new Subject<void>();
   let ok = 0;
   let failed = 0;
   const report: IotReport = (event) => {
@@ -355,7 +345,7 @@ export async function start(options: IotAppOptions = {}): Promise<ExampleHandle>
     }
     options.report?.(event);
   };
-  const done = lastValueFrom(
+  return runUntilStopped(
     iotApp(() => events$, { ...options, report }).pipe(
       tap(() => {
         if (options.pressControl !== undefined) {
@@ -364,17 +354,8 @@ export async function start(options: IotAppOptions = {}): Promise<ExampleHandle>
           );
         }
       }),
-      takeUntil(stopped),
     ),
-    { defaultValue: 0 },
   );
-  return {
-    done,
-    stop: async () => {
-      stopped.next();
-      await done;
-    },
-  };
 }
 
 /** The usage line printed, with exit code 2, for bad arguments. */

@@ -12,25 +12,15 @@
  *
  * @packageDocumentation
  */
-import {
-  asyncScheduler,
-  concatMap,
-  lastValueFrom,
-  NEVER,
-  type Observable,
-  of,
-  type SchedulerLike,
-  Subject,
-  takeUntil,
-} from 'rxjs';
+import { asyncScheduler, concatMap, NEVER, type Observable, of, type SchedulerLike } from 'rxjs';
 import { connectEvents, sendEvery, type ClientEvent, type PerConnection } from 'rxnet';
 import {
   consoleLog,
   parseCommandLine,
   positiveNumber,
   runMain,
+  runUntilStopped,
   type ExampleHandle,
-  type Log,
 } from './cli';
 import {
   authorize,
@@ -41,6 +31,7 @@ import {
   sbmpSession,
   step,
   type IotReport,
+  type IotStartOptions,
   type SbmpClientOptions,
   type SbmpPeer,
 } from './iot/client';
@@ -179,14 +170,7 @@ export function iotRelayer(
 }
 
 /** Options of {@link start}. */
-export interface IotRelayerOptions extends Omit<IotRelayerConfig, 'report'> {
-  /** A Twisted client endpoint description. @defaultValue {@link DEFAULT_IOT_CLIENT_ENDPOINT} */
-  readonly endpoint?: string;
-  /** Where each step is printed. @defaultValue stdout */
-  readonly log?: Log;
-  /** Also given every step as it is, for tests. */
-  readonly report?: IotReport;
-}
+export interface IotRelayerOptions extends Omit<IotRelayerConfig, 'report'>, IotStartOptions {}
 
 /**
  * Starts the relayer on a real endpoint: {@link iotRelayer} over rxnet's `connectEvents`, logging
@@ -195,22 +179,11 @@ export interface IotRelayerOptions extends Omit<IotRelayerConfig, 'report'> {
 export async function start(options: IotRelayerOptions = {}): Promise<ExampleHandle> {
   const { log = consoleLog } = options;
   const events$ = connectEvents(options.endpoint ?? DEFAULT_IOT_CLIENT_ENDPOINT);
-  const stopped = new Subject<void>();
   const report: IotReport = (event) => {
     log(`relayer ${options.sbCode ?? DEFAULT_SB_CODE}: ${describeIotEvent(event)}`);
     options.report?.(event);
   };
-  const done = lastValueFrom(
-    iotRelayer(() => events$, { ...options, report }).pipe(takeUntil(stopped)),
-    { defaultValue: 0 },
-  );
-  return {
-    done,
-    stop: async () => {
-      stopped.next();
-      await done;
-    },
-  };
+  return runUntilStopped(iotRelayer(() => events$, { ...options, report }));
 }
 
 /** The usage line printed, with exit code 2, for bad arguments. */

@@ -22,7 +22,6 @@ import {
   defer,
   ignoreElements,
   last,
-  lastValueFrom,
   map,
   merge,
   type Observable,
@@ -53,6 +52,7 @@ import {
   parseCommandLine,
   positiveNumber,
   runMain,
+  runUntilStopped,
   type ExampleHandle,
   type Log,
 } from './cli';
@@ -254,19 +254,7 @@ export async function start(options: SpreadClientOptions = {}): Promise<ExampleH
     (options.port === undefined ? DEFAULT_SPREAD_CLIENT_ENDPOINT : `tcp:localhost:${options.port}`);
   // Parsed here, so a bad description fails start() (a usage error) rather than the first attempt.
   const events$ = connectEvents(endpoint);
-  const stopped = new Subject<void>();
-  const done = lastValueFrom(
-    spreadClient(() => events$, options).pipe(takeUntil(stopped)),
-    // Stopped on request (SIGINT, SIGTERM): a clean exit.
-    { defaultValue: 0 },
-  );
-  return {
-    done,
-    stop: async () => {
-      stopped.next();
-      await done;
-    },
-  };
+  return runUntilStopped(spreadClient(() => events$, options));
 }
 
 function describeEvent(event: ClientEvent): string {

@@ -42,7 +42,7 @@ import {
   type ReconnectConfig,
   type Requester,
 } from 'rxnet';
-import { describe } from '../cli';
+import { describe, type Log } from '../cli';
 import {
   Cmd,
   isResponse,
@@ -335,6 +335,16 @@ export function sbmpSession(config: SbmpSessionConfig): PerConnection<SbmpFrame,
         }),
       );
     });
+}
+
+/** What `start()` of the app and the relayer take besides their own options. */
+export interface IotStartOptions {
+  /** A Twisted client endpoint description. @defaultValue {@link DEFAULT_IOT_CLIENT_ENDPOINT} */
+  readonly endpoint?: string;
+  /** Where each step is printed. @defaultValue stdout */
+  readonly log?: Log;
+  /** Also given every step as it is, for tests. */
+  readonly report?: IotReport;
 }
 
 /** Options of {@link runSbmpClient}. */
