@@ -14,10 +14,10 @@ import {
 import { lines } from '../../src/framing/lines';
 import { connect, connectAsync } from '../../src/net/connect';
 import { makeCerts } from '../helpers/certs';
-import { serve, type ServeOptions, type ServerNotification } from '../../src/net/serve';
 import { echo } from '../../src/operators/echo';
 import type { Behaviour, Connection } from '../../src/types';
-import { LOOPBACK, rawClient, receiveAll, startListening } from '../helpers/sockets';
+import { LOOPBACK, receiveAll, startListening } from '../helpers/sockets';
+import { loopbackServing } from '../helpers/serving';
 
 /** A channel's messages, recorded from subscribe() until stop(). */
 interface Recorder<M> {
@@ -55,32 +55,7 @@ afterEach(() => {
   for (const socket of sockets.splice(0)) socket.destroy();
 });
 
-/** Runs serve() on loopback port 0 and resolves with the port and its notifications. */
-function startServing<T, O>(
-  behaviour: Behaviour<T, O>,
-  options: ServeOptions<T, O> = {},
-): Promise<{ port: number; notifications: ReplaySubject<ServerNotification<T>> }> {
-  const notifications = new ReplaySubject<ServerNotification<T>>();
-  return new Promise((resolve, reject) => {
-    subscriptions.push(
-      serve(LOOPBACK, behaviour, options).subscribe({
-        next(notification) {
-          notifications.next(notification);
-          if (notification.type === 'listening' && notification.address._tag === 'TcpAddress') {
-            resolve({ port: notification.address.port, notifications });
-          }
-        },
-        error: reject,
-      }),
-    );
-  });
-}
-
-async function client(port: number): Promise<Socket> {
-  const socket = await rawClient(port);
-  sockets.push(socket);
-  return socket;
-}
+const { startServing, client } = loopbackServing(subscriptions, sockets);
 
 const echoLines: Behaviour<string, string> = (events) => events.pipe(echo());
 

@@ -2,15 +2,16 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { Registry } from 'prom-client';
-import { ReplaySubject, filter, firstValueFrom, type Subscription } from 'rxjs';
+import { filter, firstValueFrom, type ReplaySubject, type Subscription } from 'rxjs';
 import { DEFAULT_LIFETIME_BUCKETS, rxnetMetrics, type RxnetMetrics } from 'rxnet/metrics';
 import { DIAGNOSTICS_CHANNELS } from '../../src/observability/diagnostics';
 import { lines } from '../../src/framing/lines';
 import { connect } from '../../src/net/connect';
-import { serve, type ServeOptions, type ServerNotification } from '../../src/net/serve';
+import type { ServerNotification } from '../../src/net/serve';
 import { echo } from '../../src/operators/echo';
 import type { Behaviour } from '../../src/types';
-import { LOOPBACK, rawClient, startListening } from '../helpers/sockets';
+import { LOOPBACK, startListening } from '../helpers/sockets';
+import { loopbackServing } from '../helpers/serving';
 
 const subscriptions: Subscription[] = [];
 const sockets: Socket[] = [];
@@ -58,31 +59,7 @@ class Samples {
   }
 }
 
-function startServing<T, O>(
-  behaviour: Behaviour<T, O>,
-  options: ServeOptions<T, O> = {},
-): Promise<{ port: number; notifications: ReplaySubject<ServerNotification<T>> }> {
-  const notifications = new ReplaySubject<ServerNotification<T>>();
-  return new Promise((resolve, reject) => {
-    subscriptions.push(
-      serve(LOOPBACK, behaviour, options).subscribe({
-        next(notification) {
-          notifications.next(notification);
-          if (notification.type === 'listening' && notification.address._tag === 'TcpAddress') {
-            resolve({ port: notification.address.port, notifications });
-          }
-        },
-        error: reject,
-      }),
-    );
-  });
-}
-
-async function client(port: number): Promise<Socket> {
-  const socket = await rawClient(port);
-  sockets.push(socket);
-  return socket;
-}
+const { startServing, client } = loopbackServing(subscriptions, sockets);
 
 function seen<T>(
   notifications: ReplaySubject<ServerNotification<T>>,
