@@ -7,7 +7,6 @@ import { readLost } from 'rxnet/testing';
 import { MemoryMedium, memoryBus } from '../../../examples/iot/bus';
 import type { GatewayOptions } from '../../../examples/iot/gateway';
 import { Cmd, Status, type SbmpFrame } from '../../../examples/iot/sbmp';
-import type { Store } from '../../../examples/iot/store';
 import {
   appLogin,
   GatewayHarness,
@@ -73,6 +72,23 @@ async function login(w: World, id: number, frame: SbmpFrame, gw = w.gw): Promise
   gw.send(id, frame);
   await w.run(w.now());
   return gw.take(id);
+}
+
+/** {@link world} with relayer R1 logged in on connection 1 and Alice's phone on connection 2. */
+async function relayerAndApp(options: Partial<GatewayOptions> = {}): Promise<World> {
+  const w = await world(options);
+  await login(w, 1, relayerLogin('R1'));
+  await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+  return w;
+}
+
+/** Another gateway node on `w`'s scheduler and store, joined to the others on `medium`. */
+function node(w: World, medium: MemoryMedium, nodeId: string): GatewayHarness {
+  return new GatewayHarness(w.scheduler, w.calls, {
+    store: w.store,
+    bus: memoryBus({ medium }),
+    nodeId,
+  });
 }
 
 const control = (value: number, devCode = 'D1') =>
@@ -203,9 +219,7 @@ describe('gateway', () => {
 
   describe('control', () => {
     it('forwards ControlDevice to the relayer with its own seq and answers the app with its seq', async () => {
-      const w = await world();
-      await login(w, 1, relayerLogin('R1'));
-      await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+      const w = await relayerAndApp();
       const ask = control(1);
       w.gw.send(2, ask);
       await w.run(0);
@@ -217,9 +231,7 @@ describe('gateway', () => {
     });
 
     it('answers 18 when the relayer does not reply within relayerTimeout, and drops the late reply', async () => {
-      const w = await world();
-      await login(w, 1, relayerLogin('R1'));
-      await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+      const w = await relayerAndApp();
       await login(w, 3, relayerLogin('R2'));
       w.gw.lose(3);
       await w.run(0);
@@ -293,9 +305,7 @@ describe('gateway', () => {
     });
 
     it('keeps apart two apps that use the same seq', async () => {
-      const w = await world();
-      await login(w, 1, relayerLogin('R1'));
-      await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+      const w = await relayerAndApp();
       await login(w, 3, appLogin('alice', 'pw-alice', 'phone-2'));
       const one = request(Cmd.ControlDevice, { dev_code: 'D1', value: 1 }, 5);
       const two = request(Cmd.ControlDevice, { dev_code: 'D1', value: 2 }, 5);
@@ -316,9 +326,7 @@ describe('gateway', () => {
     });
 
     it('answers the last failure when every relayer fails', async () => {
-      const w = await world();
-      await login(w, 1, relayerLogin('R1'));
-      await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+      const w = await relayerAndApp();
       const ask = control(1);
       w.gw.send(2, ask);
       await w.run(0);
@@ -345,9 +353,7 @@ describe('gateway', () => {
     });
 
     it('keeps maxInflightPerRelayer on the wire, queues maxQueuedPerRelayer, and answers 17 beyond', async () => {
-      const w = await world({ maxInflightPerRelayer: 1, maxQueuedPerRelayer: 1 });
-      await login(w, 1, relayerLogin('R1'));
-      await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+      const w = await relayerAndApp({ maxInflightPerRelayer: 1, maxQueuedPerRelayer: 1 });
       const asks = [control(1), control(2), control(3)];
       for (const ask of asks) w.gw.send(2, ask);
       await w.run(0);
@@ -363,9 +369,7 @@ describe('gateway', () => {
     });
 
     it('forwards QueryRelayerStatus to the named relayer, and 4 without relayer_id', async () => {
-      const w = await world();
-      await login(w, 1, relayerLogin('R1'));
-      await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+      const w = await relayerAndApp();
       const ask = request(Cmd.QueryRelayerStatus, { relayer_id: w.r1 });
       const bare = request(Cmd.QueryRelayerStatus, {});
       w.gw.send(2, ask);
@@ -386,9 +390,7 @@ describe('gateway', () => {
       request(Cmd.EventDev, { dev_code: devCode, dev_key_seq: 0, value });
 
     it('acks an EventDev and sends one notify to every phone of the account, none to another account', async () => {
-      const w = await world();
-      await login(w, 1, relayerLogin('R1'));
-      await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+      const w = await relayerAndApp();
       await login(w, 3, appLogin('alice', 'pw-alice', 'phone-2'));
       await login(w, 4, appLogin('bob', 'pw-bob', 'phone-b'));
       const before = w.gw.commands.length;
@@ -418,9 +420,7 @@ describe('gateway', () => {
     });
 
     it('does not fan out a repeat of the same value within 10 s, and does after', async () => {
-      const w = await world();
-      await login(w, 1, relayerLogin('R1'));
-      await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+      const w = await relayerAndApp();
       w.gw.send(1, event(1));
       await w.run(5_000);
       w.gw.send(1, event(1));
@@ -434,9 +434,7 @@ describe('gateway', () => {
     });
 
     it('acks an event of an unknown device and drops it', async () => {
-      const w = await world();
-      await login(w, 1, relayerLogin('R1'));
-      await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+      const w = await relayerAndApp();
       const ev = event(1, 'nope');
       w.gw.send(1, ev);
       await w.run(0);
@@ -445,9 +443,7 @@ describe('gateway', () => {
     });
 
     it('marks an event while armed as an alarm and logs it; book mode forwards alarms only', async () => {
-      const w = await world({ mode: 'book' });
-      await login(w, 1, relayerLogin('R1'));
-      await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+      const w = await relayerAndApp({ mode: 'book' });
       w.gw.send(1, event(1));
       await w.run(0);
       expect(w.gw.take(2)).toEqual([]);
@@ -502,9 +498,7 @@ describe('gateway', () => {
     });
 
     it('re-registers a connection that logs in again as another relayer', async () => {
-      const w = await world();
-      await login(w, 1, relayerLogin('R1'));
-      await login(w, 2, appLogin('alice', 'pw-alice', 'phone-1'));
+      const w = await relayerAndApp();
       w.gw.take(2);
       w.gw.send(1, relayerLogin('R2'));
       await w.run(0);
@@ -621,17 +615,8 @@ describe('gateway', () => {
       const w = await world();
       w.gw.stop();
       const medium = new MemoryMedium();
-      const store: Store = w.store;
-      const a = new GatewayHarness(w.scheduler, w.calls, {
-        store,
-        bus: memoryBus({ medium }),
-        nodeId: 'A',
-      });
-      const b = new GatewayHarness(w.scheduler, w.calls, {
-        store,
-        bus: memoryBus({ medium }),
-        nodeId: 'B',
-      });
+      const a = node(w, medium, 'A');
+      const b = node(w, medium, 'B');
       await login(w, 1, relayerLogin('R1'), b);
       await login(w, 1, appLogin('alice', 'pw-alice', 'phone-1'), a);
       const ask = control(1);
@@ -655,18 +640,9 @@ describe('gateway', () => {
       const w = await world();
       w.gw.stop();
       const medium = new MemoryMedium();
-      const store: Store = w.store;
-      const a = new GatewayHarness(w.scheduler, w.calls, {
-        store,
-        bus: memoryBus({ medium }),
-        nodeId: 'A',
-      });
+      const a = node(w, medium, 'A');
       await login(w, 1, relayerLogin('R1'), a);
-      const b = new GatewayHarness(w.scheduler, w.calls, {
-        store,
-        bus: memoryBus({ medium }),
-        nodeId: 'B',
-      });
+      const b = node(w, medium, 'B');
       await login(w, 1, appLogin('alice', 'pw-alice', 'phone-1'), b);
       // B heard of R1 from A's answer to its hello: the control is sent, not answered 8.
       b.send(1, control(1));
