@@ -46,7 +46,7 @@ import { describe, type Log } from '../cli';
 import {
   Cmd,
   isResponse,
-  responseIdOf,
+  replyTo,
   sbmp,
   Status,
   type SbmpBody,
@@ -186,14 +186,6 @@ export class SbmpPeer {
   close(): void {
     this.rpc.close();
   }
-}
-
-/** A request's reply frame: the response id, the request's seq, a status and an optional body. */
-export function replyTo(request: SbmpFrame, status: number, body?: SbmpBody): SbmpFrame {
-  const commandId = responseIdOf(request.commandId);
-  return body === undefined
-    ? { commandId, status, seq: request.seq }
-    : { commandId, status, seq: request.seq, body };
 }
 
 /** Sends a request, reports it with its reply under `step`, and emits the reply. */

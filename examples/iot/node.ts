@@ -15,8 +15,8 @@ import { Subject, type SchedulerLike, type Subscription } from 'rxjs';
 import type { WriteCommand } from 'rxnet';
 import type { GatewayBus, GatewayBusMessage, GatewaySettings } from './gateway';
 import { ERROR_TEXT, type AppIdentity, type StoreCommand } from './handlers';
-import { Cmd, isResponse, Status, type SbmpBody, type SbmpFrame } from './sbmp';
-import { failureReply, intField, replyTo, textField, type Session } from './session';
+import { Cmd, isResponse, replyTo, Status, type SbmpBody, type SbmpFrame } from './sbmp';
+import { failureReply, intField, textField, type Session } from './session';
 import type { DeviceRow } from './store';
 
 /** Presence on `o`: a node's relayers and apps coming and going, and a new node saying hello. */

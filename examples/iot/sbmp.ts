@@ -132,6 +132,14 @@ export function responseIdOf(commandId: number): number {
   return (commandId | RESPONSE_BIT) >>> 0;
 }
 
+/** A request's reply frame: the response id, the request's seq, a status and an optional body. */
+export function replyTo(request: SbmpFrame, status: number, body?: SbmpBody): SbmpFrame {
+  const commandId = responseIdOf(request.commandId);
+  return body === undefined
+    ? { commandId, status, seq: request.seq }
+    : { commandId, status, seq: request.seq, body };
+}
+
 /** Options of {@link sbmp} and {@link encodeSbmp}. */
 export interface SbmpOptions {
   /**

@@ -28,7 +28,7 @@ import {
 } from 'rxnet';
 import { ERROR_TEXT, storeCommands, type AppIdentity } from './handlers';
 import type { GatewayNode } from './node';
-import { Cmd, isResponse, RESPONSE_BIT, Status, type SbmpBody, type SbmpFrame } from './sbmp';
+import { Cmd, isResponse, replyTo, Status, type SbmpBody, type SbmpFrame } from './sbmp';
 
 /** Who a connection is (§9.4): nobody yet, a relayer, or an app (a phone of an account). */
 export type Role =
@@ -45,14 +45,6 @@ const NOT_IN_BOOK: ReadonlySet<number> = new Set([
 
 /** The largest seq; the next one is 1 again (§3). */
 const MAX_SEQ = 0x7fffffff;
-
-/** A response to `request`: its id with bit 31 set, its seq, the status and an optional body. */
-export function replyTo(request: SbmpFrame, status: number, body?: SbmpBody): SbmpFrame {
-  const commandId = (request.commandId | RESPONSE_BIT) >>> 0;
-  return body === undefined
-    ? { commandId, status, seq: request.seq }
-    : { commandId, status, seq: request.seq, body };
-}
 
 /** A string or number field as a string (a `dev_code` may come as either); undefined otherwise. */
 export function textField(body: SbmpBody | undefined, key: string): string | undefined {
