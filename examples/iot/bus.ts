@@ -16,6 +16,32 @@ interface Delivery {
 }
 
 /**
+ * The addresses a bus holds, counted rather than a set: at a takeover the new session subscribes
+ * before the old one unsubscribes, so an address stays held until it has been unsubscribed as
+ * often as it was subscribed. Both {@link memoryBus} and `hubBus` keep theirs in one.
+ */
+export class HeldAddresses {
+  private readonly counts = new Map<string, number>();
+
+  /** One more subscriber of `address`. */
+  add(address: string): void {
+    this.counts.set(address, (this.counts.get(address) ?? 0) + 1);
+  }
+
+  /** One subscriber fewer; the last one lets the address go. */
+  delete(address: string): void {
+    const count = this.counts.get(address) ?? 0;
+    if (count <= 1) this.counts.delete(address);
+    else this.counts.set(address, count - 1);
+  }
+
+  /** Whether anyone holds `address`. */
+  has(address: string): boolean {
+    return this.counts.has(address);
+  }
+}
+
+/**
  * What several {@link memoryBus}es share: every bus attached to it sees what any of them
  * publishes, for the addresses it holds.
  */
@@ -90,19 +116,13 @@ export interface MemoryBus extends GatewayBus {
  */
 export function memoryBus(options: MemoryBusOptions = {}): MemoryBus {
   const medium = options.medium ?? new MemoryMedium();
-  const held = new Map<string, number>();
+  const held = new HeldAddresses();
   const messages = new Subject<Delivery>();
   const bus: MemoryBus = {
     messages$: messages.asObservable(),
     publish: (address, message) => medium.publish(address, message),
-    subscribe(address) {
-      held.set(address, (held.get(address) ?? 0) + 1);
-    },
-    unsubscribe(address) {
-      const count = held.get(address) ?? 0;
-      if (count <= 1) held.delete(address);
-      else held.set(address, count - 1);
-    },
+    subscribe: (address) => held.add(address),
+    unsubscribe: (address) => held.delete(address),
     holds: (address) => held.has(address),
     deliver: (delivery) => messages.next(delivery),
     close() {

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import type { Hub } from 'rxnet';
+import { HeldAddresses } from './bus';
 import type { GatewayBus, GatewayBusMessage } from './gateway';
 
 /** One entry this bus appends: a message for an address, or a node's start marker. */
@@ -80,8 +81,7 @@ export interface HubBus extends GatewayBus {
 export function hubBus(hub: Hub, options: HubBusOptions = {}): HubBus {
   const log = options.log ?? (() => undefined);
   const marker = randomUUID();
-  // Counted, not a set: at a takeover the new session subscribes before the old one unsubscribes.
-  const held = new Map<string, number>();
+  const held = new HeldAddresses();
   const messages = new Subject<{ address: string; message: GatewayBusMessage }>();
   let started = false;
   let resolveReady!: () => void;
@@ -141,14 +141,8 @@ export function hubBus(hub: Hub, options: HubBusOptions = {}): HubBus {
     publish(address, message) {
       append({ bus: 'message', address, message });
     },
-    subscribe(address) {
-      held.set(address, (held.get(address) ?? 0) + 1);
-    },
-    unsubscribe(address) {
-      const count = held.get(address) ?? 0;
-      if (count <= 1) held.delete(address);
-      else held.set(address, count - 1);
-    },
+    subscribe: (address) => held.add(address),
+    unsubscribe: (address) => held.delete(address),
     close() {
       reading.unsubscribe();
       rejectReady(new Error('the bus was closed'));
