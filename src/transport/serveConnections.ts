@@ -404,7 +404,13 @@ export function serveConnections<T = Buffer, O = Output>(
           ? connection.writeHeld(bytes)
           : connection.write(bytes);
       if (!accepted) {
-        if (sender !== undefined && server.pausesSenders && isWritable(target.connection)) {
+        // In a shutdown other senders read on (see `Shutdown`), but a connection that filled its
+        // own output still waits for it, as its own reading used to pause: its queue stays bounded.
+        if (
+          sender !== undefined &&
+          (server.pausesSenders || sender === target) &&
+          isWritable(target.connection)
+        ) {
           sender.waitFor(target);
         }
       }

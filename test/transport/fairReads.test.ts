@@ -1,4 +1,4 @@
-import { Subject, filter, firstValueFrom, ignoreElements, map, tap } from 'rxjs';
+import { NEVER, Subject, filter, firstValueFrom, ignoreElements, map, tap } from 'rxjs';
 import { serveConnections } from '../../src/transport/serveConnections';
 import { FULL_READ } from '../../src/transport/connection/readPath';
 import type { Behaviour, Connection } from '../../src/types';
@@ -84,6 +84,33 @@ describe('serveConnections: fair reads', () => {
     const fromB = firstValueFrom(received.pipe(filter((seen) => seen === '2:6')));
     b.peer.write('from b');
     await fromB;
+    expect(a.duplex.isPaused()).toBe(true);
+    subscription.unsubscribe();
+  });
+
+  it('still pauses a connection that filled its own output while the server shuts down', async () => {
+    const connections = new Subject<Connection>();
+    const trigger = new Subject<void>();
+    const a = wrappedPair({ writeHighWaterMark: 1024 }, 1);
+    const received = new Subject<number>();
+    const echoing: Behaviour = (events) =>
+      events.pipe(
+        filter((event) => event.type === 'data'),
+        tap((event) => received.next(event.data.length)),
+        map((event) => ({ type: 'write', to: event.id, data: event.data }) as const),
+      );
+    // The read window never closes: the shutdown stays in its reading phase.
+    const subscription = serveConnections(connections, echoing, {
+      shutdown: trigger,
+      shutdownReadWindow: NEVER,
+    }).subscribe();
+    connections.next(a.connection);
+    trigger.next();
+    const echoed = firstValueFrom(received);
+    // a's peer never reads: the echo stays pending, above the mark.
+    a.peer.write(Buffer.alloc(32 * 1024, 'a'));
+    expect(await echoed).toBe(32 * 1024);
+    expect(a.connection.pendingWriteBytes).toBeGreaterThanOrEqual(1024);
     expect(a.duplex.isPaused()).toBe(true);
     subscription.unsubscribe();
   });
