@@ -3,7 +3,7 @@
  * rows or as one quoted string. Internal; not re-exported.
  */
 import { describeCloseReason } from '../describeCloseReason';
-import type { Address } from '../types';
+import { describeAddress } from '../internal/describeAddress';
 import type { WiretapRecord } from './wiretap';
 
 const ROW_BYTES = 16;
@@ -84,19 +84,5 @@ export function formatRecord(
       return `${head} abort(${record.reason === undefined ? '' : record.reason.code})`;
     case 'connectionLost':
       return `${head} closed: ${describeCloseReason(record.reason)}`;
-  }
-}
-
-/** `127.0.0.1:8007`, `[::1]:8007`, a Unix socket's path, a memory address's name. */
-function describeAddress(address: Address): string {
-  switch (address._tag) {
-    case 'TcpAddress':
-      return address.family === 'IPv6'
-        ? `[${address.hostname}]:${address.port}`
-        : `${address.hostname}:${address.port}`;
-    case 'UnixAddress':
-      return address.path;
-    case 'MemoryAddress':
-      return address.name;
   }
 }

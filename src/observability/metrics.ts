@@ -17,6 +17,7 @@ import {
   type FrameErrorMessage,
   type ServerListeningMessage,
 } from './diagnostics';
+import { describeAddress } from '../internal/describeAddress';
 import type { Address, Connection } from '../types';
 
 /**
@@ -277,17 +278,7 @@ export function rxnetMetrics(options: RxnetMetricsOptions = {}): RxnetMetrics {
  * memory address's name; `''` for none (a client's connection).
  */
 function serverLabel(address: Address | undefined): string {
-  if (address === undefined) return '';
-  switch (address._tag) {
-    case 'TcpAddress':
-      return address.family === 'IPv6'
-        ? `[${address.hostname}]:${address.port}`
-        : `${address.hostname}:${address.port}`;
-    case 'UnixAddress':
-      return address.path;
-    case 'MemoryAddress':
-      return address.name;
-  }
+  return address === undefined ? '' : describeAddress(address);
 }
 
 /** Adds to `counter` what `reported`'s connection did since the last time: now, or at its close. */
