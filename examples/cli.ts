@@ -348,12 +348,12 @@ export function serveLogged<T, O>(
                 server.unsubscribe();
                 return;
               }
-              log(`listening on ${hostAndPort(address)}`);
+              log(`listening on ${describeAddress(address)}`);
               resolve({ address, stop: graceful.stop, force: graceful.force });
               return;
             }
             case 'connectionMade':
-              log(`#${notification.id} connected from ${hostAndPort(notification.remote)}`);
+              log(`#${notification.id} connected from ${describeAddress(notification.remote)}`);
               return;
             case 'connectionLost':
               log(`#${notification.id} closed: ${describeCloseReason(notification.reason)}`);
@@ -382,8 +382,8 @@ export function serveLogged<T, O>(
   });
 }
 
-/** `127.0.0.1:8007`, `[::1]:8007`, or a Unix socket's path. */
-function hostAndPort(address: Address): string {
+/** `127.0.0.1:8007`, `[::1]:8007`, or a Unix socket's path: how the examples log an address. */
+export function describeAddress(address: Address): string {
   switch (address._tag) {
     case 'TcpAddress':
       return address.family === 'IPv6'

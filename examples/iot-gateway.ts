@@ -30,6 +30,7 @@ import {
 import {
   consoleLog,
   describe,
+  describeAddress,
   describeShutdown,
   GracefulStop,
   oneOf,
@@ -174,20 +175,6 @@ function renumbered(connection: Connection, id: number): Connection {
         : value;
     },
   });
-}
-
-/** `127.0.0.1:50312`, `[::1]:50312`, or a Unix socket's path. */
-function describeAddress(address: Address): string {
-  switch (address._tag) {
-    case 'TcpAddress':
-      return address.family === 'IPv6'
-        ? `[${address.hostname}]:${address.port}`
-        : `${address.hostname}:${address.port}`;
-    case 'UnixAddress':
-      return address.path;
-    default:
-      return address.name;
-  }
 }
 
 /** Starts the gateway and resolves once every endpoint listens. */
