@@ -4,43 +4,20 @@
  * `json.dumps` (ASCII with \u escapes), and a raw socket sending §3's golden frames byte for byte.
  * Mixed pairs check rxnet's emulators against the fixtures through the gateway.
  */
-import { type Subscription } from 'rxjs';
-import { serve, type ServerNotification } from 'rxnet';
 import { start as startApp } from '../../examples/iot-app';
 import { start as startRelayer } from '../../examples/iot-relayer';
 import type { IotClientEvent } from '../../examples/iot/client';
-import { gateway, type GatewayMode } from '../../examples/iot/gateway';
-import { memoryStore } from '../../examples/iot/memoryStore';
-import { BOOK_MAX_SBMP_FRAME_BYTES, Cmd, sbmp, type SbmpFrame } from '../../examples/iot/sbmp';
+import type { GatewayMode } from '../../examples/iot/gateway';
+import { Cmd, type SbmpFrame } from '../../examples/iot/sbmp';
 import { RawClient, Resources, spawnFixture, within, type Child } from '../examples/harness';
+import { serveGateway } from '../examples/iot/servedGateway';
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
 
 /** Serves the real gateway on port 0 with a fresh memory store; resolves with its port. */
 async function startGateway(mode: GatewayMode = 'rxnet'): Promise<number> {
-  const store = memoryStore({ scrypt: { N: 1024, r: 8, p: 1 } });
-  await store.open();
-  let subscription: Subscription | undefined;
-  const port = await new Promise<number>((resolve, reject) => {
-    subscription = serve('tcp:0:interface=127.0.0.1', gateway({ store, mode }), {
-      framing: sbmp(mode === 'book' ? { maxFrameBytes: BOOK_MAX_SBMP_FRAME_BYTES } : {}),
-    }).subscribe({
-      next(notification: ServerNotification) {
-        if (notification.type === 'listening' && notification.address._tag === 'TcpAddress') {
-          resolve(notification.address.port);
-        }
-      },
-      error: reject,
-    });
-  });
-  resources.add({
-    dispose: async () => {
-      subscription?.unsubscribe();
-      await store.close();
-    },
-  });
-  return port;
+  return (await serveGateway(resources, { mode })).port;
 }
 
 /** One line a fixture printed. */

@@ -4,9 +4,7 @@
  * relayer's answers and the command lines.
  */
 import { join } from 'node:path';
-import { type Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { serve, type ServerNotification } from 'rxnet';
 import { observableMatcher, testProtocol } from 'rxnet/testing';
 import { HelpRequested, UsageError } from '../../../examples/cli';
 import {
@@ -31,45 +29,17 @@ import {
   ServerSilentError,
   type IotClientEvent,
 } from '../../../examples/iot/client';
-import { gateway, type GatewayOptions } from '../../../examples/iot/gateway';
-import { memoryStore } from '../../../examples/iot/memoryStore';
-import { Cmd, sbmp, Status, type SbmpFrame } from '../../../examples/iot/sbmp';
+import type { GatewayOptions } from '../../../examples/iot/gateway';
+import { Cmd, Status, type SbmpFrame } from '../../../examples/iot/sbmp';
 import { REPO_ROOT, Resources, spawnExample, within } from '../harness';
+import { serveGateway } from './servedGateway';
 
-const LOOPBACK = 'tcp:0:interface=127.0.0.1';
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
 
 /** Serves the real gateway on port 0 with a fresh memory store; resolves with its endpoint. */
 async function startGateway(options: Partial<GatewayOptions> = {}): Promise<string> {
-  return (await gatewayOn(LOOPBACK, options)).endpoint;
-}
-
-/** Serves the real gateway on `listenOn`; `stop()` stops listening and ends its connections. */
-async function gatewayOn(
-  listenOn: string,
-  options: Partial<GatewayOptions> = {},
-): Promise<{ endpoint: string; port: number; stop: () => Promise<void> }> {
-  // Cheap hashes: the store's default scrypt cost is for production, not for many test logins.
-  const store = memoryStore({ scrypt: { N: 1024, r: 8, p: 1 } });
-  await store.open();
-  let subscription: Subscription | undefined;
-  const port = await new Promise<number>((resolve, reject) => {
-    subscription = serve(listenOn, gateway({ store, ...options }), { framing: sbmp() }).subscribe({
-      next(notification: ServerNotification) {
-        if (notification.type === 'listening' && notification.address._tag === 'TcpAddress') {
-          resolve(notification.address.port);
-        }
-      },
-      error: reject,
-    });
-  });
-  const stop = async (): Promise<void> => {
-    subscription?.unsubscribe();
-    await store.close();
-  };
-  resources.add({ dispose: stop });
-  return { endpoint: `tcp:127.0.0.1:${port}`, port, stop };
+  return (await serveGateway(resources, options)).endpoint;
 }
 
 /** What an emulator reported, with a way to wait for a condition on it. */
@@ -261,7 +231,7 @@ describe('iot-relayer and iot-app against the gateway', () => {
   });
 
   it('with reconnect, logs in again once a restarted gateway is back on its port', async () => {
-    const first = await gatewayOn(LOOPBACK);
+    const first = await serveGateway(resources);
     const box = await relayer(first.endpoint, {
       reconnect: { initialDelay: 50, jitter: 0, maxDelay: 200 },
     });
@@ -272,14 +242,18 @@ describe('iot-relayer and iot-app against the gateway', () => {
     await box.reports.waitFor('the loss of the connection', () =>
       box.reports.events.some((event) => event.type === 'lost'),
     );
-    await gatewayOn(`tcp:${first.port}:interface=127.0.0.1`);
+    await serveGateway(resources, {}, `tcp:${first.port}:interface=127.0.0.1`);
     await box.reports.waitFor('the second login', () => logins() === 2);
     expect(box.reports.lines).toContain('relayer test_relayer: connection closed: cleanly');
   });
 
   it('runs over TLS with the development certificate (the book port 9631 profile)', async () => {
     const pem = join(REPO_ROOT, 'examples', 'iot', 'server.pem');
-    const { port } = await gatewayOn(`ssl:0:privateKey=${pem}:interface=127.0.0.1`);
+    const { port } = await serveGateway(
+      resources,
+      {},
+      `ssl:0:privateKey=${pem}:interface=127.0.0.1`,
+    );
     const endpoint = `tls:host=localhost:port=${port}:trustRoots=${pem}`;
     const box = await relayer(endpoint);
     await box.reports.waitFor('the relayer to log in over TLS', loggedIn(box.reports));
