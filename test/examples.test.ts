@@ -4,6 +4,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { refusedPort } from './helpers/sockets';
 import {
   start as startSpreadServer,
   spreadGreeting,
@@ -260,7 +261,7 @@ describe('examples/spread-client', () => {
   });
 
   it('reports a refused connection and exits 1', async () => {
-    const port = await closedPort();
+    const port = await refusedPort();
     const logged = new Logged();
     const client = stopping(
       resources,
@@ -408,7 +409,7 @@ describe('examples/echo-client', () => {
   });
 
   it('exits 1 and says so when the connections are refused', async () => {
-    const port = await closedPort();
+    const port = await refusedPort();
     const logged = new Logged();
     const client = stopping(
       resources,
@@ -436,17 +437,6 @@ describe('examples/echo-client', () => {
     expect(logged.lines).toEqual(['> 0 of 10 connections replied; 10 still waiting after 0.2 s']);
   });
 });
-
-/** A port that was just free: bound, then closed, so connecting to it is refused. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 /** A server that accepts connections and never writes. */
 async function silentServer(): Promise<number> {

@@ -2,8 +2,7 @@
  * The RPC examples over real loopback sockets (port 0): the client's run against the server,
  * in-process and as two programs, and the server's wire format checked with a raw `node:net` peer.
  */
-import { createServer } from 'node:net';
-import { once } from 'node:events';
+import { refusedPort } from '../helpers/sockets';
 import { take, type Subscription } from 'rxjs';
 import {
   encodeLengthPrefixedFrame,
@@ -178,12 +177,7 @@ describe('examples/rpc-server and rpc-client over TCP', () => {
   });
 
   it('exits 1 with the reason when it cannot connect', async () => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as { port: number };
-    server.close();
-    await once(server, 'close');
+    const port = await refusedPort();
     const printed: string[] = [];
     const code = await rpcRun({
       endpoint: `tcp:127.0.0.1:${port}`,

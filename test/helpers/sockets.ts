@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { ReplaySubject, firstValueFrom, skip, type Subscription } from 'rxjs';
 import { listen, type ListenOptions } from '../../src/net/listen';
 import type { ServerEndpoint } from '../../src/net/endpoints';
@@ -37,6 +37,20 @@ export function startListening(
       },
     }).subscribe({ next: (connection) => connections.next(connection), error: reject });
   });
+}
+
+/**
+ * A port that was just free: bound on loopback, then closed (and waited for), so connecting to it
+ * is refused.
+ */
+export async function refusedPort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
 }
 
 /** A plain Node client on 127.0.0.1, connected. */

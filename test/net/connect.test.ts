@@ -17,14 +17,7 @@ import { ConnectError, ConnectTimeoutError, InvalidEndpointError } from '../../s
 import { connect, connectAsync, connectEvents, type ClientEvent } from '../../src/net/connect';
 import { reconnect } from '../../src/operators/reconnect';
 import type { Connection } from '../../src/types';
-import { startListening, type Listener } from '../helpers/sockets';
-
-/** A port nothing listens on: bound, then released. */
-async function refusedPort(): Promise<number> {
-  const { port, subscription } = await startListening();
-  subscription.unsubscribe();
-  return port;
-}
+import { refusedPort, startListening, type Listener } from '../helpers/sockets';
 
 describe('connect', () => {
   let listener: Listener | undefined;

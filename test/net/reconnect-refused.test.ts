@@ -1,18 +1,6 @@
-import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
+import { refusedPort } from '../helpers/sockets';
 import { lastValueFrom, toArray } from 'rxjs';
 import { connectEvents, reconnect, type ClientEvent } from 'rxnet';
-
-/** A port nothing listens on: bound to port 0 on loopback, then released. */
-async function refusedPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 describe('reconnect over a real refused port', () => {
   it('gives up after maxRetries: 3 connecting and 3 failed events, then completes', async () => {

@@ -1,6 +1,4 @@
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { refusedPort } from '../../helpers/sockets';
 import { Client } from 'pg';
 import { postgresStore } from '../../../examples/iot/postgresStore';
 import { StoreError } from '../../../examples/iot/store';
@@ -126,12 +124,7 @@ describe('postgresStore', () => {
 
   describe('when the database fails', () => {
     it('rejects open with StoreError when nothing listens at the address', async () => {
-      const server = createServer();
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      const { port } = server.address() as AddressInfo;
-      server.close();
-      await once(server, 'close');
+      const port = await refusedPort();
       const store = postgresStore(`postgres://postgres@127.0.0.1:${port}/test`);
       const failure = store.open();
       await expect(failure).rejects.toBeInstanceOf(StoreError);
