@@ -10,7 +10,7 @@ import type { IotClientEvent } from '../../examples/iot/client';
 import type { GatewayMode } from '../../examples/iot/gateway';
 import { Cmd, type SbmpFrame } from '../../examples/iot/sbmp';
 import { RawClient, Resources, spawnFixture, within, type Child } from '../examples/harness';
-import { serveGateway } from '../examples/iot/servedGateway';
+import { AUTO_SCRIPT_STEPS, serveGateway } from '../examples/iot/servedGateway';
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
@@ -43,22 +43,6 @@ async function pythonRelayer(port: number, args: readonly string[] = []): Promis
   return child;
 }
 
-const AUTO_STEPS = [
-  'AddAccount',
-  'Authorize',
-  'AddApartment',
-  'AddRelayer',
-  'AddDevice',
-  'QueryApartment',
-  'ControlDevice',
-  'QueryAccount',
-  'RemoveDevice',
-  'ModifyRelayer',
-  'RemoveRelayer',
-  'ModifyApartment',
-  'RemoveApartment',
-];
-
 describe('the IoT gateway with Python Twisted peers', () => {
   it('runs the Python app script to the end, the Python relayer answering its control', async () => {
     const port = await startGateway();
@@ -68,7 +52,7 @@ describe('the IoT gateway with Python Twisted peers', () => {
 
     const replies = printed(app).filter((line) => line.event === 'reply');
     expect(replies.map((line) => [line.step, line.status])).toEqual(
-      AUTO_STEPS.map((step) => [step, 0]),
+      AUTO_SCRIPT_STEPS.map((step) => [step, 0]),
     );
     expect(exit.code).toBe(0);
     // The name went in as \u escapes and comes back as raw UTF-8 in the tree.
@@ -93,7 +77,7 @@ describe('the IoT gateway with Python Twisted peers', () => {
     const exit = await within(app.exited, 'the Python app script in book mode', 20_000);
     const replies = printed(app).filter((line) => line.event === 'reply');
     expect(replies.map((line) => [line.step, line.status])).toEqual(
-      AUTO_STEPS.map((step) => [step, 0]),
+      AUTO_SCRIPT_STEPS.map((step) => [step, 0]),
     );
     expect(exit.code).toBe(0);
   });

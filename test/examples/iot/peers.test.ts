@@ -32,7 +32,7 @@ import {
 import type { GatewayOptions } from '../../../examples/iot/gateway';
 import { Cmd, Status, type SbmpFrame } from '../../../examples/iot/sbmp';
 import { REPO_ROOT, Resources, spawnExample, within } from '../harness';
-import { serveGateway } from './servedGateway';
+import { AUTO_SCRIPT_STEPS, serveGateway } from './servedGateway';
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
@@ -132,23 +132,7 @@ describe('iot-relayer and iot-app against the gateway', () => {
         ? [[event.step, event.reply.status]]
         : [],
     );
-    expect(steps).toEqual(
-      [
-        'AddAccount',
-        'Authorize',
-        'AddApartment',
-        'AddRelayer',
-        'AddDevice',
-        'QueryApartment',
-        'ControlDevice',
-        'QueryAccount',
-        'RemoveDevice',
-        'ModifyRelayer',
-        'RemoveRelayer',
-        'ModifyApartment',
-        'RemoveApartment',
-      ].map((step) => [step, Status.Ok]),
-    );
+    expect(steps).toEqual(AUTO_SCRIPT_STEPS.map((step) => [step, Status.Ok]));
     const [control] = phone.reports.replies('ControlDevice');
     expect(control).toMatchObject({ commandId: 0x80060001, body: { value: 1 } });
     const [forwarded] = box.reports.answered();

@@ -45,3 +45,23 @@ export async function serveGateway(
   resources.add({ dispose: stop });
   return { endpoint: `tcp:127.0.0.1:${port}`, port, stop };
 }
+
+/**
+ * The steps of `--script auto` (§9.1, the book's emuHuman), in order: what rxnet's app and the
+ * Python app must both report, each answered 0.
+ */
+export const AUTO_SCRIPT_STEPS: readonly string[] = [
+  'AddAccount',
+  'Authorize',
+  'AddApartment',
+  'AddRelayer',
+  'AddDevice',
+  'QueryApartment',
+  'ControlDevice',
+  'QueryAccount',
+  'RemoveDevice',
+  'ModifyRelayer',
+  'RemoveRelayer',
+  'ModifyApartment',
+  'RemoveApartment',
+];
