@@ -1,9 +1,9 @@
 /*
  * The load generator in C: one thread, one epoll loop, the same jobs as bench/loadgen.ts (echo,
- * connection rate, fan-out, idle memory, trickle, fairness) with the same results, so the runner
- * can use either. Issue 12 measured with a C epoll generator on one core and the server on the
- * other: the Node generator reaches a full core before the servers do, and then the ratios
- * measure the generator.
+ * connection rate, fan-out, lockstep fan-out, idle memory, trickle, fairness) with the same
+ * results, so the runner can use either. Issue 12 measured with a C epoll generator on one core
+ * and the server on the other: the Node generator reaches a full core before the servers do, and
+ * then the ratios measure the generator.
  *
  * Built by the runner on demand (`gcc -O2 -o bench/results/bin/loadgen bench/loadgen.c`), or by
  * hand the same way. Protocol, one line each way per message:
@@ -765,6 +765,117 @@ static int fanout_job(const job_t *job) {
   return 0;
 }
 
+/* ---- lockstep fan-out ---- */
+
+/**
+ * One sender, `receivers` receivers: the sender writes one `size`-byte line, waits until every
+ * receiver has it, then writes the next. A round's time is the round trip of one broadcast line,
+ * so the figure is the server's latency per broadcast rather than its throughput. Rounds run for
+ * `warmupMs` unmeasured, then for `durationMs` measured.
+ */
+static int lockstep_job(const job_t *job) {
+  long n = job->receivers;
+  size_t size = (size_t)job->size;
+  unsigned char *buf = malloc(2 * size);
+  for (size_t i = 0; i < 2; i++) {
+    memset(buf + i * size, 'x', size - 1);
+    buf[i * size + size - 1] = '\n';
+  }
+  conn_t *cs = new_conns(n + 1);
+  conn_t *sender = &cs[n];
+  fan_t f = {0, 0, sender, 0};
+  greeted_t g = {fan_bytes, &f, 0, 0, NULL, size, size, 0, 1};
+  int rc = open_greeted(job->port, cs, n, &g);
+  greeted_t gs = {NULL, NULL, 0, 0, NULL, size, size, 0, 1};
+  if (rc == 0) rc = open_greeted(job->port, sender, 1, &gs);
+  if (rc != 0) {
+    close_all(cs, n + 1);
+    free(cs);
+    free(buf);
+    return -1;
+  }
+  const unsigned char *payloads[1] = {buf};
+  g.payloads = payloads;
+  histogram_t *hist = malloc(sizeof *hist);
+  hist_reset(hist);
+  double rounds = 0, warmup_rounds = 0, measured_start = 0, seconds = 0;
+  int measuring = 0;
+  double phase_end = now_ms() + (double)job->warmupMs;
+  meter_t m;
+  for (;;) {
+    double now = now_ms();
+    if (now >= phase_end) {
+      if (measuring) {
+        seconds = (now - measured_start) / 1000;
+        break;
+      }
+      measuring = 1;
+      phase(job->id, "measureStart");
+      meter_start(&m);
+      measured_start = now_ms();
+      phase_end = measured_start + (double)job->durationMs;
+    }
+    f.target += (double)size;
+    f.pending = n;
+    double start = now_ms();
+    sender->pending += size;
+    if (flush_periodic(sender, buf, size, size) < 0) {
+      snprintf(joberr, sizeof joberr, "the sender's connection broke");
+      rc = -1;
+      break;
+    }
+    double last = start;
+    long seen = f.pending;
+    while (f.pending > 0 || sender->pending > 0) {
+      turn(100, greeted_event, &g);
+      if (f.pending != seen) {
+        seen = f.pending;
+        last = now_ms();
+      } else if (now_ms() - last > STALL_MS) {
+        snprintf(joberr, sizeof joberr, "%ld receivers stalled", f.pending);
+        rc = -1;
+        break;
+      }
+    }
+    if (rc != 0) break;
+    if (measuring) {
+      hist_record(hist, (now_ms() - start) * 1000, 1);
+      rounds += 1;
+    } else {
+      warmup_rounds += 1;
+    }
+  }
+  if (rc != 0) {
+    if (measuring) phase(job->id, "measureEnd");
+    close_all(cs, n + 1);
+    free(cs);
+    free(buf);
+    free(hist);
+    return -1;
+  }
+  cpu_t cpu = meter_stop(&m);
+  phase(job->id, "measureEnd");
+  turn(0, greeted_event, &g);
+  double min_bytes = INFINITY, max_bytes = 0;
+  for (long i = 0; i < n; i++) {
+    if (cs[i].received < min_bytes) min_bytes = cs[i].received;
+    if (cs[i].received > max_bytes) max_bytes = cs[i].received;
+  }
+  int verified = min_bytes == f.target && max_bytes == f.target && f.sender_bytes == 0;
+  char a[32], b[32], c1[32], cj[160];
+  emit("{\"id\":%ld,\"result\":{\"kind\":\"lockstep\",\"receivers\":%ld,\"rounds\":%.0f,"
+       "\"warmupRounds\":%.0f,\"seconds\":%s,\"p50Us\":%s,\"p99Us\":%s,\"verified\":%s,"
+       "\"minReceivedBytes\":%.0f,\"maxReceivedBytes\":%.0f,\"cpu\":%s}}\n",
+       job->id, n, rounds, warmup_rounds, num(a, seconds), num(b, hist_quantile(hist, 0.5)),
+       num(c1, hist_quantile(hist, 0.99)), verified ? "true" : "false", min_bytes, max_bytes,
+       cpu_json(cj, sizeof cj, cpu));
+  close_all(cs, n + 1);
+  free(cs);
+  free(buf);
+  free(hist);
+  return 0;
+}
+
 /* ---- idle memory ---- */
 
 static conn_t *idle = NULL;
@@ -1098,6 +1209,7 @@ int main(void) {
     if (strcmp(job.kind, "echo") == 0) rc = echo_job(&job);
     else if (strcmp(job.kind, "connectionRate") == 0) rc = rate_job(&job);
     else if (strcmp(job.kind, "fanOut") == 0) rc = fanout_job(&job);
+    else if (strcmp(job.kind, "lockstep") == 0) rc = lockstep_job(&job);
     else if (strcmp(job.kind, "idleOpen") == 0) rc = idle_open_job(&job);
     else if (strcmp(job.kind, "idleClose") == 0) rc = idle_close_job(&job);
     else if (strcmp(job.kind, "trickle") == 0) rc = trickle_job(&job);

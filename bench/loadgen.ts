@@ -24,6 +24,8 @@ import type {
   IdleOpenJob,
   IdleOpenResult,
   JobReply,
+  LockstepJob,
+  LockstepResult,
   JobRequest,
   JobResult,
 } from './lib/protocol';
@@ -301,6 +303,104 @@ async function fanOut(id: number, job: FanOutJob): Promise<FanOutResult> {
   };
 }
 
+/** One line at a time: each is written only once every receiver has the one before. */
+async function lockstep(id: number, job: LockstepJob): Promise<LockstepResult> {
+  const line = Buffer.alloc(job.size, 'x');
+  line[job.size - 1] = NEWLINE;
+  const received = new Float64Array(job.receivers).fill(-1);
+  const histogram = new Histogram();
+  let greeted = 0;
+  let target = 0;
+  let pending = 0;
+  let onAllGreeted: (() => void) | undefined;
+  let onRoundDone: (() => void) | undefined;
+
+  function onReceiverData(index: number, chunk: Buffer): void {
+    let bytes = chunk.length;
+    if (received[index]! < 0) {
+      const newline = chunk.indexOf(NEWLINE);
+      if (newline === -1) return;
+      received[index] = 0;
+      bytes -= newline + 1;
+      greeted += 1;
+      if (greeted === job.receivers) onAllGreeted?.();
+    }
+    const before = received[index]!;
+    received[index] = before + bytes;
+    if (before < target && before + bytes >= target) {
+      pending -= 1;
+      if (pending === 0) onRoundDone?.();
+    }
+  }
+
+  const allGreeted = new Promise<void>((resolve) => (onAllGreeted = resolve));
+  const receivers = await openMany(job.port, job.receivers, (socket, index) => {
+    socket.on('data', (chunk: Buffer) => onReceiverData(index, chunk));
+  });
+  await allGreeted;
+  const [sender] = await openMany(job.port, 1, () => undefined);
+  let senderBytes = -1;
+  await new Promise<void>((resolve) => {
+    sender!.on('data', (chunk: Buffer) => {
+      if (senderBytes >= 0) senderBytes += chunk.length;
+      else if (chunk.indexOf(NEWLINE) !== -1) {
+        senderBytes = chunk.length - chunk.indexOf(NEWLINE) - 1;
+        resolve();
+      }
+    });
+  });
+
+  /** One round: the line's round trip to the last receiver, in microseconds. */
+  async function round(): Promise<number> {
+    target += job.size;
+    pending = job.receivers;
+    const done = new Promise<void>((resolve) => (onRoundDone = resolve));
+    const start = performance.now();
+    sender!.write(line);
+    await done;
+    return (performance.now() - start) * 1000;
+  }
+
+  let warmupRounds = 0;
+  const warmupEnd = performance.now() + job.warmupMs;
+  while (performance.now() < warmupEnd) {
+    await round();
+    warmupRounds += 1;
+  }
+  send({ id, phase: 'measureStart' });
+  const meter = new CpuMeter();
+  const start = performance.now();
+  const end = start + job.durationMs;
+  let rounds = 0;
+  while (performance.now() < end) {
+    histogram.record(await round());
+    rounds += 1;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  const { cpu } = meter.stop();
+  send({ id, phase: 'measureEnd' });
+  let minReceivedBytes = Infinity;
+  let maxReceivedBytes = 0;
+  for (const bytes of received) {
+    minReceivedBytes = Math.min(minReceivedBytes, bytes);
+    maxReceivedBytes = Math.max(maxReceivedBytes, bytes);
+  }
+  await closeAll([...receivers, sender!]);
+  return {
+    kind: 'lockstep',
+    receivers: job.receivers,
+    rounds,
+    warmupRounds,
+    seconds,
+    p50Us: histogram.quantile(0.5),
+    p99Us: histogram.quantile(0.99),
+    verified: minReceivedBytes === target && maxReceivedBytes === target && senderBytes === 0,
+    minReceivedBytes,
+    maxReceivedBytes,
+    cpu,
+  };
+}
+
 let idleSockets: Socket[] = [];
 
 async function idleOpen(job: IdleOpenJob): Promise<IdleOpenResult> {
@@ -345,6 +445,8 @@ function runJob({ id, job }: JobRequest): Promise<JobResult> {
       return connectionRate(id, job);
     case 'fanOut':
       return fanOut(id, job);
+    case 'lockstep':
+      return lockstep(id, job);
     case 'idleOpen':
       return idleOpen(job);
     case 'idleClose':

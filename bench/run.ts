@@ -8,7 +8,7 @@
  *
  * Flags:
  * - `--quick`: a smoke run of about a minute (short windows, one round, fewer idle connections);
- * - `--only=echo,connectionRate,fanOut,trickle,fairness,idleMemory,framing`: a subset of the
+ * - `--only=echo,connectionRate,fanOut,lockstep,trickle,fairness,idleMemory,framing`: a subset of the
  *   workloads;
  * - `--rounds=N`: measure each case N times, alternating which server goes first, and keep each
  *   server's best round (noise on a shared machine only ever slows a run down);
@@ -49,6 +49,7 @@ import type {
   FairnessResult,
   FanOutResult,
   IdleOpenResult,
+  LockstepResult,
   Job,
   JobResult,
   TrickleResult,
@@ -73,6 +74,7 @@ const WORKLOADS = [
   'echo',
   'connectionRate',
   'fanOut',
+  'lockstep',
   'trickle',
   'fairness',
   'idleMemory',
@@ -112,6 +114,8 @@ const CONNECTION_RATE_TARGET: Target = { op: '>=', value: 0.95 };
  * proportional to the rate.
  */
 const FAN_OUT_TARGET: Target = { op: '>=', value: 0.5 };
+/** Issue 12: lockstep fan-out at least 1.0 × the chunk-forwarding raw server, in rounds per second. */
+const LOCKSTEP_TARGET: Target = { op: '>=', value: 1.0 };
 /** The framing engineer's in-process decode comparisons (not an issue 12 target). */
 const FRAMING_TARGET: Target = { op: '>=', value: 0.9 };
 /** Issue 12: idle memory at most 2.5 KB per connection (an absolute figure, not a ratio). */
@@ -132,6 +136,8 @@ interface Settings {
   readonly fanOut: readonly { readonly receivers: number; readonly messages: number }[];
   readonly fanOutSize: number;
   readonly fanOutBatch: number;
+  /** Lockstep fan-out: receivers per case; lines of `fanOutSize` bytes, one round at a time. */
+  readonly lockstep: readonly number[];
   readonly idleConnections: number;
   /** The trickle: `connections` clients, one byte each every `intervalMs`, one round per server. */
   readonly trickle: {
@@ -166,6 +172,7 @@ const FULL: Settings = {
   ],
   fanOutSize: 64,
   fanOutBatch: 16,
+  lockstep: [100],
   idleConnections: 10_000,
   trickle: {
     connections: 2000,
@@ -723,6 +730,75 @@ async function fanOutWorkload(ctx: Context): Promise<void> {
   }
 }
 
+/**
+ * Lockstep fan-out: one line at a time, each sent only once every receiver has the one before, so
+ * the rate is the inverse of a broadcast's round trip (issue 12's "lockstep fan-out"). The same
+ * servers as the burst: the headline row against the chunk-forwarding raw server, with the
+ * target, and an informational one against the per-line server.
+ */
+async function lockstepWorkload(ctx: Context): Promise<void> {
+  const s = ctx.settings;
+  for (const receivers of s.lockstep) {
+    const raw = await launch(ctx, 'raw-spread-chunks');
+    const rawPerLine = await launch(ctx, 'raw-spread');
+    const rxnet = await launch(ctx, 'rxnet-spread');
+    const twisted = await launchTwisted(ctx, 'twisted_spread');
+    const label = `${receivers} receivers · ${sizeLabel(s.fanOutSize)} lines, one at a time`;
+    const kept = await roundsOf<LockstepResult>(
+      ctx,
+      'lockstep',
+      label,
+      withTwisted({ raw, rawPerLine, rxnet }, twisted),
+      (port) => ({
+        kind: 'lockstep',
+        port,
+        receivers,
+        size: s.fanOutSize,
+        warmupMs: s.warmupMs,
+        durationMs: s.durationMs,
+      }),
+      (r) => (r.verified ? r.rounds / r.seconds : 0),
+      (r) =>
+        `${human(r.rounds / r.seconds)} rounds/s, p50 ${human(r.p50Us)} µs, p99 ${human(r.p99Us)} µs, loadgen CPU ${cpuPercent(r.cpu.fraction)} %, ${r.verified ? 'counts verified' : `COUNTS WRONG (${r.minReceivedBytes}..${r.maxReceivedBytes} B)`}`,
+      (s.warmupMs + s.durationMs) / 1000 + 0.5,
+    );
+    const details = {
+      'rounds measured': (m: Measured<LockstepResult>) => m.result.rounds,
+      'p50 µs round trip': (m: Measured<LockstepResult>) => m.result.p50Us,
+      'p99 µs round trip': (m: Measured<LockstepResult>) => m.result.p99Us,
+      'server CPU %': (m: Measured<LockstepResult>) => cpuPercent(m.serverCpu),
+      'loadgen CPU %': (m: Measured<LockstepResult>) => cpuPercent(m.result.cpu.fraction),
+    };
+    const rate = (r: LockstepResult): number => r.rounds / r.seconds;
+    const twistedRounds = twistedKept(kept, twisted);
+    const verified = (...rows: (Kept<LockstepResult> | Missing)[]): boolean =>
+      rows.every((k) => !('best' in k) || k.best.result.verified);
+    ctx.comparisons.push(
+      row<LockstepResult>(
+        'lockstep',
+        `${label} · vs chunk-forwarding raw`,
+        'rounds/s',
+        { raw: kept.raw!, rxnet: kept.rxnet!, twisted: twistedRounds },
+        rate,
+        LOCKSTEP_TARGET,
+        details,
+        { verified: verified(kept.raw!, kept.rxnet!, twistedRounds) },
+      ),
+      row<LockstepResult>(
+        'lockstep',
+        `${label} · vs per-line raw`,
+        'rounds/s',
+        { raw: kept.rawPerLine!, rxnet: kept.rxnet!, twisted: undefined },
+        rate,
+        undefined,
+        details,
+        { verified: verified(kept.rawPerLine!, kept.rxnet!) },
+      ),
+    );
+    await stopAll(ctx, running([raw, rawPerLine, rxnet, twisted]));
+  }
+}
+
 /** Measures one job once against each server given (in `IMPLS` order), with the server's CPU. */
 async function onceEach<R extends JobResult>(
   ctx: Context,
@@ -1141,6 +1217,13 @@ async function main(): Promise<void> {
       settings.fanOut.length * (3 + withTwisted) * rounds,
       settings.fanOut.length * (3 + withTwisted) * rounds * fanOutStepSeconds(settings),
     ],
+    lockstep: [
+      settings.lockstep.length * (3 + withTwisted) * rounds,
+      settings.lockstep.length *
+        (3 + withTwisted) *
+        rounds *
+        ((settings.warmupMs + settings.durationMs) / 1000 + 0.5),
+    ],
     trickle: [2 + withTwisted, (2 + withTwisted) * trickleStepSeconds(settings)],
     fairness: [2 * (2 + withTwisted), 2 * (2 + withTwisted) * fairnessStepSeconds(settings)],
     idleMemory: [4, 16],
@@ -1197,6 +1280,7 @@ async function main(): Promise<void> {
       if (workload === 'echo') await echoWorkload(ctx);
       else if (workload === 'connectionRate') await connectionRateWorkload(ctx);
       else if (workload === 'fanOut') await fanOutWorkload(ctx);
+      else if (workload === 'lockstep') await lockstepWorkload(ctx);
       else if (workload === 'trickle') await trickleWorkload(ctx);
       else if (workload === 'fairness') await fairnessWorkload(ctx);
       else if (workload === 'idleMemory') await idleMemoryWorkload(ctx);

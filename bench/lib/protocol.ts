@@ -53,6 +53,20 @@ export interface FanOutJob {
 }
 
 /**
+ * Lockstep fan-out: one sender writes one `size`-byte line, waits until every one of `receivers`
+ * has it, then writes the next; rounds run for `warmupMs` unmeasured, then for `durationMs`.
+ */
+export interface LockstepJob {
+  readonly kind: 'lockstep';
+  readonly port: number;
+  readonly receivers: number;
+  /** Bytes per line, newline included. */
+  readonly size: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+}
+
+/**
  * Opens `connections` more connections and holds them open: each confirmed by one echoed byte, or
  * with `partialLine` (a line-framed Spread server), each sends one byte without a newline after
  * its greeting, which the server must hold as the start of a line.
@@ -99,7 +113,14 @@ export interface FairnessJob {
 }
 
 export type Job =
-  EchoJob | ConnectionRateJob | FanOutJob | IdleOpenJob | IdleCloseJob | TrickleJob | FairnessJob;
+  | EchoJob
+  | ConnectionRateJob
+  | FanOutJob
+  | LockstepJob
+  | IdleOpenJob
+  | IdleCloseJob
+  | TrickleJob
+  | FairnessJob;
 
 /** The load generator's own CPU use during the measured window. */
 export interface CpuUse {
@@ -150,6 +171,23 @@ export interface FanOutResult {
   readonly cpu: CpuUse;
 }
 
+export interface LockstepResult {
+  readonly kind: 'lockstep';
+  readonly receivers: number;
+  /** Lines sent in the measured window, each received by every receiver before the next. */
+  readonly rounds: number;
+  readonly warmupRounds: number;
+  readonly seconds: number;
+  /** From the line's write until the last receiver has it. */
+  readonly p50Us: number;
+  readonly p99Us: number;
+  /** Every receiver got exactly one line per round (warm-up included), the sender nothing back. */
+  readonly verified: boolean;
+  readonly minReceivedBytes: number;
+  readonly maxReceivedBytes: number;
+  readonly cpu: CpuUse;
+}
+
 export interface IdleOpenResult {
   readonly kind: 'idleOpen';
   readonly opened: number;
@@ -194,6 +232,7 @@ export type JobResult =
   | EchoResult
   | ConnectionRateResult
   | FanOutResult
+  | LockstepResult
   | IdleOpenResult
   | IdleCloseResult
   | TrickleResult
