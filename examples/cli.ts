@@ -9,13 +9,24 @@
  * @packageDocumentation
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { lastValueFrom, Subject, Subscription, takeUntil, type Observable } from 'rxjs';
+import {
+  defer,
+  lastValueFrom,
+  Subject,
+  Subscription,
+  takeUntil,
+  type Observable,
+  type SchedulerLike,
+} from 'rxjs';
 import {
   describeCloseReason,
   InvalidEndpointError,
+  reconnect,
   serve,
   type Address,
   type Behaviour,
+  type ClientEvent,
+  type ReconnectConfig,
   type ServeOptions,
   type ShutdownComplete,
   type TcpAddress,
@@ -45,6 +56,33 @@ export interface ExampleHandle {
    * Servers leave it undefined and run until stopped.
    */
   readonly done?: Promise<number>;
+}
+
+/**
+ * A client example's `reconnect` option: off (`false`, the default), Twisted's
+ * `ReconnectingClientFactory` backoff (`true`), or its delays, factor, jitter and retry limit.
+ */
+export type ReconnectOption =
+  boolean | Omit<ReconnectConfig<ClientEvent>, 'resetWhen' | 'scheduler'>;
+
+/**
+ * A client's connection attempts, each a new `attempt()`, tried again with backoff on `scheduler`
+ * when `option` asks for it; a connection resets the backoff.
+ */
+export function reconnecting(
+  attempt: () => Observable<ClientEvent>,
+  option: ReconnectOption | undefined,
+  scheduler: SchedulerLike,
+): Observable<ClientEvent> {
+  const attempts = defer(attempt);
+  if (option === undefined || option === false) return attempts;
+  return attempts.pipe(
+    reconnect<ClientEvent>({
+      ...(option === true ? {} : option),
+      resetWhen: (event) => event.type === 'connected',
+      scheduler,
+    }),
+  );
 }
 
 /**

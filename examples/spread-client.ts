@@ -36,14 +36,12 @@ import {
 } from 'rxjs';
 import {
   connectEvents,
-  reconnect,
   runProtocol,
   sendEvery,
   type ClientEvent,
   type CloseReason,
   type Connection,
   type PerConnection,
-  type ReconnectConfig,
 } from 'rxnet';
 import {
   consoleLog,
@@ -51,10 +49,12 @@ import {
   formatTimestamp,
   parseCommandLine,
   positiveNumber,
+  reconnecting,
   runMain,
   runUntilStopped,
   type ExampleHandle,
   type Log,
+  type ReconnectOption,
 } from './cli';
 
 /** Where the seed connects: port 8007 on this host. */
@@ -103,7 +103,7 @@ export interface SpreadClientConfig extends SpreadSenderOptions {
    * backoff, or its delays, factor, jitter (and `random`, its source) and retry limit. The retry
    * timers run on `scheduler`. @defaultValue `false`
    */
-  readonly reconnect?: boolean | Omit<ReconnectConfig<ClientEvent>, 'resetWhen' | 'scheduler'>;
+  readonly reconnect?: ReconnectOption;
   /** Where the lifecycle and the received data are printed. @defaultValue stdout */
   readonly log?: Log;
 }
@@ -209,19 +209,7 @@ export function spreadClient(
 ): Observable<number> {
   const { log = consoleLog } = options;
   const scheduler = options.scheduler ?? asyncScheduler;
-  const attempts = defer(attempt);
-  const backoff =
-    options.reconnect === true ? {} : options.reconnect === false ? undefined : options.reconnect;
-  const lifecycle =
-    backoff === undefined
-      ? attempts
-      : attempts.pipe(
-          reconnect<ClientEvent>({
-            ...backoff,
-            resetWhen: (event) => event.type === 'connected',
-            scheduler,
-          }),
-        );
+  const lifecycle = reconnecting(attempt, options.reconnect, scheduler);
   return defer(() => {
     // Per subscription, so that each run of the client counts its own messages.
     let finished = false;

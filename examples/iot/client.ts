@@ -32,17 +32,15 @@ import {
   timer,
 } from 'rxjs';
 import {
-  reconnect,
   requester,
   runProtocol,
   sendEvery,
   type ClientEvent,
   type CloseReason,
   type PerConnection,
-  type ReconnectConfig,
   type Requester,
 } from 'rxnet';
-import { describe, type Log } from '../cli';
+import { describe, reconnecting, type Log, type ReconnectOption } from '../cli';
 import {
   Cmd,
   isResponse,
@@ -345,7 +343,7 @@ export interface SbmpClientOptions extends SbmpOptions {
    * Reconnect when the connection fails or is lost: `true` for Twisted's backoff, or its settings.
    * @defaultValue false
    */
-  readonly reconnect?: boolean | Omit<ReconnectConfig<ClientEvent>, 'resetWhen' | 'scheduler'>;
+  readonly reconnect?: ReconnectOption;
   /** Where the backoff runs. @defaultValue `asyncScheduler` */
   readonly scheduler?: SchedulerLike;
 }
@@ -369,23 +367,7 @@ export function runSbmpClient(
 ): Observable<number> {
   const scheduler = options.scheduler ?? asyncScheduler;
   const framing = sbmp(options);
-  const backoff =
-    options.reconnect === true
-      ? {}
-      : options.reconnect === false || options.reconnect === undefined
-        ? undefined
-        : options.reconnect;
-  const attempts = defer(attempt);
-  const lifecycle =
-    backoff === undefined
-      ? attempts
-      : attempts.pipe(
-          reconnect<ClientEvent>({
-            ...backoff,
-            resetWhen: (event) => event.type === 'connected',
-            scheduler,
-          }),
-        );
+  const lifecycle = reconnecting(attempt, options.reconnect, scheduler);
   return defer(() => {
     let finished = false;
     let failed = false;
