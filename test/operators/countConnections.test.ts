@@ -31,6 +31,32 @@ describe('countConnections', () => {
       });
     });
 
+    it('gives each counted event exactly the keys of the event, in its order, then count', () => {
+      const tag = Symbol('tag');
+      const events = [
+        made(1),
+        { id: 2, type: 'connectionMade' as const, local: made(2).local, remote: made(2).remote },
+        { ...made(3), note: 'extra' },
+        { ...made(4), [tag]: 'symbol' },
+        lost(1, { type: 'done' }),
+        { ...lost(3, { type: 'done' }), note: 'extra' },
+      ];
+      const seen: object[] = [];
+      from(events)
+        .pipe(countConnections())
+        .subscribe((value) => seen.push(value));
+      expect(seen.map((value) => Reflect.ownKeys(value))).toEqual([
+        ['type', 'id', 'local', 'remote', 'count'],
+        ['id', 'type', 'local', 'remote', 'count'],
+        ['type', 'id', 'local', 'remote', 'note', 'count'],
+        ['type', 'id', 'local', 'remote', 'count', tag],
+        ['type', 'id', 'reason', 'count'],
+        ['type', 'id', 'reason', 'note', 'count'],
+      ]);
+      expect(seen[3]).toEqual({ ...made(4), [tag]: 'symbol', count: 4 });
+      expect(seen.map((value) => (value as { count: number }).count)).toEqual([1, 2, 3, 4, 3, 2]);
+    });
+
     it('passes data events and commands through as the same objects', () => {
       const event = data(1, 'x');
       const command = write(1, 'y');
