@@ -1,5 +1,4 @@
-import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
-import { relay } from '../internal/relay';
+import { Observable, type OperatorFunction, Subscriber } from 'rxjs';
 
 /**
  * One subscription's framing state. Internal: the public decoders are built from it by
@@ -16,25 +15,63 @@ export interface FrameDecoder<T> {
 }
 
 /**
- * Turns a decoder factory into an operator over chunks, with a fresh decoder per subscription.
+ * Turns a decoder factory into an operator over chunks, with a fresh decoder per subscription,
+ * made at the first chunk: a server holds one subscription per connection, and most of them sit
+ * idle (issue 12's idle memory). `create` must have no side effects.
  *
- * {@link relay} subscribes the source with `subscriber` itself, so a synchronous source stops as
- * soon as the consumer goes, and a decoder's throw fails the stream and unsubscribes from the
- * source: nothing after the bad frame is delivered.
+ * The source is subscribed with a {@link DecodingSubscriber} chained to `subscriber`, so a
+ * synchronous source stops as soon as the consumer goes, and a decoder's throw fails the stream
+ * and unsubscribes from the source: nothing after the bad frame is delivered.
  */
 export function decodeWith<T>(create: () => FrameDecoder<T>): OperatorFunction<Buffer, T> {
   return (source) =>
     new Observable<T>((subscriber) => {
-      let decoder: FrameDecoder<T> | null = create();
-      relay(
-        source,
-        subscriber,
-        (chunk) => decoder?.push(chunk, subscriber),
-        () => decoder?.end(subscriber),
-      );
-      return () => {
-        // Drops the buffered bytes with the decoder, even if a caller still holds this subscription.
-        decoder = null;
-      };
+      source.subscribe(new DecodingSubscriber(create, subscriber));
     });
+}
+
+/**
+ * The one object a decoding subscription holds, in place of a chain of operators and closures.
+ * Chained to `out` (the `Subscriber` constructor adds it to `out`'s teardown), so `out`'s
+ * unsubscription or failure unsubscribes this from the source at once.
+ */
+class DecodingSubscriber<T> extends Subscriber<Buffer> {
+  private decoder: FrameDecoder<T> | undefined;
+
+  constructor(
+    private readonly create: () => FrameDecoder<T>,
+    private readonly out: Subscriber<T>,
+  ) {
+    super(out);
+  }
+
+  protected override _next(chunk: Buffer): void {
+    const out = this.out;
+    try {
+      (this.decoder ??= this.create()).push(chunk, out);
+    } catch (error: unknown) {
+      out.error(error);
+    }
+  }
+
+  protected override _error(error: unknown): void {
+    this.out.error(error);
+  }
+
+  protected override _complete(): void {
+    const out = this.out;
+    try {
+      (this.decoder ?? this.create()).end(out);
+    } catch (error: unknown) {
+      out.error(error);
+      return;
+    }
+    out.complete();
+  }
+
+  override unsubscribe(): void {
+    // Drops the buffered bytes with the decoder, even if a caller still holds this subscription.
+    this.decoder = undefined;
+    super.unsubscribe();
+  }
 }

@@ -1,9 +1,9 @@
-import type { OperatorFunction } from 'rxjs';
+import type { OperatorFunction, Subscriber } from 'rxjs';
 import { FrameTooLongError, InvalidFrameError, TruncatedFrameError } from '../errors';
 import type { Framing, Output } from '../types';
 import { ChunkQueue } from './ChunkQueue';
 import { framingOf } from './codec';
-import { decodeWith } from './decoder';
+import { decodeWith, type FrameDecoder } from './decoder';
 import { encodeWith } from './encoder';
 import {
   byteCount,
@@ -61,56 +61,82 @@ export function delimited(
 ): Framing<Buffer> {
   const needle = toDelimiter(delimiter);
   const max = byteCount('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
-  const allowTruncation = options.allowTruncation ?? false;
-  const single = needle.length === 1 ? needle[0] : -1;
-  const decode = decodeWith<Buffer>(() => {
-    const queue = new ChunkQueue();
-    /** No delimiter starts before this position of the queue. */
-    let searchFrom = 0;
-    return {
-      push(chunk, out) {
-        let start = 0;
-        if (queue.length > 0) {
-          queue.push(chunk);
-          const at = queue.indexOf(needle, searchFrom);
-          if (at < 0) {
-            searchFrom = queue.partialMatchStart(needle, searchFrom);
-            if (searchFrom > max) throw new FrameTooLongError(max, searchFrom);
-            return;
-          }
-          if (at > max) throw new FrameTooLongError(max, at);
-          const frame = queue.consume(at);
-          queue.skip(needle.length);
-          searchFrom = 0;
-          out.next(frame);
-          // The delimiter ended inside this chunk (none ended earlier), so what is left is its tail.
-          start = chunk.length - queue.length;
-          queue.clear();
-        }
-        // Frames inside the chunk are views of it; the loop avoids the queue, the common case per frame.
-        while (!out.closed) {
-          const at = single >= 0 ? chunk.indexOf(single, start) : chunk.indexOf(needle, start);
-          if (at < 0) break;
-          if (at - start > max) throw new FrameTooLongError(max, at - start);
-          out.next(chunk.subarray(start, at));
-          start = at + needle.length;
-        }
-        if (start < chunk.length && !out.closed) {
-          queue.push(start === 0 ? chunk : chunk.subarray(start));
-          searchFrom = queue.partialMatchStart(needle, 0);
-          if (searchFrom > max) throw new FrameTooLongError(max, searchFrom);
-        }
-      },
-      end(out) {
-        if (queue.length === 0) return;
-        if (!allowTruncation) throw new TruncatedFrameError(queue.length);
-        // The rest may end in a partial delimiter, which the limit so far gave the benefit of the doubt.
-        if (queue.length > max) throw new FrameTooLongError(max, queue.length);
-        out.next(queue.consume(queue.length));
-      },
-    };
-  });
+  const settings: DelimitedSettings = {
+    needle,
+    single: needle.length === 1 ? needle[0]! : -1,
+    max,
+    allowTruncation: options.allowTruncation ?? false,
+  };
+  const decode = decodeWith<Buffer>(() => new DelimitedDecoder(settings));
   return framingOf(decode, (frame: Output) => frameParts(toBuffer(frame), needle, max));
+}
+
+/** One {@link delimited} decoder's fixed settings, shared by every subscription's decoder. */
+interface DelimitedSettings {
+  readonly needle: Buffer;
+  /** The delimiter's byte when it is one byte long (a faster search), else -1. */
+  readonly single: number;
+  readonly max: number;
+  readonly allowTruncation: boolean;
+}
+
+/**
+ * One subscription's state: an object with methods rather than closures, and the queue made only
+ * when a frame is first left unfinished (most connections' chunks end where their frames do).
+ */
+class DelimitedDecoder implements FrameDecoder<Buffer> {
+  private queue: ChunkQueue | undefined;
+  /** No delimiter starts before this position of the queue. */
+  private searchFrom = 0;
+
+  constructor(private readonly settings: DelimitedSettings) {}
+
+  push(chunk: Buffer, out: Subscriber<Buffer>): void {
+    const { needle, single, max } = this.settings;
+    let start = 0;
+    let queue = this.queue;
+    if (queue !== undefined && queue.length > 0) {
+      queue.push(chunk);
+      const at = queue.indexOf(needle, this.searchFrom);
+      if (at < 0) {
+        this.searchFrom = queue.partialMatchStart(needle, this.searchFrom);
+        if (this.searchFrom > max) throw new FrameTooLongError(max, this.searchFrom);
+        return;
+      }
+      if (at > max) throw new FrameTooLongError(max, at);
+      const frame = queue.consume(at);
+      queue.skip(needle.length);
+      this.searchFrom = 0;
+      out.next(frame);
+      // The delimiter ended inside this chunk (none ended earlier), so what is left is its tail.
+      start = chunk.length - queue.length;
+      queue.clear();
+    }
+    // Frames inside the chunk are views of it; the loop avoids the queue, the common case per frame.
+    while (!out.closed) {
+      const at = single >= 0 ? chunk.indexOf(single, start) : chunk.indexOf(needle, start);
+      if (at < 0) break;
+      if (at - start > max) throw new FrameTooLongError(max, at - start);
+      out.next(chunk.subarray(start, at));
+      start = at + needle.length;
+    }
+    if (start < chunk.length && !out.closed) {
+      queue ??= this.queue = new ChunkQueue();
+      queue.push(start === 0 ? chunk : chunk.subarray(start));
+      this.searchFrom = queue.partialMatchStart(needle, 0);
+      if (this.searchFrom > max) throw new FrameTooLongError(max, this.searchFrom);
+    }
+  }
+
+  end(out: Subscriber<Buffer>): void {
+    const queue = this.queue;
+    if (queue === undefined || queue.length === 0) return;
+    const { max, allowTruncation } = this.settings;
+    if (!allowTruncation) throw new TruncatedFrameError(queue.length);
+    // The rest may end in a partial delimiter, which the limit so far gave the benefit of the doubt.
+    if (queue.length > max) throw new FrameTooLongError(max, queue.length);
+    out.next(queue.consume(queue.length));
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { Observable, type Observer, type Subscriber } from 'rxjs';
+import { Observable, Subscriber } from 'rxjs';
 import type { ConnectionId, Output } from '../types';
 
 /**
@@ -63,9 +63,9 @@ export class FanOutBatch<S> {
    * and the behaviour has answered every frame), by the writes held meanwhile.
    */
   around<C>(chunks$: Observable<C>): Observable<C> {
-    return new Observable<C>((subscriber) =>
-      chunks$.subscribe(new ChunkHandling(this, subscriber)),
-    );
+    return new Observable<C>((subscriber) => {
+      chunks$.subscribe(new ChunkHandling(this, subscriber));
+    });
   }
 
   /**
@@ -115,29 +115,27 @@ export class FanOutBatch<S> {
   }
 }
 
-/** One subscription of {@link FanOutBatch.around}. */
-class ChunkHandling<C> implements Observer<C> {
+/**
+ * One subscription of {@link FanOutBatch.around}: a `Subscriber` chained to the downstream one
+ * (its teardown is part of it), so a server's idle connection holds this one object here rather
+ * than an observer and the two wrappers `subscribe()` would put round it.
+ */
+class ChunkHandling<C> extends Subscriber<C> {
   constructor(
     private readonly batch: { depth: number; flush(): void },
-    private readonly subscriber: Subscriber<C>,
-  ) {}
+    private readonly out: Subscriber<C>,
+  ) {
+    super(out);
+  }
 
-  next(chunk: C): void {
+  protected override _next(chunk: C): void {
     const batch = this.batch;
     batch.depth += 1;
     try {
-      this.subscriber.next(chunk);
+      this.out.next(chunk);
     } finally {
       batch.depth -= 1;
       batch.flush();
     }
-  }
-
-  error(error: unknown): void {
-    this.subscriber.error(error);
-  }
-
-  complete(): void {
-    this.subscriber.complete();
   }
 }
