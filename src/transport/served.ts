@@ -3,6 +3,7 @@ import { RxnetError, StartTlsError, TlsError } from '../errors';
 import { asRxnetError } from '../internal/asRxnetError';
 import { frameError, type FrameCounts } from '../observability/connectionDiagnostics';
 import type { CloseReason, Connection, ConnectionId, ServerEvent, TlsInfo } from '../types';
+import { CoreConnection, type CloseHook } from './connection/core';
 
 /** What a {@link Served} connection reports to its server. */
 export interface ServerState<T> {
@@ -21,7 +22,7 @@ export interface ServerState<T> {
  * {@link ServedClose}. Objects with methods rather than closures, as a server holds one per open
  * connection.
  */
-export class Served<T> implements Observer<T>, FrameCounts {
+export class Served<T> implements Observer<T>, FrameCounts, CloseHook {
   /** Plain counts, read only by diagnostics (see `connectionDiagnostics.ts`). */
   framesIn = 0;
   framesOut = 0;
@@ -40,7 +41,23 @@ export class Served<T> implements Observer<T>, FrameCounts {
     if (this.tls !== 'upgrading') {
       this.frames = frames$.subscribe(this);
     }
-    this.closed = this.connection.closed$.subscribe(new ServedClose(this));
+    const connection = this.connection;
+    if (connection instanceof CoreConnection) {
+      // Told directly, without the Observable, subscriber and notice `closed$` would hold for as
+      // long as the connection is open (issue 12's idle memory).
+      this.watchingClose = connection.watchClose(this);
+    } else {
+      this.closed = connection.closed$.subscribe(new ServedClose(this));
+    }
+  }
+
+  /** This is among its {@link CoreConnection}'s close hooks. */
+  private watchingClose = false;
+
+  /** The connection closed ({@link CloseHook}). */
+  connectionClosed(reason: CloseReason): void {
+    this.watchingClose = false;
+    this.connectionLost(reason);
   }
 
   /** The decoder over `data$`, subscribed afresh after a `startTls`. */
@@ -185,6 +202,10 @@ export class Served<T> implements Observer<T>, FrameCounts {
     this.tls = 'stopped';
     this.frames?.unsubscribe();
     this.closed?.unsubscribe();
+    if (this.watchingClose) {
+      this.watchingClose = false;
+      (this.connection as CoreConnection).unwatchClose(this);
+    }
     this.release();
     const waitingOn = this.waitingOn;
     this.waitingOn = undefined;
