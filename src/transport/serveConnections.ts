@@ -243,6 +243,10 @@ export function serveConnections<T = Buffer, O = Output>(
       connectionClosed,
       current: undefined,
       pausesSenders: true,
+      framesOf: (connection) =>
+        decode === undefined
+          ? (connection.data$ as Observable<unknown> as Observable<T>)
+          : fanOut.around(connection.data$).pipe(decode),
       progress: (progress) => subscriber.next(progress),
       finish,
     };
@@ -436,12 +440,8 @@ export function serveConnections<T = Buffer, O = Output>(
         local: connection.local,
         remote: connection.remote,
       });
-      const frames$ =
-        decode === undefined
-          ? (connection.data$ as Observable<unknown> as Observable<T>)
-          : fanOut.around(connection.data$).pipe(decode);
       connectionServed(connection, served);
-      served.start(frames$);
+      served.start();
       shutdown?.accepted(served);
     }
 

@@ -15,6 +15,12 @@ export interface ServerState<T> {
   current: Served<T> | undefined;
   /** Whether a write that fills a receiver pauses its sender (see `writeTo`); off in a shutdown. */
   pausesSenders: boolean;
+  /**
+   * A fresh decoder over the connection's `data$`: at the start, and again after a `startTls`.
+   * Made when it is subscribed rather than kept, as a server holds one {@link Served} per open
+   * connection and the operator chain's Observables are needed only to subscribe.
+   */
+  framesOf(connection: Connection): Observable<T>;
 }
 
 /**
@@ -35,11 +41,11 @@ export class Served<T> implements Observer<T>, FrameCounts, CloseHook {
     readonly connection: Connection,
   ) {}
 
-  start(frames$: Observable<T>): void {
-    this.frames$ = frames$;
+  start(): void {
+    this.started = true;
     // A `startTls` on `connectionMade` came first: the frames begin once TLS has.
     if (this.tls !== 'upgrading') {
-      this.frames = frames$.subscribe(this);
+      this.frames = this.server.framesOf(this.connection).subscribe(this);
     }
     const connection = this.connection;
     if (connection instanceof CoreConnection) {
@@ -60,8 +66,8 @@ export class Served<T> implements Observer<T>, FrameCounts, CloseHook {
     this.connectionLost(reason);
   }
 
-  /** The decoder over `data$`, subscribed afresh after a `startTls`. */
-  private frames$: Observable<T> | undefined;
+  /** `start()` has been called: an upgrade done before it leaves the first subscription to it. */
+  private started = false;
   /** Where a `startTls` command stands; `stopped` once the server no longer serves this connection. */
   private tls: 'plain' | 'upgrading' | 'secure' | 'stopped' = 'plain';
 
@@ -104,8 +110,8 @@ export class Served<T> implements Observer<T>, FrameCounts, CloseHook {
     }
     this.tls = 'secure';
     this.server.events.next({ type: 'tlsStarted', id: this.connection.id, tls });
-    if (this.frames$ !== undefined && this.tls === 'secure' && this.connection.state === 'open') {
-      this.frames = this.frames$.subscribe(this);
+    if (this.started && this.tls === 'secure' && this.connection.state === 'open') {
+      this.frames = this.server.framesOf(this.connection).subscribe(this);
     }
   }
 
