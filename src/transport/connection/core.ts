@@ -245,7 +245,9 @@ export class CoreConnection implements Connection, TransportSink {
       hook.connectionClosed(this.reason!);
       return false;
     }
-    (this.closeHooks ??= []).push(hook);
+    // A literal of one: a first push() would give the array room for 17 (V8), held while open.
+    if (this.closeHooks === undefined) this.closeHooks = [hook];
+    else this.closeHooks.push(hook);
     return true;
   }
 
