@@ -24,18 +24,11 @@ export class Sending implements Observer<Output>, CloseHook, DrainHook {
   private source: AsyncIterable<Output> | undefined;
   private iterator: AsyncIterator<Output> | undefined;
   private wakeUp: (() => void) | undefined;
-  /** Also the drain check of the writes it makes (see `write`). */
-  private readonly onFlushed: FlushCallback = (error) => {
-    flushed(this.connection);
-    this.outstanding -= 1;
-    // Node calls back a write in progress without an error when the stream is destroyed: after a
-    // close was decided, only the close can tell whether the bytes went out.
-    const reason = this.connection.reason;
-    const decided = reason !== undefined && reason.type !== 'done';
-    if (error == null && !decided && this.completed && this.outstanding === 0) {
-      this.finish();
-    }
-  };
+  /**
+   * Also the drain check of the writes it makes (see `write`). Made at the first write: an echo's
+   * `send(data$)` of an idle connection never writes (issue 12's idle memory).
+   */
+  private onFlushed: FlushCallback | undefined;
 
   constructor(
     private readonly connection: CoreConnection,
@@ -59,7 +52,19 @@ export class Sending implements Observer<Output>, CloseHook, DrainHook {
       return;
     }
     this.outstanding += 1;
-    write(this.connection, chunk, this.onFlushed);
+    write(this.connection, chunk, (this.onFlushed ??= (error) => this.flushed(error)));
+  }
+
+  private flushed(error: Error | null | undefined): void {
+    flushed(this.connection);
+    this.outstanding -= 1;
+    // Node calls back a write in progress without an error when the stream is destroyed: after a
+    // close was decided, only the close can tell whether the bytes went out.
+    const reason = this.connection.reason;
+    const decided = reason !== undefined && reason.type !== 'done';
+    if (error == null && !decided && this.completed && this.outstanding === 0) {
+      this.finish();
+    }
   }
 
   error(error: unknown): void {
