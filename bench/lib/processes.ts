@@ -242,6 +242,41 @@ export function buildCLoadGenerator(): { readonly binary: string } | { readonly 
 }
 
 /**
+ * Settles with job `id`'s result, passing its phases to `onPhase` on the way. `listen` subscribes
+ * to the generator's replies (however they travel) and returns how to unsubscribe; `send` hands
+ * the job over once the reply cannot be missed. The generator exiting first rejects.
+ */
+function jobReply<R extends JobResult>(
+  child: ChildProcess,
+  id: number,
+  job: Job,
+  listen: (onReply: (reply: JobReply) => void) => () => void,
+  send: () => void,
+  onPhase?: (phase: 'measureStart' | 'measureEnd') => void,
+): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    function onReply(reply: JobReply): void {
+      if (reply.id !== id) return;
+      if ('phase' in reply) {
+        onPhase?.(reply.phase);
+        return;
+      }
+      unlisten();
+      child.off('exit', onExit);
+      if ('error' in reply) reject(new Error(`load generator: ${reply.error}`));
+      else resolve(reply.result as R);
+    }
+    function onExit(code: number | null): void {
+      unlisten();
+      reject(new Error(`load generator exited with code ${code} during a ${job.kind} job`));
+    }
+    const unlisten = listen(onReply);
+    child.once('exit', onExit);
+    send();
+  });
+}
+
+/**
  * The load generator in C (bench/loadgen.c, built by {@link buildCLoadGenerator}): the same jobs
  * and results as the Node one, a job as one line of `key=value` pairs on its stdin, the phases
  * and the result as JSON lines on its stdout.
@@ -270,27 +305,20 @@ export function startCLoadGenerator(binary: string, cpu?: number): LoadGenerator
     ): Promise<R> {
       const id = nextId;
       nextId += 1;
-      return new Promise<R>((resolve, reject) => {
-        function onReply(reply: JobReply): void {
-          if (reply.id !== id) return;
-          if ('phase' in reply) {
-            onPhase?.(reply.phase);
-            return;
-          }
-          listeners.delete(onReply);
-          child.off('exit', onExit);
-          if ('error' in reply) reject(new Error(`load generator: ${reply.error}`));
-          else resolve(reply.result as R);
-        }
-        function onExit(code: number | null): void {
-          listeners.delete(onReply);
-          reject(new Error(`load generator exited with code ${code} during a ${job.kind} job`));
-        }
-        listeners.add(onReply);
-        child.once('exit', onExit);
-        const fields = Object.entries({ id, ...job }).map(([key, value]) => `${key}=${value}`);
-        child.stdin!.write(`${fields.join(' ')}\n`);
-      });
+      return jobReply<R>(
+        child,
+        id,
+        job,
+        (onReply) => {
+          listeners.add(onReply);
+          return () => listeners.delete(onReply);
+        },
+        () => {
+          const fields = Object.entries({ id, ...job }).map(([key, value]) => `${key}=${value}`);
+          child.stdin!.write(`${fields.join(' ')}\n`);
+        },
+        onPhase,
+      );
     },
     stop: async () => {
       child.stdin!.end();
@@ -323,26 +351,17 @@ export function startLoadGenerator(cpu?: number): LoadGenerator {
     ): Promise<R> {
       const id = nextId;
       nextId += 1;
-      return new Promise<R>((resolve, reject) => {
-        function onMessage(reply: JobReply): void {
-          if (reply.id !== id) return;
-          if ('phase' in reply) {
-            onPhase?.(reply.phase);
-            return;
-          }
-          child.off('message', onMessage);
-          child.off('exit', onExit);
-          if ('error' in reply) reject(new Error(`load generator: ${reply.error}`));
-          else resolve(reply.result as R);
-        }
-        function onExit(code: number | null): void {
-          child.off('message', onMessage);
-          reject(new Error(`load generator exited with code ${code} during a ${job.kind} job`));
-        }
-        child.on('message', onMessage);
-        child.once('exit', onExit);
-        child.send({ id, job });
-      });
+      return jobReply<R>(
+        child,
+        id,
+        job,
+        (onReply) => {
+          child.on('message', onReply);
+          return () => child.off('message', onReply);
+        },
+        () => child.send({ id, job }),
+        onPhase,
+      );
     },
     stop: async () => {
       if (child.connected) child.disconnect();
