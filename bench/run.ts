@@ -508,6 +508,48 @@ function twistedKept<R extends JobResult>(
   return 'missing' in twisted ? twisted : kept.twisted!;
 }
 
+/**
+ * A spread workload's two rows (fan-out, lockstep): the headline one against the chunk-forwarding
+ * raw server, carrying the target, and an informational one against the per-line server. A row
+ * whose byte counts did not add up in any of its kept rounds is marked so.
+ */
+function spreadRows<R extends JobResult & { readonly cpu: CpuUse; readonly verified: boolean }>(
+  workload: Workload,
+  label: string,
+  metric: string,
+  kept: Partial<Record<Impl, Kept<R>>>,
+  twisted: ServerProcess | Missing,
+  rate: (r: R) => number,
+  target: Target,
+  details: Readonly<Record<string, (m: Measured<R>) => number>>,
+): Comparison[] {
+  const twistedRounds = twistedKept(kept, twisted);
+  const verified = (...rows: (Kept<R> | Missing)[]): boolean =>
+    rows.every((k) => !('best' in k) || k.best.result.verified);
+  return [
+    row<R>(
+      workload,
+      `${label} · vs chunk-forwarding raw`,
+      metric,
+      { raw: kept.raw!, rxnet: kept.rxnet!, twisted: twistedRounds },
+      rate,
+      target,
+      details,
+      { verified: verified(kept.raw!, kept.rxnet!, twistedRounds) },
+    ),
+    row<R>(
+      workload,
+      `${label} · vs per-line raw`,
+      metric,
+      { raw: kept.rawPerLine!, rxnet: kept.rxnet!, twisted: undefined },
+      rate,
+      undefined,
+      details,
+      { verified: verified(kept.rawPerLine!, kept.rxnet!) },
+    ),
+  ];
+}
+
 interface EchoCase {
   readonly connections: number;
   readonly size: number;
@@ -701,29 +743,16 @@ async function fanOutWorkload(ctx: Context): Promise<void> {
       'loadgen CPU %': (m: Measured<FanOutResult>) => cpuPercent(m.result.cpu.fraction),
     };
     const rate = (r: FanOutResult): number => r.deliveries / r.seconds;
-    const twistedRounds = twistedKept(kept, twisted);
-    const verified = (...rows: (Kept<FanOutResult> | Missing)[]): boolean =>
-      rows.every((k) => !('best' in k) || k.best.result.verified);
     ctx.comparisons.push(
-      row<FanOutResult>(
+      ...spreadRows<FanOutResult>(
         'fanOut',
-        `${label} · vs chunk-forwarding raw`,
+        label,
         'deliveries/s',
-        { raw: kept.raw!, rxnet: kept.rxnet!, twisted: twistedRounds },
+        kept,
+        twisted,
         rate,
         FAN_OUT_TARGET,
         details,
-        { verified: verified(kept.raw!, kept.rxnet!, twistedRounds) },
-      ),
-      row<FanOutResult>(
-        'fanOut',
-        `${label} · vs per-line raw`,
-        'deliveries/s',
-        { raw: kept.rawPerLine!, rxnet: kept.rxnet!, twisted: undefined },
-        rate,
-        undefined,
-        details,
-        { verified: verified(kept.rawPerLine!, kept.rxnet!) },
       ),
     );
     await stopAll(ctx, running([raw, rawPerLine, rxnet, twisted]));
@@ -770,29 +799,16 @@ async function lockstepWorkload(ctx: Context): Promise<void> {
       'loadgen CPU %': (m: Measured<LockstepResult>) => cpuPercent(m.result.cpu.fraction),
     };
     const rate = (r: LockstepResult): number => r.rounds / r.seconds;
-    const twistedRounds = twistedKept(kept, twisted);
-    const verified = (...rows: (Kept<LockstepResult> | Missing)[]): boolean =>
-      rows.every((k) => !('best' in k) || k.best.result.verified);
     ctx.comparisons.push(
-      row<LockstepResult>(
+      ...spreadRows<LockstepResult>(
         'lockstep',
-        `${label} · vs chunk-forwarding raw`,
+        label,
         'rounds/s',
-        { raw: kept.raw!, rxnet: kept.rxnet!, twisted: twistedRounds },
+        kept,
+        twisted,
         rate,
         LOCKSTEP_TARGET,
         details,
-        { verified: verified(kept.raw!, kept.rxnet!, twistedRounds) },
-      ),
-      row<LockstepResult>(
-        'lockstep',
-        `${label} · vs per-line raw`,
-        'rounds/s',
-        { raw: kept.rawPerLine!, rxnet: kept.rxnet!, twisted: undefined },
-        rate,
-        undefined,
-        details,
-        { verified: verified(kept.rawPerLine!, kept.rxnet!) },
       ),
     );
     await stopAll(ctx, running([raw, rawPerLine, rxnet, twisted]));
