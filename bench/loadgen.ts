@@ -193,12 +193,24 @@ async function connectionRate(id: number, job: ConnectionRateJob): Promise<Conne
   };
 }
 
-async function fanOut(id: number, job: FanOutJob): Promise<FanOutResult> {
-  const line = Buffer.alloc(job.size, 'x');
-  line[job.size - 1] = NEWLINE;
-  const batch = Buffer.concat(Array.from({ length: job.batch }, () => line));
-  const received = new Float64Array(job.receivers);
-  const doneAt = new Float64Array(job.receivers);
+/**
+ * A fan-out job's audience: `count` receivers, each counted from after its greeting line (before
+ * it a receiver is not yet known to the server), then one sender, counted the same way so that
+ * anything echoed back to it shows. `expect(bytes)` raises every receiver's target by `bytes` and
+ * resolves once all have reached it; `onReached` hears of each receiver as it does.
+ */
+async function openAudience(
+  port: number,
+  count: number,
+  onReached?: (index: number) => void,
+): Promise<{
+  readonly sender: Socket;
+  expect(bytes: number): Promise<void>;
+  extremes(): { readonly minReceivedBytes: number; readonly maxReceivedBytes: number };
+  verified(minReceivedBytes: number, maxReceivedBytes: number): boolean;
+  close(): Promise<void>;
+}> {
+  const received = new Float64Array(count).fill(-1);
   let greeted = 0;
   let target = 0;
   let pending = 0;
@@ -208,30 +220,28 @@ async function fanOut(id: number, job: FanOutJob): Promise<FanOutResult> {
   function onReceiverData(index: number, chunk: Buffer): void {
     let bytes = chunk.length;
     if (received[index]! < 0) {
-      // Before its greeting line a receiver is not yet known to the server; count from after it.
       const newline = chunk.indexOf(NEWLINE);
       if (newline === -1) return;
       received[index] = 0;
       bytes -= newline + 1;
       greeted += 1;
-      if (greeted === job.receivers) onAllGreeted?.();
+      if (greeted === count) onAllGreeted?.();
     }
     const before = received[index]!;
     received[index] = before + bytes;
     if (before < target && before + bytes >= target) {
-      doneAt[index] = performance.now();
+      onReached?.(index);
       pending -= 1;
       if (pending === 0) onRoundDone?.();
     }
   }
 
-  received.fill(-1);
   const allGreeted = new Promise<void>((resolve) => (onAllGreeted = resolve));
-  const receivers = await openMany(job.port, job.receivers, (socket, index) => {
+  const receivers = await openMany(port, count, (socket, index) => {
     socket.on('data', (chunk: Buffer) => onReceiverData(index, chunk));
   });
   await allGreeted;
-  const [sender] = await openMany(job.port, 1, () => undefined);
+  const [sender] = await openMany(port, 1, () => undefined);
   let senderBytes = -1;
   await new Promise<void>((resolve) => {
     sender!.on('data', (chunk: Buffer) => {
@@ -242,17 +252,46 @@ async function fanOut(id: number, job: FanOutJob): Promise<FanOutResult> {
       }
     });
   });
+  return {
+    sender: sender!,
+    expect(bytes: number): Promise<void> {
+      target += bytes;
+      pending = count;
+      return new Promise<void>((resolve) => (onRoundDone = resolve));
+    },
+    extremes() {
+      let minReceivedBytes = Infinity;
+      let maxReceivedBytes = 0;
+      for (const bytes of received) {
+        minReceivedBytes = Math.min(minReceivedBytes, bytes);
+        maxReceivedBytes = Math.max(maxReceivedBytes, bytes);
+      }
+      return { minReceivedBytes, maxReceivedBytes };
+    },
+    verified: (minReceivedBytes, maxReceivedBytes) =>
+      minReceivedBytes === target && maxReceivedBytes === target && senderBytes === 0,
+    close: () => closeAll([...receivers, sender!]),
+  };
+}
+
+async function fanOut(id: number, job: FanOutJob): Promise<FanOutResult> {
+  const line = Buffer.alloc(job.size, 'x');
+  line[job.size - 1] = NEWLINE;
+  const batch = Buffer.concat(Array.from({ length: job.batch }, () => line));
+  const doneAt = new Float64Array(job.receivers);
+  const audience = await openAudience(job.port, job.receivers, (index) => {
+    doneAt[index] = performance.now();
+  });
+  const sender = audience.sender;
 
   async function round(messages: number): Promise<number> {
-    target += messages * job.size;
-    pending = job.receivers;
-    const done = new Promise<void>((resolve) => (onRoundDone = resolve));
+    const done = audience.expect(messages * job.size);
     const start = performance.now();
     for (let sent = 0; sent < messages; sent += job.batch) {
-      const ok = sender!.write(
+      const ok = sender.write(
         sent + job.batch <= messages ? batch : batch.subarray(0, (messages - sent) * job.size),
       );
-      if (!ok) await new Promise((resolve) => sender!.once('drain', resolve));
+      if (!ok) await new Promise((resolve) => sender.once('drain', resolve));
     }
     await done;
     return start;
@@ -280,14 +319,9 @@ async function fanOut(id: number, job: FanOutJob): Promise<FanOutResult> {
   const { cpu } = meter.stop();
   send({ id, phase: 'measureEnd' });
   const times = Array.from(doneAt, (t) => (t - start) / 1000).sort((a, b) => a - b);
-  let minReceivedBytes = Infinity;
-  let maxReceivedBytes = 0;
-  for (const bytes of received) {
-    minReceivedBytes = Math.min(minReceivedBytes, bytes);
-    maxReceivedBytes = Math.max(maxReceivedBytes, bytes);
-  }
+  const { minReceivedBytes, maxReceivedBytes } = audience.extremes();
   const seconds = times[times.length - 1]!;
-  await closeAll([...receivers, sender!]);
+  await audience.close();
   return {
     kind: 'fanOut',
     receivers: job.receivers,
@@ -296,7 +330,7 @@ async function fanOut(id: number, job: FanOutJob): Promise<FanOutResult> {
     deliveries: job.receivers * messages,
     seconds,
     medianReceiverSeconds: times[Math.floor(times.length / 2)]!,
-    verified: minReceivedBytes === target && maxReceivedBytes === target && senderBytes === 0,
+    verified: audience.verified(minReceivedBytes, maxReceivedBytes),
     minReceivedBytes,
     maxReceivedBytes,
     cpu,
@@ -307,56 +341,14 @@ async function fanOut(id: number, job: FanOutJob): Promise<FanOutResult> {
 async function lockstep(id: number, job: LockstepJob): Promise<LockstepResult> {
   const line = Buffer.alloc(job.size, 'x');
   line[job.size - 1] = NEWLINE;
-  const received = new Float64Array(job.receivers).fill(-1);
   const histogram = new Histogram();
-  let greeted = 0;
-  let target = 0;
-  let pending = 0;
-  let onAllGreeted: (() => void) | undefined;
-  let onRoundDone: (() => void) | undefined;
-
-  function onReceiverData(index: number, chunk: Buffer): void {
-    let bytes = chunk.length;
-    if (received[index]! < 0) {
-      const newline = chunk.indexOf(NEWLINE);
-      if (newline === -1) return;
-      received[index] = 0;
-      bytes -= newline + 1;
-      greeted += 1;
-      if (greeted === job.receivers) onAllGreeted?.();
-    }
-    const before = received[index]!;
-    received[index] = before + bytes;
-    if (before < target && before + bytes >= target) {
-      pending -= 1;
-      if (pending === 0) onRoundDone?.();
-    }
-  }
-
-  const allGreeted = new Promise<void>((resolve) => (onAllGreeted = resolve));
-  const receivers = await openMany(job.port, job.receivers, (socket, index) => {
-    socket.on('data', (chunk: Buffer) => onReceiverData(index, chunk));
-  });
-  await allGreeted;
-  const [sender] = await openMany(job.port, 1, () => undefined);
-  let senderBytes = -1;
-  await new Promise<void>((resolve) => {
-    sender!.on('data', (chunk: Buffer) => {
-      if (senderBytes >= 0) senderBytes += chunk.length;
-      else if (chunk.indexOf(NEWLINE) !== -1) {
-        senderBytes = chunk.length - chunk.indexOf(NEWLINE) - 1;
-        resolve();
-      }
-    });
-  });
+  const audience = await openAudience(job.port, job.receivers);
 
   /** One round: the line's round trip to the last receiver, in microseconds. */
   async function round(): Promise<number> {
-    target += job.size;
-    pending = job.receivers;
-    const done = new Promise<void>((resolve) => (onRoundDone = resolve));
+    const done = audience.expect(job.size);
     const start = performance.now();
-    sender!.write(line);
+    audience.sender.write(line);
     await done;
     return (performance.now() - start) * 1000;
   }
@@ -379,13 +371,8 @@ async function lockstep(id: number, job: LockstepJob): Promise<LockstepResult> {
   const seconds = (performance.now() - start) / 1000;
   const { cpu } = meter.stop();
   send({ id, phase: 'measureEnd' });
-  let minReceivedBytes = Infinity;
-  let maxReceivedBytes = 0;
-  for (const bytes of received) {
-    minReceivedBytes = Math.min(minReceivedBytes, bytes);
-    maxReceivedBytes = Math.max(maxReceivedBytes, bytes);
-  }
-  await closeAll([...receivers, sender!]);
+  const { minReceivedBytes, maxReceivedBytes } = audience.extremes();
+  await audience.close();
   return {
     kind: 'lockstep',
     receivers: job.receivers,
@@ -394,7 +381,7 @@ async function lockstep(id: number, job: LockstepJob): Promise<LockstepResult> {
     seconds,
     p50Us: histogram.quantile(0.5),
     p99Us: histogram.quantile(0.99),
-    verified: minReceivedBytes === target && maxReceivedBytes === target && senderBytes === 0,
+    verified: audience.verified(minReceivedBytes, maxReceivedBytes),
     minReceivedBytes,
     maxReceivedBytes,
     cpu,
