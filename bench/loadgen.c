@@ -321,6 +321,29 @@ static ssize_t read_once(conn_t *c) {
   return r;
 }
 
+/**
+ * The start of a writing client's event: on EPOLLOUT it writes more of its periodic `payload`
+ * (if it has one), then it reads. Returns the bytes read into rbuf, or 0 when the event is over:
+ * nothing to read, or a broken connection, which is closed and counted in `*errors`.
+ */
+static size_t flush_then_read(conn_t *c, uint32_t events, const unsigned char *payload,
+                              size_t len, size_t period, double *errors) {
+  if ((events & EPOLLOUT) && payload != NULL && flush_periodic(c, payload, len, period) < 0) {
+    *errors += 1;
+    close_conn(c);
+    return 0;
+  }
+  if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP))) return 0;
+  ssize_t r = read_once(c);
+  if (r == -2) return 0;
+  if (r <= 0) {
+    *errors += 1;
+    close_conn(c);
+    return 0;
+  }
+  return (size_t)r;
+}
+
 /* ---- echo ---- */
 
 typedef struct {
@@ -349,21 +372,8 @@ static void echo_send(echo_t *e, conn_t *c, uint32_t count, double now) {
 
 static void echo_event(conn_t *c, uint32_t events, void *ctx) {
   echo_t *e = ctx;
-  if (events & EPOLLOUT) {
-    if (flush_periodic(c, e->payload, e->payload_len, 0) < 0) {
-      e->errors += 1;
-      close_conn(c);
-      return;
-    }
-  }
-  if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
-  ssize_t r = read_once(c);
-  if (r == -2) return;
-  if (r <= 0) {
-    e->errors += 1;
-    close_conn(c);
-    return;
-  }
+  size_t r = flush_then_read(c, events, e->payload, e->payload_len, 0, &e->errors);
+  if (r == 0) return;
   uint64_t size = (uint64_t)e->job->size;
   uint64_t available = c->partial + (uint64_t)r;
   if (available < size) {
@@ -570,25 +580,14 @@ typedef struct {
 /** Reads a greeted client: bytes before its greeting line are dropped, the rest go to on_bytes. */
 static void greeted_event(conn_t *c, uint32_t events, void *ctx) {
   greeted_t *g = ctx;
-  if ((events & EPOLLOUT) && g->payloads != NULL) {
-    if (g->endless) c->pending = UINT64_MAX / 2;
-    const unsigned char *payload = g->payloads[g->shared ? 0 : c->index];
-    if (flush_periodic(c, payload, g->payload_len, g->period) < 0) {
-      g->errors += 1;
-      close_conn(c);
-      return;
-    }
+  const unsigned char *payload = NULL;
+  if (g->payloads != NULL) {
+    if ((events & EPOLLOUT) && g->endless) c->pending = UINT64_MAX / 2;
+    payload = g->payloads[g->shared ? 0 : c->index];
   }
-  if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
-  ssize_t r = read_once(c);
-  if (r == -2) return;
-  if (r <= 0) {
-    g->errors += 1;
-    close_conn(c);
-    return;
-  }
+  size_t n = flush_then_read(c, events, payload, g->payload_len, g->period, &g->errors);
+  if (n == 0) return;
   const unsigned char *data = rbuf;
-  size_t n = (size_t)r;
   if (!c->greeted) {
     const unsigned char *nl = memchr(data, '\n', n);
     if (nl == NULL) return;
