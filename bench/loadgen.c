@@ -646,6 +646,22 @@ static void fan_bytes(conn_t *c, const unsigned char *data, size_t n, void *ctx)
   }
 }
 
+/**
+ * Opens a fan-out's `n` receivers (cs[0] to cs[n - 1], counted by fan_bytes into `*f`) and then
+ * its sender (cs[n]), each greeted, and sets `*g` up to serve them all, the sender writing `len`
+ * bytes at a time of whole `size`-byte lines once given its payload. On failure all are closed.
+ */
+static int open_fan(long port, conn_t *cs, long n, fan_t *f, greeted_t *g, size_t len,
+                    size_t size) {
+  *f = (fan_t){0, 0, &cs[n], 0};
+  *g = (greeted_t){fan_bytes, f, 0, 0, NULL, len, size, 0, 1};
+  int rc = open_greeted(port, cs, n, g);
+  greeted_t gs = {NULL, NULL, 0, 0, NULL, len, size, 0, 1};
+  if (rc == 0) rc = open_greeted(port, &cs[n], 1, &gs);
+  if (rc != 0) close_all(cs, n + 1);
+  return rc;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -665,13 +681,10 @@ static int fanout_job(const job_t *job) {
   const unsigned char *payloads[1] = {buf};
   conn_t *cs = new_conns(n + 1);
   conn_t *sender = &cs[n];
-  fan_t f = {0, 0, sender, 0};
-  greeted_t g = {fan_bytes, &f, 0, 0, NULL, len, size, 0, 1};
-  int rc = open_greeted(job->port, cs, n, &g);
-  greeted_t gs = {NULL, NULL, 0, 0, NULL, len, size, 0, 1};
-  if (rc == 0) rc = open_greeted(job->port, sender, 1, &gs);
+  fan_t f;
+  greeted_t g;
+  int rc = open_fan(job->port, cs, n, &f, &g, len, size);
   if (rc != 0) {
-    close_all(cs, n + 1);
     free(cs);
     free(buf);
     return -1;
@@ -782,13 +795,10 @@ static int lockstep_job(const job_t *job) {
   }
   conn_t *cs = new_conns(n + 1);
   conn_t *sender = &cs[n];
-  fan_t f = {0, 0, sender, 0};
-  greeted_t g = {fan_bytes, &f, 0, 0, NULL, size, size, 0, 1};
-  int rc = open_greeted(job->port, cs, n, &g);
-  greeted_t gs = {NULL, NULL, 0, 0, NULL, size, size, 0, 1};
-  if (rc == 0) rc = open_greeted(job->port, sender, 1, &gs);
+  fan_t f;
+  greeted_t g;
+  int rc = open_fan(job->port, cs, n, &f, &g, size, size);
   if (rc != 0) {
-    close_all(cs, n + 1);
     free(cs);
     free(buf);
     return -1;
