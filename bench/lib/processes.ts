@@ -242,38 +242,43 @@ export function buildCLoadGenerator(): { readonly binary: string } | { readonly 
 }
 
 /**
- * Settles with job `id`'s result, passing its phases to `onPhase` on the way. `listen` subscribes
- * to the generator's replies (however they travel) and returns how to unsubscribe; `send` hands
- * the job over once the reply cannot be missed. The generator exiting first rejects.
+ * A load generator's `run`: numbers each job, hands it to `send`, and settles with its result,
+ * passing its phases to `onPhase` on the way. `listen` subscribes to the generator's replies
+ * (however they travel) and returns how to unsubscribe. The generator exiting first rejects.
  */
-function jobReply<R extends JobResult>(
+function jobRunner(
   child: ChildProcess,
-  id: number,
-  job: Job,
   listen: (onReply: (reply: JobReply) => void) => () => void,
-  send: () => void,
-  onPhase?: (phase: 'measureStart' | 'measureEnd') => void,
-): Promise<R> {
-  return new Promise<R>((resolve, reject) => {
-    function onReply(reply: JobReply): void {
-      if (reply.id !== id) return;
-      if ('phase' in reply) {
-        onPhase?.(reply.phase);
-        return;
+  send: (id: number, job: Job) => void,
+): LoadGenerator['run'] {
+  let nextId = 1;
+  return <R extends JobResult>(
+    job: Job,
+    onPhase?: (phase: 'measureStart' | 'measureEnd') => void,
+  ): Promise<R> => {
+    const id = nextId;
+    nextId += 1;
+    return new Promise<R>((resolve, reject) => {
+      function onReply(reply: JobReply): void {
+        if (reply.id !== id) return;
+        if ('phase' in reply) {
+          onPhase?.(reply.phase);
+          return;
+        }
+        unlisten();
+        child.off('exit', onExit);
+        if ('error' in reply) reject(new Error(`load generator: ${reply.error}`));
+        else resolve(reply.result as R);
       }
-      unlisten();
-      child.off('exit', onExit);
-      if ('error' in reply) reject(new Error(`load generator: ${reply.error}`));
-      else resolve(reply.result as R);
-    }
-    function onExit(code: number | null): void {
-      unlisten();
-      reject(new Error(`load generator exited with code ${code} during a ${job.kind} job`));
-    }
-    const unlisten = listen(onReply);
-    child.once('exit', onExit);
-    send();
-  });
+      function onExit(code: number | null): void {
+        unlisten();
+        reject(new Error(`load generator exited with code ${code} during a ${job.kind} job`));
+      }
+      const unlisten = listen(onReply);
+      child.once('exit', onExit);
+      send(id, job);
+    });
+  };
 }
 
 /**
@@ -296,30 +301,19 @@ export function startCLoadGenerator(binary: string, cpu?: number): LoadGenerator
     }
     for (const listener of listeners) listener(reply);
   });
-  let nextId = 1;
   return {
     pid: child.pid!,
-    run<R extends JobResult>(
-      job: Job,
-      onPhase?: (phase: 'measureStart' | 'measureEnd') => void,
-    ): Promise<R> {
-      const id = nextId;
-      nextId += 1;
-      return jobReply<R>(
-        child,
-        id,
-        job,
-        (onReply) => {
-          listeners.add(onReply);
-          return () => listeners.delete(onReply);
-        },
-        () => {
-          const fields = Object.entries({ id, ...job }).map(([key, value]) => `${key}=${value}`);
-          child.stdin!.write(`${fields.join(' ')}\n`);
-        },
-        onPhase,
-      );
-    },
+    run: jobRunner(
+      child,
+      (onReply) => {
+        listeners.add(onReply);
+        return () => listeners.delete(onReply);
+      },
+      (id, job) => {
+        const fields = Object.entries({ id, ...job }).map(([key, value]) => `${key}=${value}`);
+        child.stdin!.write(`${fields.join(' ')}\n`);
+      },
+    ),
     stop: async () => {
       child.stdin!.end();
       await exited;
@@ -342,27 +336,16 @@ export function startLoadGenerator(cpu?: number): LoadGenerator {
           { cwd: REPO_DIR, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
         );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let nextId = 1;
   return {
     pid: child.pid!,
-    run<R extends JobResult>(
-      job: Job,
-      onPhase?: (phase: 'measureStart' | 'measureEnd') => void,
-    ): Promise<R> {
-      const id = nextId;
-      nextId += 1;
-      return jobReply<R>(
-        child,
-        id,
-        job,
-        (onReply) => {
-          child.on('message', onReply);
-          return () => child.off('message', onReply);
-        },
-        () => child.send({ id, job }),
-        onPhase,
-      );
-    },
+    run: jobRunner(
+      child,
+      (onReply) => {
+        child.on('message', onReply);
+        return () => child.off('message', onReply);
+      },
+      (id, job) => child.send({ id, job }),
+    ),
     stop: async () => {
       if (child.connected) child.disconnect();
       await exited;
