@@ -132,6 +132,25 @@ export class ChunkQueue {
     return frame;
   }
 
+  /**
+   * Removes every buffered byte and returns them followed by the first `end` bytes of `chunk`, a
+   * chunk not pushed: the frame that `chunk` completes. One copy into a buffer of exactly that
+   * size (a view when one side is empty), as `push` then `consume` would give, without stepping
+   * the queue through a chunk only to take most of it back out.
+   */
+  takeWith(chunk: Buffer, end: number): Buffer {
+    const queued = this.bytes;
+    if (queued === 0) return chunk.subarray(0, end);
+    if (end === 0) return this.consume(queued);
+    const frame = Buffer.allocUnsafe(queued + end);
+    const chunks = this.chunks;
+    let filled = chunks[this.first].copy(frame, 0, this.head);
+    for (let i = this.first + 1; i < chunks.length; i++) filled += chunks[i].copy(frame, filled);
+    chunk.copy(frame, filled, 0, end);
+    this.clear();
+    return frame;
+  }
+
   /** Removes and returns the unread part of the first chunk, without copying (raw mode). */
   shift(): Buffer {
     const chunk = this.chunks[this.first];

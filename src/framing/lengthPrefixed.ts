@@ -122,7 +122,21 @@ export function lengthPrefixed(options: LengthPrefixedOptions = {}): Framing<Buf
     return {
       push(chunk, out) {
         let start = 0;
-        if (queue.length > 0) {
+        const queued = queue.length;
+        if (queued > 0 && frameBytes >= 0 && queued >= emitFrom) {
+          // The header is queued, so the frame's size is known: `chunk` either adds to it or holds
+          // its end, and then the frame is copied once from the queue and the chunk's head,
+          // without queueing the chunk.
+          if (queued + chunk.length < frameBytes) {
+            queue.push(chunk);
+            return;
+          }
+          start = frameBytes - queued;
+          queue.skip(emitFrom);
+          const frame = queue.takeWith(chunk, start);
+          frameBytes = -1;
+          out.next(frame);
+        } else if (queued > 0) {
           queue.push(chunk);
           if (frameBytes < 0) {
             if (queue.length < lengthEnd) return;
