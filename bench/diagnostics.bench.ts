@@ -22,6 +22,7 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
   buildCLoadGenerator,
+  compileServers,
   pinning,
   startCLoadGenerator,
   startLoadGenerator,
@@ -100,9 +101,11 @@ async function main(): Promise<void> {
       ? startCLoadGenerator(built.binary, loadgenCpu)
       : startLoadGenerator(loadgenCpu);
   const servers = {} as Record<Variant, ServerProcess>;
+  const compiledDir = compileServers();
   for (const variant of VARIANTS) {
     servers[variant] = await startServer(SERVERS[variant], {
       timeLimitSeconds: 3600,
+      compiledDir,
       ...('server' in pin ? { cpu: pin.server } : {}),
     });
   }

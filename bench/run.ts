@@ -32,6 +32,7 @@ import {
   BENCH_DIR,
   REPO_DIR,
   buildCLoadGenerator,
+  compileServers,
   openFileLimit,
   pinning,
   startCLoadGenerator,
@@ -90,6 +91,10 @@ type Impl = 'raw' | 'rawPerLine' | 'rxnet' | 'twisted';
 const IMPLS: readonly Impl[] = ['raw', 'rawPerLine', 'rxnet', 'twisted'];
 
 /** What each server is, for the report's list of baselines (keyed by bench/servers file name). */
+/** How the Node servers run, for the report's header. */
+const SERVER_RUNTIME =
+  'Node servers run as compiled JavaScript on the built package (`dist`), not under ts-node';
+
 const SERVER_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'raw-echo': '`socket.pipe(socket)`',
   'raw-greet': 'a counter and `socket.write(greeting)`',
@@ -323,12 +328,15 @@ interface Context {
   readonly twisted: ReturnType<typeof twistedVersion>;
   /** The CPUs of the server and the load generator, or why they are not pinned. */
   readonly pin: ReturnType<typeof pinning>;
+  /** The Node servers' compiled JavaScript (see `compileServers`). */
+  readonly compiledDir: string;
 }
 
 async function launch(ctx: Context, name: string): Promise<ServerProcess> {
   const profiled = ctx.options.profile;
   const server = await startServer(name, {
     timeLimitSeconds: ctx.timeLimitSeconds,
+    compiledDir: ctx.compiledDir,
     ...('server' in ctx.pin ? { cpu: ctx.pin.server } : {}),
     ...(profiled ? { cpuProfileDir: join(BENCH_DIR, 'results', 'profiles') } : {}),
   });
@@ -1264,6 +1272,8 @@ async function main(): Promise<void> {
     'binary' in built
       ? 'load generator bench/loadgen.c (gcc -O2, one epoll thread)'
       : `load generator bench/loadgen.ts (Node; the C one was not used: ${built.missing})`;
+  progress.note('compiling the package and the servers (tsc)');
+  const compiledDir = compileServers();
   const pinText =
     'server' in pin
       ? `server pinned to CPU ${pin.server}, load generator to CPU ${pin.loadgen} (taskset)`
@@ -1279,6 +1289,7 @@ async function main(): Promise<void> {
     timeLimitSeconds: options.quick ? 300 : 900,
     twisted,
     pin,
+    compiledDir,
   };
   function onInterrupt(): void {
     for (const server of ctx.servers) process.kill(server.pid, 'SIGTERM');
@@ -1320,6 +1331,7 @@ async function main(): Promise<void> {
     twisted,
     loadgen: loadgenText,
     pinning: pinText,
+    runtime: SERVER_RUNTIME,
     servers: SERVER_DESCRIPTIONS,
     settings,
     rounds,
@@ -1338,7 +1350,7 @@ async function main(): Promise<void> {
   const legend = baselineLegend(ctx.comparisons, SERVER_DESCRIPTIONS);
   const markdown = [
     '## Results',
-    `Run of ${meta.date} on commit \`${meta.commit}\`: Node ${meta.node}, ${'version' in twisted ? `Twisted ${twisted.version}, ` : ''}${meta.cpu}, ${meta.memoryGiB} GiB; load average ${loadAtStart.map((l) => l.toFixed(2)).join(' / ')} at the start and ${meta.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' / ')} at the end; ${options.quick ? 'quick run, ' : ''}${settings.warmupMs} ms warm-up and ${settings.durationMs} ms measured per case, best of ${rounds} round${rounds > 1 ? 's' : ''}; ${totalSeconds.toFixed(0)} s in all; ${loadgenText}; ${pinText}. ${met} of ${total} targets met.`,
+    `Run of ${meta.date} on commit \`${meta.commit}\`: Node ${meta.node}, ${'version' in twisted ? `Twisted ${twisted.version}, ` : ''}${meta.cpu}, ${meta.memoryGiB} GiB; load average ${loadAtStart.map((l) => l.toFixed(2)).join(' / ')} at the start and ${meta.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' / ')} at the end; ${options.quick ? 'quick run, ' : ''}${settings.warmupMs} ms warm-up and ${settings.durationMs} ms measured per case, best of ${rounds} round${rounds > 1 ? 's' : ''}; ${totalSeconds.toFixed(0)} s in all; ${loadgenText}; ${pinText}; ${SERVER_RUNTIME}. ${met} of ${total} targets met.`,
     '![rxnet / raw ratios](chart.svg)',
     `rxnet ÷ raw at a glance (█ = 0.1×, │ marks 1.0×; ✅ met, ❌ missed, · no target):\n\n\`\`\`text\n${unicodeChart(ctx.comparisons)}\n\`\`\``,
     '### Baselines',

@@ -3,10 +3,20 @@
  * from a clean checkout, installed into scratch projects, and run from them.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { COMPILED_SERVERS_DIR, startServer } from '../bench/lib/processes';
 import * as api from '../src/index';
 import * as testing from '../src/testing/index';
 
@@ -53,6 +63,34 @@ describe('the built package', () => {
     );
     expect(found).toBe('true');
   });
+
+  it('runs the benchmark servers as compiled JavaScript on dist, without ts-node, as `npm run bench` does', async () => {
+    await run(
+      process.execPath,
+      [require.resolve('typescript/bin/tsc'), '-p', join('bench', 'tsconfig.servers.json')],
+      { cwd: root },
+    );
+    const server = await startServer('rxnet-echo', {
+      timeLimitSeconds: 60,
+      compiledDir: COMPILED_SERVERS_DIR,
+    });
+    try {
+      const commandLine = readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').split('\0');
+      expect(commandLine).toContain(join(COMPILED_SERVERS_DIR, 'rxnet-echo.js'));
+      expect(commandLine.join(' ')).not.toContain('ts-node');
+      const echoed = await new Promise<string>((resolve, reject) => {
+        const socket = connect(server.port, '127.0.0.1', () => socket.write('ping\n'));
+        socket.setEncoding('utf8').once('data', (text: string) => {
+          socket.destroy();
+          resolve(text);
+        });
+        socket.once('error', reject);
+      });
+      expect(echoed).toBe('ping\n');
+    } finally {
+      await server.stop();
+    }
+  }, 120_000);
 });
 
 /**
