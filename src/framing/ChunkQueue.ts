@@ -1,13 +1,42 @@
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * The size of the slabs that frames spanning chunks are copied into: a socket's largest read, so
+ * a retained frame never holds more memory than one that is a view of its chunk already does.
+ */
+const SLAB_BYTES = 64 * 1024;
+/** Larger frames get a buffer of their own: a slab holds at least 8 frames, and wastes little. */
+const SLAB_FRAME_MAX = SLAB_BYTES / 8;
+/** The slab the next small frame is cut from, shared by every queue (as Node's Buffer pool). */
+let slab = EMPTY;
+let slabUsed = 0;
+
+/**
+ * A buffer of `size` bytes for a frame to be copied into, not zero-filled. Small frames are cut
+ * from a shared slab, as `Buffer.allocUnsafe` cuts those under 4 KiB from Node's 8 KiB pool:
+ * allocating an ArrayBuffer per frame costs more than copying a few KiB into it.
+ */
+function allocateFrame(size: number): Buffer {
+  if (size > SLAB_FRAME_MAX) return Buffer.allocUnsafe(size);
+  if (slab.length - slabUsed < size) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const frame = slab.subarray(slabUsed, slabUsed + size);
+  // 8-byte aligned, as Node's pool, so a frame's bytes can back any typed array.
+  slabUsed = (slabUsed + size + 7) & ~7;
+  return frame;
+}
+
+/**
  * The bytes a decoder has received but not yet framed, kept as the chunks they arrived in plus a
  * byte count (ws's receiver `_buffers` and `consume(n)`). Internal: not exported from 'rxnet'.
  *
  * Nothing is concatenated on arrival. A frame that lies inside one chunk comes back as a
  * `subarray` of it (no copy); a frame that spans chunks is copied once, into a buffer of exactly
- * its size. Chunk lookups walk from the back when resuming a search, because a resumed search
- * starts near the end; walking from the front would make one-byte chunking quadratic.
+ * its size: its own for a large frame, else a view of a slab shared with other small frames (see
+ * `allocateFrame`). Chunk lookups walk from the back when resuming a search, because a resumed
+ * search starts near the end; walking from the front would make one-byte chunking quadratic.
  */
 export class ChunkQueue {
   private chunks: Buffer[] = [];
@@ -117,7 +146,7 @@ export class ChunkQueue {
       this.skip(size);
       return frame;
     }
-    const frame = Buffer.allocUnsafe(size);
+    const frame = allocateFrame(size);
     // The chunks wholly inside the frame are copied and stepped over here, in one pass; `skip`
     // then steps into the last one, which holds the frame's end.
     const chunks = this.chunks;
@@ -142,7 +171,7 @@ export class ChunkQueue {
     const queued = this.bytes;
     if (queued === 0) return chunk.subarray(0, end);
     if (end === 0) return this.consume(queued);
-    const frame = Buffer.allocUnsafe(queued + end);
+    const frame = allocateFrame(queued + end);
     const chunks = this.chunks;
     let filled = chunks[this.first].copy(frame, 0, this.head);
     for (let i = this.first + 1; i < chunks.length; i++) filled += chunks[i].copy(frame, filled);
