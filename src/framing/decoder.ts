@@ -9,9 +9,34 @@ export interface FrameDecoder<T> {
    * Takes one chunk and emits every frame it completes, stopping as soon as `out` is closed.
    * Throws an `RxnetError` at the first bad frame, having emitted only the frames before it.
    */
-  push(chunk: Buffer, out: Subscriber<T>): void;
+  push(chunk: Buffer, out: FrameSink<T>): void;
   /** The source completed: emits what is left if that is allowed, or throws `TruncatedFrameError`. */
-  end(out: Subscriber<T>): void;
+  end(out: FrameSink<T>): void;
+}
+
+/**
+ * Where a {@link FrameDecoder} emits: the subscriber of {@link decodeWith}'s Observable, or a
+ * server's reader of a served connection, which feeds the decoder without an operator chain.
+ */
+export interface FrameSink<T> {
+  next(frame: T): void;
+  /** Whether the consumer has gone: the decoder stops emitting. */
+  readonly closed: boolean;
+}
+
+/** The factory behind each operator {@link decodeWith} made. */
+const factories = new WeakMap<object, () => FrameDecoder<unknown>>();
+
+/**
+ * The factory of a decoder made by {@link decodeWith} (every rxnet framing), or `undefined` for
+ * any other operator: a server feeds such a decoder each connection's chunks itself, without the
+ * Observables and subscribers of an operator chain, which are most of an idle connection's memory
+ * and a cost on every chunk and every connection (issue 12).
+ */
+export function frameDecoderOf<T>(
+  decode: OperatorFunction<Buffer, T>,
+): (() => FrameDecoder<T>) | undefined {
+  return factories.get(decode) as (() => FrameDecoder<T>) | undefined;
 }
 
 /**
@@ -24,10 +49,12 @@ export interface FrameDecoder<T> {
  * and unsubscribes from the source: nothing after the bad frame is delivered.
  */
 export function decodeWith<T>(create: () => FrameDecoder<T>): OperatorFunction<Buffer, T> {
-  return (source) =>
+  const operator: OperatorFunction<Buffer, T> = (source) =>
     new Observable<T>((subscriber) => {
       source.subscribe(new DecodingSubscriber(create, subscriber));
     });
+  factories.set(operator, create);
+  return operator;
 }
 
 /**

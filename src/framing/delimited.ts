@@ -1,9 +1,9 @@
-import type { OperatorFunction, Subscriber } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import { FrameTooLongError, InvalidFrameError, TruncatedFrameError } from '../errors';
 import type { Framing, Output } from '../types';
 import { ChunkQueue } from './ChunkQueue';
 import { framingOf } from './codec';
-import { decodeWith, type FrameDecoder } from './decoder';
+import { decodeWith, type FrameDecoder, type FrameSink } from './decoder';
 import { encodeWith } from './encoder';
 import {
   byteCount,
@@ -91,7 +91,7 @@ class DelimitedDecoder implements FrameDecoder<Buffer> {
 
   constructor(private readonly settings: DelimitedSettings) {}
 
-  push(chunk: Buffer, out: Subscriber<Buffer>): void {
+  push(chunk: Buffer, out: FrameSink<Buffer>): void {
     const { needle, single, max } = this.settings;
     let start = 0;
     let queue = this.queue;
@@ -128,7 +128,7 @@ class DelimitedDecoder implements FrameDecoder<Buffer> {
     }
   }
 
-  end(out: Subscriber<Buffer>): void {
+  end(out: FrameSink<Buffer>): void {
     const queue = this.queue;
     if (queue === undefined || queue.length === 0) return;
     const { max, allowTruncation } = this.settings;

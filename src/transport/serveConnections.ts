@@ -9,6 +9,7 @@ import {
 } from 'rxjs';
 import { BehaviourError, EncodeError, InvalidCommandError } from '../errors';
 import { connectionServed, shutdownPhase } from '../observability/connectionDiagnostics';
+import { frameDecoderOf } from '../framing/decoder';
 import { CoreConnection } from './connection/core';
 import { checkDelay } from './connection/options';
 import { FanOutBatch } from './fanOutBatch';
@@ -223,6 +224,8 @@ export function serveConnections<T = Buffer, O = Output>(
   options: ServeConnectionsOptions<T, O> = {},
 ): Observable<ServerOutput<T>> {
   const { decode, encode } = codecOf(options);
+  // rxnet's own decoders (and no decoder) are fed each chunk without an operator chain.
+  const createDecoder = decode === undefined ? undefined : frameDecoderOf(decode);
   const scheduler = options.scheduler ?? asyncScheduler;
   const shutdownConfig: ShutdownConfig = {
     timeout: checkDelay('shutdownTimeout', options.shutdownTimeout, DEFAULT_SHUTDOWN_TIMEOUT),
@@ -237,6 +240,12 @@ export function serveConnections<T = Buffer, O = Output>(
     const fanOut = new FanOutBatch<Served<T>>((to, data, sender, frames) => {
       for (const id of to) writeTo(live.get(id), data, sender, frames, to.length > 1);
     });
+    const directFraming =
+      decode === undefined
+        ? { createDecoder: undefined, batch: undefined }
+        : createDecoder === undefined
+          ? undefined
+          : { createDecoder, batch: fanOut };
     const server: ShutdownHost<T> = {
       events,
       live,
@@ -247,6 +256,7 @@ export function serveConnections<T = Buffer, O = Output>(
         decode === undefined
           ? (connection.data$ as Observable<unknown> as Observable<T>)
           : fanOut.around(connection.data$).pipe(decode),
+      direct: directFraming,
       progress: (progress) => subscriber.next(progress),
       finish,
     };

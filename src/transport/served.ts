@@ -3,7 +3,9 @@ import { RxnetError, StartTlsError, TlsError } from '../errors';
 import { asRxnetError } from '../internal/asRxnetError';
 import { frameError, type FrameCounts } from '../observability/connectionDiagnostics';
 import type { CloseReason, Connection, ConnectionId, ServerEvent, TlsInfo } from '../types';
+import type { FrameDecoder } from '../framing/decoder';
 import { CoreConnection, type CloseHook } from './connection/core';
+import { FrameFeed, type ChunkBatch } from './frameFeed';
 
 /** What a {@link Served} connection reports to its server. */
 export interface ServerState<T> {
@@ -21,6 +23,17 @@ export interface ServerState<T> {
    * connection and the operator chain's Observables are needed only to subscribe.
    */
   framesOf(connection: Connection): Observable<T>;
+  /**
+   * How a {@link CoreConnection}'s frames are read without an operator chain (`frameFeed.ts`):
+   * the framing's decoder factory (`undefined`: unframed) and the batch its chunks are handled
+   * in. `undefined` when the server's decoder is not one of rxnet's: then {@link framesOf}.
+   */
+  readonly direct:
+    | {
+        readonly createDecoder: (() => FrameDecoder<T>) | undefined;
+        readonly batch: ChunkBatch | undefined;
+      }
+    | undefined;
 }
 
 /**
@@ -33,8 +46,11 @@ export class Served<T> implements Observer<T>, FrameCounts, CloseHook {
   framesIn = 0;
   framesOut = 0;
   pauses = 0;
+  /** The frames, read through `framesOf`'s operator chain. */
   private frames: Subscription | undefined;
-  private closed: Subscription | undefined;
+  /** The frames, read directly (see {@link ServerState.direct}). */
+  private feed: FrameFeed<T> | undefined;
+  private closedSubscription: Subscription | undefined;
 
   constructor(
     private readonly server: ServerState<T>,
@@ -45,7 +61,7 @@ export class Served<T> implements Observer<T>, FrameCounts, CloseHook {
     this.started = true;
     // A `startTls` on `connectionMade` came first: the frames begin once TLS has.
     if (this.tls !== 'upgrading') {
-      this.frames = this.server.framesOf(this.connection).subscribe(this);
+      this.readFrames();
     }
     const connection = this.connection;
     if (connection instanceof CoreConnection) {
@@ -53,8 +69,36 @@ export class Served<T> implements Observer<T>, FrameCounts, CloseHook {
       // long as the connection is open (issue 12's idle memory).
       this.watchingClose = connection.watchClose(this);
     } else {
-      this.closed = connection.closed$.subscribe(new ServedClose(this));
+      this.closedSubscription = connection.closed$.subscribe(new ServedClose(this));
     }
+  }
+
+  /**
+   * Whether the frames being read have stopped: a decoder feeding this (a `FrameSink`) stops
+   * emitting. Only the direct path asks; a subscription's decoder asks its subscriber.
+   */
+  get closed(): boolean {
+    return this.feed === undefined || this.feed.stopped;
+  }
+
+  private readFrames(): void {
+    const connection = this.connection;
+    const direct = this.server.direct;
+    if (direct !== undefined && connection instanceof CoreConnection) {
+      const feed = new FrameFeed(connection, this, direct.createDecoder, direct.batch);
+      this.feed = feed;
+      feed.start();
+    } else {
+      this.frames = this.server.framesOf(connection).subscribe(this);
+    }
+  }
+
+  /** Stops reading frames, dropping what the decoder held. */
+  private stopFrames(): void {
+    this.frames?.unsubscribe();
+    this.frames = undefined;
+    this.feed?.unsubscribe();
+    this.feed = undefined;
   }
 
   /** This is among its {@link CoreConnection}'s close hooks. */
@@ -87,8 +131,7 @@ export class Served<T> implements Observer<T>, FrameCounts, CloseHook {
     }
     if (this.tls === 'plain') {
       this.tls = 'upgrading';
-      this.frames?.unsubscribe();
-      this.frames = undefined;
+      this.stopFrames();
     }
     let upgraded: Observable<TlsInfo>;
     try {
@@ -111,7 +154,7 @@ export class Served<T> implements Observer<T>, FrameCounts, CloseHook {
     this.tls = 'secure';
     this.server.events.next({ type: 'tlsStarted', id: this.connection.id, tls });
     if (this.started && this.tls === 'secure' && this.connection.state === 'open') {
-      this.frames = this.server.framesOf(this.connection).subscribe(this);
+      this.readFrames();
     }
   }
 
@@ -206,8 +249,8 @@ export class Served<T> implements Observer<T>, FrameCounts, CloseHook {
 
   stop(): void {
     this.tls = 'stopped';
-    this.frames?.unsubscribe();
-    this.closed?.unsubscribe();
+    this.stopFrames();
+    this.closedSubscription?.unsubscribe();
     if (this.watchingClose) {
       this.watchingClose = false;
       (this.connection as CoreConnection).unwatchClose(this);

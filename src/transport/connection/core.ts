@@ -11,7 +11,14 @@ import type {
 } from '../../types';
 import { removeFrom } from './lists';
 import type { ConnectionLimits } from './options';
-import { FULL_READ, addReader, finishReaders, updateFlow, yieldReading } from './readPath';
+import {
+  FULL_READ,
+  addReader,
+  finishReaders,
+  updateFlow,
+  yieldReading,
+  type ChunkReader,
+} from './readPath';
 import { startActivityTimer, startCloseTimer, startHalfOpenTimer, stopTimers } from './timers';
 import type { Transport, TransportSink } from './transport';
 import { Sending } from './send';
@@ -74,7 +81,7 @@ export class CoreConnection implements Connection, TransportSink {
 
   /* The read path. */
   /** `data$`'s subscribers; a plain list rather than a Subject, created by the first one. */
-  readers: Subscriber<Buffer>[] | undefined;
+  readers: ChunkReader[] | undefined;
   reading = false;
   /** `pause()` was called (Twisted's `pauseProducing`). */
   userPaused = false;

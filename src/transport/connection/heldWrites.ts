@@ -13,48 +13,84 @@ import type { FlushCallback } from './transport';
  * @internal
  */
 export class HeldWrites {
-  /** Held since the cork, in order; strings already encoded as UTF-8, as a socket would. */
-  private chunks: Uint8Array[] = [];
-  /** The callbacks of the held writes, in order; each runs once the joined write is handed on. */
-  private callbacks: FlushCallback[] = [];
+  /**
+   * The first held chunk and its callback, kept apart from the lists: a server's fan-out holds
+   * one chunk per receiver per turn, and the lists would be two allocations per receiver per turn
+   * for nothing.
+   */
+  private first: Uint8Array | undefined;
+  private firstCallback: FlushCallback | undefined;
+  /** Held after the first, in order; strings already encoded as UTF-8, as a socket would. */
+  private rest: Uint8Array[] | undefined;
+  /** The callbacks of the held writes after the first that have one, in order. */
+  private restCallbacks: FlushCallback[] | undefined;
   /** The held bytes, counted in the transport's pending output. */
   bytes = 0;
 
   hold(data: Output, onFlushed: FlushCallback | undefined): void {
     const chunk = typeof data === 'string' ? Buffer.from(data) : data;
-    this.chunks.push(chunk);
     this.bytes += chunk.byteLength;
+    if (this.first === undefined) {
+      this.first = chunk;
+      this.firstCallback = onFlushed;
+      return;
+    }
+    (this.rest ??= []).push(chunk);
     if (onFlushed !== undefined) {
-      this.callbacks.push(onFlushed);
+      (this.restCallbacks ??= []).push(onFlushed);
     }
   }
 
   /** Writes what is held to `stream` as one chunk, and forgets it. */
-  flushTo(stream: { write(chunk: Uint8Array, callback: FlushCallback): unknown }): void {
-    const chunks = this.chunks;
-    if (chunks.length === 0) {
+  flushTo(stream: { write(chunk: Uint8Array, callback?: FlushCallback): unknown }): void {
+    const first = this.first;
+    if (first === undefined) {
       return;
     }
-    const callbacks = this.callbacks;
-    const joined = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.bytes);
-    this.chunks = [];
-    this.callbacks = [];
-    this.bytes = 0;
+    const rest = this.rest;
+    if (rest === undefined) {
+      // The common case, a receiver's one chunk this turn: no list, no join, no closure.
+      const callback = this.firstCallback;
+      this.forget();
+      stream.write(first, callback);
+      return;
+    }
+    const callbacks = this.callbacks() ?? [];
+    const joined = Buffer.concat([first, ...rest], this.bytes);
+    this.forget();
     stream.write(
       joined,
-      callbacks.length === 1 ? callbacks[0]! : (error) => callAll(callbacks, error),
+      callbacks.length === 0
+        ? undefined
+        : callbacks.length === 1
+          ? callbacks[0]
+          : (error) => callAll(callbacks, error),
     );
   }
 
   /** Drops what is held; its callbacks learn of it on the next tick, as Node's do on `destroy()`. */
   drop(): void {
-    const callbacks = this.callbacks;
-    this.chunks = [];
-    this.callbacks = [];
-    this.bytes = 0;
-    if (callbacks.length > 0) {
+    const callbacks = this.callbacks();
+    this.forget();
+    if (callbacks !== undefined) {
       process.nextTick(callAll, callbacks, destroyedError());
     }
+  }
+
+  /** The held writes' callbacks in order, or `undefined` when none has one. */
+  private callbacks(): FlushCallback[] | undefined {
+    const first = this.firstCallback;
+    const rest = this.restCallbacks;
+    if (rest === undefined) return first === undefined ? undefined : [first];
+    return first === undefined ? rest : [first, ...rest];
+  }
+
+  private forget(): void {
+    this.first = undefined;
+    this.firstCallback = undefined;
+    this.rest = undefined;
+    this.restCallbacks = undefined;
+    this.bytes = 0;
   }
 }
 

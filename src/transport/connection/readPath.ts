@@ -1,4 +1,4 @@
-import type { Subscriber, TeardownLogic } from 'rxjs';
+import type { TeardownLogic } from 'rxjs';
 import type { CloseReason } from '../../types';
 import type { CoreConnection } from './core';
 import { removeFrom } from './lists';
@@ -14,25 +14,49 @@ import { removeFrom } from './lists';
  * read while an upgrade (`startTls`) is under way.
  */
 
+/**
+ * What reads a connection's chunks: a `data$` subscriber, or a server's own reader of a served
+ * connection (`frameFeed.ts`), which skips the subscriber chain.
+ */
+export interface ChunkReader {
+  next(chunk: Buffer): void;
+  /** The connection was lost or aborted with `error`. */
+  error(error: unknown): void;
+  /** The peer's FIN, or a close without an error. */
+  complete(): void;
+}
+
 /** Adds a `data$` subscriber; after the peer's FIN or a close, ends it at once as `data$` ended. */
-export function addReader(
-  connection: CoreConnection,
-  subscriber: Subscriber<Buffer>,
-): TeardownLogic {
+export function addReader(connection: CoreConnection, subscriber: ChunkReader): TeardownLogic {
+  return attachReader(connection, subscriber) ? new Reader(connection, subscriber) : undefined;
+}
+
+/**
+ * Adds `reader` and returns `true`; after the peer's FIN or a close, ends it at once, as `data$`
+ * ended, and returns `false`. {@link detachReader} removes it.
+ */
+export function attachReader(connection: CoreConnection, reader: ChunkReader): boolean {
   const state = connection.state;
   if (state === 'closed') {
-    finish(subscriber, connection.reason!);
-    return undefined;
+    finish(reader, connection.reason!);
+    return false;
   }
   if (connection.peerFin) {
-    subscriber.complete();
-    return undefined;
+    reader.complete();
+    return false;
   }
   // A literal of one: a first push() would give the array room for 17 (V8), held while open.
-  if (connection.readers === undefined) connection.readers = [subscriber];
-  else connection.readers.push(subscriber);
+  if (connection.readers === undefined) connection.readers = [reader];
+  else connection.readers.push(reader);
   updateFlow(connection);
-  return new Reader(connection, subscriber);
+  return true;
+}
+
+/** Removes a reader added by {@link attachReader}; reading pauses when it was the last. */
+export function detachReader(connection: CoreConnection, reader: ChunkReader): void {
+  if (removeFrom(connection.readers, reader)) {
+    updateFlow(connection);
+  }
 }
 
 /** Completes every reader, or fails it with the reason's error, and forgets them. */
@@ -101,7 +125,7 @@ function endYield(): void {
   }
 }
 
-function finish(reader: Subscriber<Buffer>, reason: CloseReason): void {
+function finish(reader: ChunkReader, reason: CloseReason): void {
   if (reason.type === 'done' || reason.error === undefined) {
     reader.complete();
   } else {
@@ -113,12 +137,10 @@ function finish(reader: Subscriber<Buffer>, reason: CloseReason): void {
 class Reader {
   constructor(
     private readonly connection: CoreConnection,
-    private readonly subscriber: Subscriber<Buffer>,
+    private readonly subscriber: ChunkReader,
   ) {}
 
   unsubscribe(): void {
-    if (removeFrom(this.connection.readers, this.subscriber)) {
-      updateFlow(this.connection);
-    }
+    detachReader(this.connection, this.subscriber);
   }
 }
