@@ -2,13 +2,29 @@ import type { Output } from '../../types';
 import type { FlushCallback } from './transport';
 
 /**
+ * The average size of the held chunks from which they are written as they are, in one `writev`,
+ * rather than joined: below it, Node's per-write bookkeeping costs more than the copy (many small
+ * lines); above it, the copy (made once per receiver of a fan-out) costs more.
+ */
+export const WRITEV_MIN_AVERAGE_BYTES = 4096;
+
+/** What held writes are flushed to: a Node `Writable`. */
+export interface HeldWritesStream {
+  write(chunk: Uint8Array, callback?: FlushCallback): unknown;
+  cork(): void;
+  uncork(): void;
+}
+
+/**
  * The writes a corked {@link DuplexTransport} holds until it is uncorked, as one list of chunks.
  *
  * The write path corks a connection from its second write in a turn (see `writePath.ts`). Node's
  * own `cork()` keeps a request object per write and hands the stream a `writev` of all of them;
  * for a fan-out of small lines that per-write bookkeeping, not the system call, is the cost. Here
  * a held write is an array push, and the uncork is one `Buffer.concat` and one stream write, as
- * Twisted's `writeSequence` joins its buffer before `send()`.
+ * Twisted's `writeSequence` joins its buffer before `send()`. Chunks of
+ * {@link WRITEV_MIN_AVERAGE_BYTES} or more on average are not joined but written as they are,
+ * corked, so the stream gets them in one `writev` without a copy.
  *
  * @internal
  */
@@ -42,7 +58,7 @@ export class HeldWrites {
   }
 
   /** Writes what is held to `stream` as one chunk, and forgets it. */
-  flushTo(stream: { write(chunk: Uint8Array, callback?: FlushCallback): unknown }): void {
+  flushTo(stream: HeldWritesStream): void {
     const first = this.first;
     if (first === undefined) {
       return;
@@ -56,16 +72,26 @@ export class HeldWrites {
       return;
     }
     const callbacks = this.callbacks() ?? [];
-    const joined = Buffer.concat([first, ...rest], this.bytes);
-    this.forget();
-    stream.write(
-      joined,
+    const callback =
       callbacks.length === 0
         ? undefined
         : callbacks.length === 1
           ? callbacks[0]
-          : (error) => callAll(callbacks, error),
-    );
+          : (error: Error | null | undefined) => callAll(callbacks, error);
+    const bytes = this.bytes;
+    this.forget();
+    if (bytes < WRITEV_MIN_AVERAGE_BYTES * (rest.length + 1)) {
+      stream.write(Buffer.concat([first, ...rest], bytes), callback);
+      return;
+    }
+    // Large chunks (a fan-out's joined batches) are handed on as they are, in one `writev`: a
+    // join would copy every byte once per receiver. Writes complete in order, so the last one's
+    // callback means all of them were handed on.
+    stream.cork();
+    stream.write(first);
+    for (let i = 0; i < rest.length - 1; i++) stream.write(rest[i]!);
+    stream.write(rest[rest.length - 1]!, callback);
+    stream.uncork();
   }
 
   /** Drops what is held; its callbacks learn of it on the next tick, as Node's do on `destroy()`. */
