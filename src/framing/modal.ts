@@ -1,7 +1,7 @@
-import type { OperatorFunction, Subscriber } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import { FrameTooLongError, TruncatedFrameError } from '../errors';
 import { ChunkQueue } from './ChunkQueue';
-import { decodeWith, type FrameDecoder } from './decoder';
+import { decodeWith, type FrameDecoder, type FrameSink } from './decoder';
 import {
   byteCount,
   DEFAULT_LINE_DELIMITER,
@@ -132,7 +132,7 @@ class ModalDecoder<S> implements FrameDecoder<ModalFrame<S>> {
     this.state = settings.seed;
   }
 
-  push(chunk: Buffer, out: Subscriber<ModalFrame<S>>): void {
+  push(chunk: Buffer, out: FrameSink<ModalFrame<S>>): void {
     let start = 0;
     const queue = this.queue;
     if (queue !== undefined && queue.length > 0) {
@@ -176,7 +176,7 @@ class ModalDecoder<S> implements FrameDecoder<ModalFrame<S>> {
     }
   }
 
-  end(out: Subscriber<ModalFrame<S>>): void {
+  end(out: FrameSink<ModalFrame<S>>): void {
     const queue = this.queue;
     if (queue === undefined || queue.length === 0) return;
     const { mode, maxLine, allowTruncation } = this.settings;
@@ -191,7 +191,7 @@ class ModalDecoder<S> implements FrameDecoder<ModalFrame<S>> {
    * Feeds `chunk` to the queued, unfinished frame: emits the frame if `chunk` completes it, and
    * returns where the rest of `chunk` starts, or -1 when the frame still waits (`chunk` queued).
    */
-  private finish(queue: ChunkQueue, chunk: Buffer, out: Subscriber<ModalFrame<S>>): number {
+  private finish(queue: ChunkQueue, chunk: Buffer, out: FrameSink<ModalFrame<S>>): number {
     const { mode, next, delimiter, single, maxLine } = this.settings;
     const current = mode(this.state);
     const queued = queue.length;
