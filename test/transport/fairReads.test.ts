@@ -1,13 +1,14 @@
 import { NEVER, Subject, filter, firstValueFrom, ignoreElements, map, tap } from 'rxjs';
 import { serveConnections } from '../../src/transport/serveConnections';
-import { FULL_READ } from '../../src/transport/connection/readPath';
+import { FULL_READ, FULL_READS_PER_ITERATION } from '../../src/transport/connection/readPath';
 import type { Behaviour, Connection } from '../../src/types';
 import { wrappedPair } from '../helpers/duplexConnection';
 
 /**
- * Issue 12's fairness: a served connection whose read filled Node's whole read buffer lets the
+ * Issue 12's fairness: a served connection that keeps filling Node's whole read buffer lets the
  * other connections read before it reads again, as Twisted's reactor reads each ready socket once
- * per iteration. Over in-memory duplexes the chunks arrive exactly as the peers wrote them.
+ * per iteration (after FULL_READS_PER_ITERATION full reads, to spare a pause and a resume to
+ * clients that send one buffer and wait). Over in-memory duplexes the chunks arrive exactly as the peers wrote them.
  */
 describe('serveConnections: fair reads', () => {
   /** Serves two connections and resolves with the order of the first `count` chunks, as `id:bytes`. */
@@ -39,15 +40,17 @@ describe('serveConnections: fair reads', () => {
     return order;
   }
 
-  it("reads another client's waiting chunk before a busy sender's next full read buffer", async () => {
+  it("reads another client's waiting chunk once a busy sender has filled the read buffer FULL_READS_PER_ITERATION times", async () => {
     const full = Buffer.alloc(FULL_READ, 'a');
     const order = await readOrder((a, b) => {
-      a.write(full);
-      a.write(full);
-      a.write(full);
+      for (let i = 0; i <= FULL_READS_PER_ITERATION; i++) a.write(full);
       b.write('b');
-    }, 4);
-    expect(order).toEqual([`1:${FULL_READ}`, '2:1', `1:${FULL_READ}`, `1:${FULL_READ}`]);
+    }, FULL_READS_PER_ITERATION + 2);
+    expect(order).toEqual([
+      ...Array.from({ length: FULL_READS_PER_ITERATION }, () => `1:${FULL_READ}`),
+      '2:1',
+      `1:${FULL_READ}`,
+    ]);
   });
 
   it('goes on reading a sender whose reads did not fill the buffer', async () => {

@@ -15,8 +15,8 @@ import {
   FULL_READ,
   addReader,
   finishReaders,
+  fullRead,
   updateFlow,
-  yieldReading,
   type ChunkReader,
 } from './readPath';
 import { startActivityTimer, startCloseTimer, startHalfOpenTimer, stopTimers } from './timers';
@@ -103,8 +103,11 @@ export class CoreConnection implements Connection, TransportSink {
    * pauses, instead, the connection whose input caused the write (`serveConnections.ts`).
    */
   backpressurePausesReading = true;
-  /** Reading is held until the next event-loop iteration, after a full read. */
+  /** Reading is held until the next event-loop iteration, after full reads. */
   yielding = false;
+  /** The event-loop iteration of this connection's last full read, and how many it made in it. */
+  fullReadIteration = -1;
+  fullReads = 0;
   /** Writes in this event-loop turn: 0, 1 (sent at once), or 2 for "more, corked until the turn ends". */
   turnWrites = 0;
   drainHooks: DrainHook[] | undefined;
@@ -287,7 +290,7 @@ export class CoreConnection implements Connection, TransportSink {
 
   received(chunk: Buffer): void {
     if (this.yieldsAfterFullRead && chunk.length >= FULL_READ) {
-      yieldReading(this);
+      fullRead(this);
     }
     if (this.limits.tracksActivity) {
       this.lastRead = this.limits.scheduler.now();

@@ -9,7 +9,7 @@ import { removeFrom } from './lists';
  * Reading starts with the first subscriber and pauses while there is none, while `pause()` holds
  * it, and while pending output is at or above the high-water mark (so an echo to a peer that does
  * not read stays bounded; a server turns that off and pauses whoever filled the output instead).
- * A served connection whose read filled Node's read buffer also waits for the next iteration.
+ * A served connection that filled Node's read buffer several times in one iteration waits for the next.
  * After `end()` it goes on without readers, discarding, so the peer's FIN is seen. Nothing is
  * read while an upgrade (`startTls`) is under way.
  */
@@ -96,16 +96,47 @@ export function updateFlow(connection: CoreConnection): void {
 export const FULL_READ = 65536;
 
 /**
- * Connections holding their reading until the next event-loop iteration. Node reads a socket
- * again and again while it has data (up to 32 reads of 64 KiB in one poll), so a busy sender
- * could be read many times while the others wait; as in Twisted's reactor, a connection that
- * filled a read buffer lets every other ready connection read once before it reads again
- * (issue 12's fairness). Small reads never yield, so request/response traffic is not delayed.
+ * How many full reads a served connection makes in one event-loop iteration before it lets the
+ * others read. Node reads a readable socket again and again while it has data (up to 32 reads of
+ * 64 KiB in one poll), so a busy sender could be read many times while the others wait; as in
+ * Twisted's reactor, a connection that keeps filling the read buffer yields until the next
+ * iteration (issue 12's fairness). Not at the first full read: yielding pauses and resumes the
+ * socket, two system calls, and a client that sends 64 KiB and waits for the reply (a pipelined
+ * echo) would pay them on every exchange for no one's benefit; four full reads per iteration
+ * still bound what a sender takes to 256 KiB while the others wait.
  */
+export const FULL_READS_PER_ITERATION = 4;
+
+/** The current event-loop iteration, as counted by the full reads that need to know it. */
+let iteration = 0;
+let countingIteration = false;
+
+function nextIteration(): void {
+  countingIteration = false;
+  iteration += 1;
+}
+
+/** A served connection's read filled the buffer: the FULL_READS_PER_ITERATION-th in one iteration makes it yield. */
+export function fullRead(connection: CoreConnection): void {
+  if (!countingIteration) {
+    countingIteration = true;
+    setImmediate(nextIteration);
+  }
+  if (connection.fullReadIteration !== iteration) {
+    connection.fullReadIteration = iteration;
+    connection.fullReads = 0;
+  }
+  connection.fullReads += 1;
+  if (connection.fullReads >= FULL_READS_PER_ITERATION) {
+    yieldReading(connection);
+  }
+}
+
+/** Connections holding their reading until the next event-loop iteration. */
 let yielded: CoreConnection[] = [];
 
 /** Holds `connection`'s reading until the next event-loop iteration (`setImmediate`). */
-export function yieldReading(connection: CoreConnection): void {
+function yieldReading(connection: CoreConnection): void {
   if (connection.yielding) {
     return;
   }
