@@ -94,7 +94,7 @@ export class CoreConnection implements Connection, TransportSink {
   /** Pending output is at or above the high-water mark: `write()` returns `false`, reading pauses. */
   writeBlocked = false;
   /**
-   * Whether a full read (a whole 64 KiB buffer: more is probably waiting) makes this connection
+   * Whether full reads (a whole 64 KiB buffer: more is probably waiting) make this connection
    * let the others read before it reads again (`readPath.ts`); a server turns it on.
    */
   yieldsAfterFullRead = false;
