@@ -38,8 +38,8 @@ export class HeldWrites {
   private firstCallback: FlushCallback | undefined;
   /** Held after the first, in order; strings already encoded as UTF-8, as a socket would. */
   private rest: Uint8Array[] | undefined;
-  /** The callbacks of the held writes after the first that have one, in order. */
-  private restCallbacks: FlushCallback[] | undefined;
+  /** The callbacks of the held writes after the first, aligned with `rest` (a hole for none). */
+  private restCallbacks: (FlushCallback | undefined)[] | undefined;
   /** The held bytes, counted in the transport's pending output. */
   bytes = 0;
 
@@ -52,9 +52,7 @@ export class HeldWrites {
       return;
     }
     (this.rest ??= []).push(chunk);
-    if (onFlushed !== undefined) {
-      (this.restCallbacks ??= []).push(onFlushed);
-    }
+    (this.restCallbacks ??= []).push(onFlushed);
   }
 
   /** Writes what is held to `stream` as one chunk, and forgets it. */
@@ -71,26 +69,29 @@ export class HeldWrites {
       stream.write(first, callback);
       return;
     }
-    const callbacks = this.callbacks() ?? [];
-    const callback =
-      callbacks.length === 0
-        ? undefined
-        : callbacks.length === 1
-          ? callbacks[0]
-          : (error: Error | null | undefined) => callAll(callbacks, error);
     const bytes = this.bytes;
-    this.forget();
     if (bytes < WRITEV_MIN_AVERAGE_BYTES * (rest.length + 1)) {
-      stream.write(Buffer.concat([first, ...rest], bytes), callback);
+      const callbacks = this.callbacks();
+      this.forget();
+      stream.write(
+        Buffer.concat([first, ...rest], bytes),
+        callbacks === undefined
+          ? undefined
+          : callbacks.length === 1
+            ? callbacks[0]
+            : (error) => callAll(callbacks, error),
+      );
       return;
     }
     // Large chunks (a fan-out's joined batches) are handed on as they are, in one `writev`: a
-    // join would copy every byte once per receiver. Writes complete in order, so the last one's
-    // callback means all of them were handed on.
+    // join would copy every byte once per receiver. Each keeps its own callback: a stream without
+    // `_writev` completes them one by one, and the drain check must see each completion.
+    const firstCallback = this.firstCallback;
+    const restCallbacks = this.restCallbacks!;
+    this.forget();
     stream.cork();
-    stream.write(first);
-    for (let i = 0; i < rest.length - 1; i++) stream.write(rest[i]!);
-    stream.write(rest[rest.length - 1]!, callback);
+    stream.write(first, firstCallback);
+    for (let i = 0; i < rest.length; i++) stream.write(rest[i]!, restCallbacks[i]);
     stream.uncork();
   }
 
@@ -105,10 +106,10 @@ export class HeldWrites {
 
   /** The held writes' callbacks in order, or `undefined` when none has one. */
   private callbacks(): FlushCallback[] | undefined {
-    const first = this.firstCallback;
-    const rest = this.restCallbacks;
-    if (rest === undefined) return first === undefined ? undefined : [first];
-    return first === undefined ? rest : [first, ...rest];
+    const all: FlushCallback[] = [];
+    if (this.firstCallback !== undefined) all.push(this.firstCallback);
+    for (const callback of this.restCallbacks ?? []) if (callback !== undefined) all.push(callback);
+    return all.length === 0 ? undefined : all;
   }
 
   private forget(): void {
