@@ -99,8 +99,9 @@ const handLines: HandLoop = (chunks, sink) => {
  * A hand-written mode-switching decoder, as a user writes Twisted's `LineReceiver` with
  * `setRawMode` by hand: before each frame it asks `mode(state)`, after it `next(state, frame)`,
  * and it hands the consumer the frame with the mode and state it was read in, which is the work
- * `modal`'s contract asks of it; only line mode is exercised, as on the rxnet side. Comparing
- * `modal` with `handLines`, which asks nothing per frame, charged rxnet for its API.
+ * `modal`'s contract asks of it; only line mode is exercised (by {@link handLines}'s loop), as on
+ * the rxnet side. Comparing `modal` with `handLines` alone, which asks nothing per frame, charged
+ * rxnet for its API.
  */
 function handModal<S>(
   seed: S,
@@ -116,26 +117,7 @@ function handModal<S>(
       const frame = { mode: current, state: before, data };
       sink(frame.data);
     };
-    let parts: Buffer[] = [];
-    for (const chunk of chunks) {
-      let start = 0;
-      if (parts.length > 0) {
-        const at = chunk.indexOf(0x0a);
-        if (at < 0) {
-          parts.push(chunk);
-          continue;
-        }
-        parts.push(chunk.subarray(0, at));
-        emit(Buffer.concat(parts));
-        parts = [];
-        start = at + 1;
-      }
-      for (let at = chunk.indexOf(0x0a, start); at >= 0; at = chunk.indexOf(0x0a, start)) {
-        emit(chunk.subarray(start, at));
-        start = at + 1;
-      }
-      if (start < chunk.length) parts.push(chunk.subarray(start));
-    }
+    handLines(chunks, emit);
   };
 }
 
