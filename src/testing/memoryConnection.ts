@@ -2,7 +2,12 @@ import type { Observable } from 'rxjs';
 import { type RxnetError } from '../errors';
 import { CoreConnection } from '../transport/connection/core';
 import { checkConnectionOptions, type ConnectionOptions } from '../transport/connection/options';
-import type { FlushCallback, Transport, TransportSink } from '../transport/connection/transport';
+import {
+  reportFlushed,
+  type FlushCallback,
+  type Transport,
+  type TransportSink,
+} from '../transport/connection/transport';
 import type { Address, CloseReason, Connection, ConnectionId, Output } from '../types';
 
 /** How a test closes a {@link MemoryConnection} from the peer's side. */
@@ -217,6 +222,7 @@ class ScriptedPeer implements Transport {
     if (!this.manualFlush) {
       this.writes.push(chunk);
       onFlushed?.();
+      if (this.sink !== undefined) reportFlushed(this.sink, chunk.length);
       return;
     }
     this.pending.push({ chunk, onFlushed });
@@ -311,6 +317,7 @@ class ScriptedPeer implements Transport {
         budget -= head.chunk.length;
         this.pendingBytes -= head.chunk.length;
         head.onFlushed?.();
+        if (this.sink !== undefined) reportFlushed(this.sink, head.chunk.length);
       } else {
         this.writes.push(head.chunk.subarray(0, budget));
         head.chunk = head.chunk.subarray(budget);

@@ -10,10 +10,11 @@ import {
   checkServerThrottle,
   throttled,
 } from '../../src/transport/connection/throttle';
-import type {
-  FlushCallback,
-  Transport,
-  TransportSink,
+import {
+  reportFlushed,
+  type FlushCallback,
+  type Transport,
+  type TransportSink,
 } from '../../src/transport/connection/transport';
 import type { Output } from '../../src/types';
 
@@ -38,6 +39,7 @@ class RecordingTransport implements Transport {
     const bytes = Buffer.from(data);
     this.writes.push({ at: this.now(), bytes: bytes.length, data: bytes });
     onFlushed?.();
+    reportFlushed(this.sink, bytes.length);
   }
 
   cork(): void {}
@@ -72,9 +74,12 @@ class RecordingSink implements TransportSink {
   received(chunk: Buffer): void {
     this.chunks.push(chunk);
   }
+  readonly awaitsFlushes = false;
+  countFlushed(): void {}
   peerEnded(): void {}
   failed(): void {}
   closed(): void {}
+  outputFlushed(): void {}
 }
 
 describe('throttle', () => {

@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream';
-import { firstValueFrom, of } from 'rxjs';
+import { firstValueFrom, lastValueFrom, of } from 'rxjs';
 import { fromDuplex } from '../../src/transport/fromDuplex';
 import type { Connection, MemoryAddress } from '../../src/types';
 
@@ -122,6 +122,118 @@ describe('the write path', () => {
         [],
       );
       expect(duplex.text()).toBe('abcdefghij');
+    });
+  });
+
+  describe('the drain check', () => {
+    /** The callback each `write()` call on the stream was given (`undefined` for none). */
+    function recordCallbacks(duplex: Duplex): unknown[] {
+      const callbacks: unknown[] = [];
+      const write = duplex.write.bind(duplex) as (...args: unknown[]) => boolean;
+      duplex.write = ((...args: unknown[]) => {
+        callbacks.push(args.find((arg) => typeof arg === 'function'));
+        return write(...args);
+      }) as Duplex['write'];
+      return callbacks;
+    }
+
+    it('hands the stream write() and send() output without a callback, so Node schedules no tick for it', async () => {
+      const duplex = new RecordingDuplex();
+      const callbacks = recordCallbacks(duplex);
+      const connection = wrap(duplex, 1);
+      connection.write('one');
+      await nextTurn();
+      connection.write('two');
+      connection.write('three');
+      await nextTurn();
+      connection.send(of('four')).subscribe();
+      await nextTurn();
+      expect(duplex.text()).toBe('onetwothreefour');
+      expect(callbacks).toEqual([undefined, undefined, undefined]);
+    });
+
+    it('still sees every completion while blocked: drain$ comes when the first of two queued writes is out', async () => {
+      // A stream without _writev that completes one write per release, as a slow peer would.
+      const releases: (() => void)[] = [];
+      const duplex = new Duplex({
+        allowHalfOpen: true,
+        read() {},
+        write(_chunk, _encoding, callback) {
+          releases.push(callback);
+        },
+      });
+      const connection = wrap(duplex, 1, { writeHighWaterMark: 10 });
+      let drains = 0;
+      connection.drain$.subscribe(() => (drains += 1));
+      expect(connection.write('x'.repeat(8))).toBe(true);
+      await nextTurn();
+      expect(connection.write('y'.repeat(4))).toBe(false);
+      await nextTurn();
+      expect(releases).toHaveLength(1);
+      // The first write, made before the mark and with no callback, brings the output to 4 bytes.
+      releases.shift()!();
+      await new Promise(process.nextTick);
+      expect(drains).toBe(1);
+    });
+
+    it('completes a send() once its own bytes are out, while later writes are still pending', async () => {
+      const releases: (() => void)[] = [];
+      const duplex = new Duplex({
+        allowHalfOpen: true,
+        read() {},
+        write(_chunk, _encoding, callback) {
+          releases.push(callback);
+        },
+      });
+      const connection = wrap(duplex, 1);
+      let pendingAtCompletion: number | undefined;
+      connection.send(of('aaaa')).subscribe({
+        complete: () => (pendingAtCompletion = connection.pendingWriteBytes),
+      });
+      await nextTurn();
+      connection.write('bbbbbb');
+      await nextTurn();
+      expect(pendingAtCompletion).toBeUndefined();
+      releases.shift()!();
+      await new Promise(process.nextTick);
+      expect(pendingAtCompletion).toBe(6);
+    });
+
+    it('completes a send() of non-ASCII text that a throttle held, though a socket counts characters', async () => {
+      // A socket takes strings as they are (decodeStrings: false) and counts their characters;
+      // the throttle counted the held text in bytes.
+      const duplex = new Duplex({
+        allowHalfOpen: true,
+        decodeStrings: false,
+        read() {},
+        write: (_chunk, _encoding, callback) => callback(),
+      });
+      const connection = wrap(duplex, 1, { maxWriteBytesPerSecond: 200 });
+      connection.write('x'.repeat(20)); // the whole 100 ms burst
+      const completed = lastValueFrom(connection.send(of('é'.repeat(10))), {
+        defaultValue: 'completed',
+      });
+      await expect(completed).resolves.toBe('completed');
+    });
+
+    it('gives the stream its own write methods back when the connection closes', async () => {
+      const plain = new RecordingDuplex();
+      const withOptions = new Duplex({
+        allowHalfOpen: true,
+        read() {},
+        write: (_c, _e, cb) => cb(),
+      });
+      const ownWrite = withOptions._write;
+      for (const [id, duplex] of [plain, withOptions].entries()) {
+        const connection = wrap(duplex, id);
+        expect(Object.hasOwn(duplex, '_write')).toBe(true);
+        connection.abort();
+        await firstValueFrom(connection.closed$);
+      }
+      expect(Object.hasOwn(plain, '_write')).toBe(false);
+      expect(Object.hasOwn(plain, '_writev')).toBe(false);
+      expect(plain._write).toBe(RecordingDuplex.prototype._write);
+      expect(withOptions._write).toBe(ownWrite);
     });
   });
 });

@@ -22,7 +22,14 @@ import {
 import { startActivityTimer, startCloseTimer, startHalfOpenTimer, stopTimers } from './timers';
 import type { Transport, TransportSink } from './transport';
 import { Sending } from './send';
-import { DrainWatch, write, type DrainHook } from './writePath';
+import {
+  DrainWatch,
+  flushed,
+  settleFlushWaiters,
+  write,
+  type DrainHook,
+  type FlushWaiter,
+} from './writePath';
 
 /** Who a connection is: its id and both ends' addresses. */
 export interface ConnectionInfo {
@@ -111,10 +118,12 @@ export class CoreConnection implements Connection, TransportSink {
   /** Writes in this event-loop turn: 0, 1 (sent at once), or 2 for "more, corked until the turn ends". */
   turnWrites = 0;
   drainHooks: DrainHook[] | undefined;
+  /** Output handed on since the connection opened, in the units of `pendingBytes`. */
+  flushedBytes = 0;
+  /** The `send()`s whose source completed, waiting for their last bytes to be handed on. */
+  flushWaiters: FlushWaiter[] | undefined;
   /** Times the output reached the high-water mark and paused reading (for diagnostics). */
   backpressurePauses = 0;
-  /** The drain check every write carries; created on the first write, one per connection. */
-  flushedCallback: ((error?: Error | null) => void) | undefined;
 
   /* The timers, and the activity they measure. */
   lastRead = 0;
@@ -326,6 +335,19 @@ export class CoreConnection implements Connection, TransportSink {
     } else {
       updateFlow(this);
     }
+  }
+
+  countFlushed(bytes: number): void {
+    this.flushedBytes += bytes;
+  }
+
+  get awaitsFlushes(): boolean {
+    return this.writeBlocked || this.flushWaiters !== undefined;
+  }
+
+  outputFlushed(): void {
+    flushed(this);
+    if (this.flushWaiters !== undefined) settleFlushWaiters(this);
   }
 
   failed(error: Error): void {

@@ -8,11 +8,23 @@ import type { FlushCallback, Transport, TransportSink } from './transport';
  * listener with the stream as `this`), so a connection costs no listener closures, as in ws.
  */
 const kSink = Symbol('rxnet.sink');
+/** Where the stream's write hooks find their transport (see `DuplexTransport.hookWrites`). */
+const kOwner = Symbol('rxnet.transport');
 
 type OwnedDuplex = Duplex & {
   [kSink]?: TransportSink | undefined;
+  [kOwner]?: DuplexTransport | undefined;
   resetAndDestroy?: () => unknown;
 };
+
+/** The callback a `Writable` hands its `_write` and `_writev`: the write is complete. */
+type StreamCallback = (error?: Error | null) => void;
+type WriteMethod = Duplex['_write'];
+type WritevMethod = NonNullable<Duplex['_writev']>;
+
+function outputFlushed(sink: TransportSink): void {
+  sink.outputFlushed();
+}
 
 function onError(this: OwnedDuplex, error: Error): void {
   this[kSink]?.failed(error);
@@ -50,6 +62,26 @@ export class DuplexTransport implements Transport {
   /** Writes made while corked, joined into one stream write at `uncork()`; created at the first cork. */
   private held: HeldWrites | undefined;
   private corked = false;
+  /** The stream's own `_write` and `_writev`, which the hooks call; see {@link hookWrites}. */
+  private readonly streamWrite: WriteMethod;
+  private readonly streamWritev: WritevMethod | undefined;
+  private readonly ownWrite: boolean;
+  private readonly ownWritev: boolean;
+  /** The stream's completion callback for the write in flight (a `Writable` has one at a time). */
+  private streamCallback: StreamCallback | undefined;
+  /** The size of the write in flight, in the units of `writableLength`. */
+  private inFlight = 0;
+  /** Passed to the stream's own write methods in place of the stream's callback. */
+  private readonly written: StreamCallback = (error) => {
+    const bytes = this.inFlight;
+    this.streamCallback!(error);
+    const sink = this.duplex[kSink];
+    // A failed write is the stream's error, which closes the connection: nothing was flushed.
+    if (error != null || sink === undefined) return;
+    sink.countFlushed(bytes);
+    // Deferred as Node defers a write's callback: the completion may come inside `write()`.
+    if (sink.awaitsFlushes) process.nextTick(outputFlushed, sink);
+  };
 
   /**
    * @param raw The socket under `duplex` when `duplex` is a layer over it (a TLS socket made by
@@ -61,6 +93,12 @@ export class DuplexTransport implements Transport {
     private readonly raw: OwnedDuplex = duplex,
   ) {
     duplex[kSink] = sink;
+    duplex[kOwner] = this;
+    this.ownWrite = Object.hasOwn(duplex, '_write');
+    this.ownWritev = Object.hasOwn(duplex, '_writev');
+    this.streamWrite = duplex._write;
+    this.streamWritev = typeof duplex._writev === 'function' ? duplex._writev : undefined;
+    DuplexTransport.hookWrites(duplex, this.streamWritev !== undefined);
     // First and synchronous: an 'error' without a listener would throw out of the event loop.
     duplex.on('error', onError);
     if (raw !== duplex) {
@@ -144,6 +182,7 @@ export class DuplexTransport implements Transport {
 
   detach(): void {
     const duplex = this.duplex;
+    this.unhookWrites();
     duplex.off('error', onError);
     duplex.off('data', onData);
     duplex.off('end', onEnd);
@@ -154,5 +193,56 @@ export class DuplexTransport implements Transport {
       raw.off('error', onError);
       raw[kSink] = undefined;
     }
+  }
+
+  /**
+   * Lets the connection learn when output falls below its high-water mark without a callback on
+   * every write. Node gives a write with a callback a `process.nextTick` and an allocation when it
+   * completes at once, as most socket writes do; a write without one costs neither (that is how
+   * `pipe()` writes). But a stream without `_writev` completes queued writes one by one, and any of
+   * them can be the one that brings the output below the mark, so the drain check must see every
+   * completion. The stream's own `_write` and `_writev` are wrapped, on this stream only, so each
+   * completion passes through {@link written}: it counts the bytes (`send()` completes by them)
+   * and tells the connection only while it waits (blocked, or a `send()` finishing).
+   */
+  private static hookWrites(duplex: OwnedDuplex, writev: boolean): void {
+    duplex._write = DuplexTransport.hookedWrite;
+    if (writev) duplex._writev = DuplexTransport.hookedWritev;
+  }
+
+  private static hookedWrite(
+    this: OwnedDuplex,
+    chunk: unknown,
+    encoding: BufferEncoding,
+    callback: StreamCallback,
+  ): void {
+    const owner = this[kOwner]!;
+    owner.streamCallback = callback;
+    owner.inFlight = (chunk as { length: number }).length;
+    owner.streamWrite.call(this, chunk, encoding, owner.written);
+  }
+
+  private static hookedWritev(
+    this: OwnedDuplex,
+    chunks: { chunk: unknown; encoding: BufferEncoding }[],
+    callback: StreamCallback,
+  ): void {
+    const owner = this[kOwner]!;
+    owner.streamCallback = callback;
+    let size = 0;
+    for (const { chunk } of chunks) size += (chunk as { length: number }).length;
+    owner.inFlight = size;
+    owner.streamWritev!.call(this, chunks, owner.written);
+  }
+
+  /** Gives the stream its own write methods back: it may outlive the connection (an upgrade). */
+  private unhookWrites(): void {
+    const duplex = this.duplex;
+    duplex[kOwner] = undefined;
+    if (this.ownWrite) duplex._write = this.streamWrite;
+    else Reflect.deleteProperty(duplex, '_write');
+    if (this.streamWritev === undefined) return;
+    if (this.ownWritev) duplex._writev = this.streamWritev;
+    else Reflect.deleteProperty(duplex, '_writev');
   }
 }

@@ -3,8 +3,13 @@ import { ConnectionClosedError } from '../../errors';
 import type { CloseReason, Output } from '../../types';
 import type { CloseHook, CoreConnection } from './core';
 import { removeFrom } from './lists';
-import type { FlushCallback } from './transport';
-import { flushed, write, type DrainHook } from './writePath';
+import {
+  awaitFlush,
+  stopAwaitingFlush,
+  write,
+  type DrainHook,
+  type FlushWaiter,
+} from './writePath';
 
 /**
  * One `send()`: the observer of an Observable source, or the pump of an AsyncIterable one, the
@@ -15,20 +20,13 @@ import { flushed, write, type DrainHook } from './writePath';
  * generator) is pulled only while `write()` returns `true`, so at most the high-water mark plus one
  * chunk of it is ever pending.
  */
-export class Sending implements Observer<Output>, CloseHook, DrainHook {
-  /** This send's writes not yet flushed. */
-  private outstanding = 0;
-  private completed = false;
+export class Sending implements Observer<Output>, CloseHook, DrainHook, FlushWaiter {
+  flushTarget = 0;
   private stopped = false;
   private output: Subscription | undefined;
   private source: AsyncIterable<Output> | undefined;
   private iterator: AsyncIterator<Output> | undefined;
   private wakeUp: (() => void) | undefined;
-  /**
-   * Also the drain check of the writes it makes (see `write`). Made at the first write: an echo's
-   * `send(data$)` of an idle connection never writes (issue 12's idle memory).
-   */
-  private onFlushed: FlushCallback | undefined;
 
   constructor(
     private readonly connection: CoreConnection,
@@ -51,18 +49,16 @@ export class Sending implements Observer<Output>, CloseHook, DrainHook {
       this.fail(reason !== undefined && 'error' in reason ? reason.error : undefined);
       return;
     }
-    this.outstanding += 1;
-    write(this.connection, chunk, (this.onFlushed ??= (error) => this.flushed(error)));
+    // No callback: the send completes by the connection's count of flushed bytes (`complete`), so
+    // a write costs what a raw socket's does.
+    write(this.connection, chunk, undefined);
   }
 
-  private flushed(error: Error | null | undefined): void {
-    flushed(this.connection);
-    this.outstanding -= 1;
+  allFlushed(): void {
     // Node calls back a write in progress without an error when the stream is destroyed: after a
     // close was decided, only the close can tell whether the bytes went out.
     const reason = this.connection.reason;
-    const decided = reason !== undefined && reason.type !== 'done';
-    if (error == null && !decided && this.completed && this.outstanding === 0) {
+    if (reason === undefined || reason.type === 'done') {
       this.finish();
     }
   }
@@ -73,8 +69,8 @@ export class Sending implements Observer<Output>, CloseHook, DrainHook {
   }
 
   complete(): void {
-    this.completed = true;
-    if (this.outstanding === 0) {
+    // Its writes are the last of the output pending now: the send is done once that is out.
+    if (!awaitFlush(this.connection, this)) {
       this.finish();
     }
   }
@@ -150,6 +146,7 @@ export class Sending implements Observer<Output>, CloseHook, DrainHook {
     this.output?.unsubscribe();
     this.connection.unwatchClose(this);
     removeFrom(this.connection.drainHooks, this);
+    stopAwaitingFlush(this.connection, this);
     this.drained();
     // A stream waiting for data would see return() only at its next chunk: destroy it now.
     const source = this.source as Partial<{ destroy(): void }> | undefined;

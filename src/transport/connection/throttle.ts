@@ -1,8 +1,6 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import type { Output } from '../../types';
-import { CoreConnection } from './core';
 import { MAX_TIMER_DELAY, checkRate, type ConnectionLimits } from './options';
-import { flushed } from './writePath';
 import type { FlushCallback, Transport, TransportSink } from './transport';
 
 /**
@@ -159,12 +157,6 @@ export class ThrottledTransport implements Transport, TransportSink {
   private writeTimer: Subscription | undefined;
   /** `end()` came while writes were held: it follows the last of them. */
   private pendingEnd: FlushCallback | undefined;
-  /**
-   * The connection's drain check, carried by the pieces of a split write: pending output can fall
-   * below the high-water mark in the middle of one large write, and `drain$` (and the drain
-   * timeout) must see it then, not only once its last byte is out.
-   */
-  private readonly pieceFlushed: FlushCallback | undefined;
 
   constructor(
     private readonly sink: TransportSink,
@@ -174,7 +166,6 @@ export class ThrottledTransport implements Transport, TransportSink {
     private readonly scheduler: SchedulerLike,
   ) {
     this.inner = makeInner(this);
-    this.pieceFlushed = sink instanceof CoreConnection ? () => flushed(sink) : undefined;
   }
 
   get pendingBytes(): number {
@@ -256,6 +247,18 @@ export class ThrottledTransport implements Transport, TransportSink {
     this.sink.failed(error);
   }
 
+  countFlushed(bytes: number): void {
+    this.sink.countFlushed(bytes);
+  }
+
+  get awaitsFlushes(): boolean {
+    return this.sink.awaitsFlushes;
+  }
+
+  outputFlushed(): void {
+    this.sink.outputFlushed();
+  }
+
   closed(): void {
     this.readTimer?.unsubscribe();
     this.readTimer = undefined;
@@ -314,7 +317,9 @@ export class ThrottledTransport implements Transport, TransportSink {
       head.size -= budget;
       this.heldBytes -= budget;
       for (const bucket of writes) bucket.take(budget);
-      this.inner.write(bytes.subarray(0, budget), this.pieceFlushed);
+      // The inner transport reports the piece's completion (`outputFlushed`), so pending output that
+      // falls below the mark in the middle of one large write is seen then, not at its last byte.
+      this.inner.write(bytes.subarray(0, budget));
     }
     const onFinished = this.pendingEnd;
     if (onFinished !== undefined) {

@@ -40,4 +40,27 @@ export interface TransportSink {
   failed(error: Error): void;
   /** The pipe is closed: the last report. */
   closed(): void;
+  /**
+   * A queued write of `bytes` was handed on, so `pendingBytes` fell by as much (counted in the same
+   * units). Called for every completion, at once; only counts, so it may come from inside `write`.
+   */
+  countFlushed(bytes: number): void;
+  /**
+   * Whether the sink wants {@link outputFlushed} now: its output is at the high-water mark, or a
+   * `send()` waits for its last bytes. Most of the time it does not, and a write costs no more.
+   */
+  readonly awaitsFlushes: boolean;
+  /**
+   * Output was handed on (after {@link countFlushed}): called after each completion while
+   * {@link awaitsFlushes}. The sink may call out to its users, so a transport must not call it
+   * from inside its own `write` (a Node stream's transport calls it on the next tick, as Node
+   * calls a write's callback).
+   */
+  outputFlushed(): void;
+}
+
+/** Reports a completed write of `bytes` to `sink` at once (a transport whose writes never nest). */
+export function reportFlushed(sink: TransportSink, bytes: number): void {
+  sink.countFlushed(bytes);
+  if (sink.awaitsFlushes) sink.outputFlushed();
 }

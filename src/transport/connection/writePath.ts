@@ -11,15 +11,55 @@ import type { FlushCallback } from './transport';
  * The write path: `write()`'s backpressure, corking per event-loop iteration, `drain$`, and `send()`.
  *
  * Backpressure follows Node: `write()` returns `false` once the pending output reaches the
- * high-water mark. Then reading pauses, and the connection learns that its output fell below the
- * mark again from the callbacks of its own writes, so no empty "flush marker" write ever reaches
- * the transport (on a message-oriented stream it would be an empty
- * frame on the wire). `send()` is in `send.ts`.
+ * high-water mark. Then reading pauses, and the transport tells the connection as each write
+ * completes (`TransportSink.outputFlushed`) until the output is below the mark again. A write
+ * carries no callback of its own for it (Node schedules a tick for every write with one), and no
+ * empty "flush marker" write ever reaches the transport (on a message-oriented stream it would be
+ * an empty frame on the wire). `send()` is in `send.ts`.
  */
 
 /** Told each time pending output falls below the high-water mark after reaching it. @internal */
 export interface DrainHook {
   drained(): void;
+}
+
+/**
+ * Waits until the output pending when it started waiting is handed on: a `send()` whose source
+ * completed. Writes complete in order, so that is when the connection's `flushedBytes` reaches
+ * `flushTarget`, with no callback on any write. @internal
+ */
+export interface FlushWaiter {
+  /** The connection's `flushedBytes` once the output pending at the start is out; set by `awaitFlush`. */
+  flushTarget: number;
+  allFlushed(): void;
+}
+
+/** Starts `waiter` waiting for the output now pending; `false` when there is none to wait for. */
+export function awaitFlush(connection: CoreConnection, waiter: FlushWaiter): boolean {
+  const pending = connection.transport.pendingBytes;
+  if (pending === 0) return false;
+  waiter.flushTarget = connection.flushedBytes + pending;
+  (connection.flushWaiters ??= []).push(waiter);
+  return true;
+}
+
+/** Stops `waiter` waiting. */
+export function stopAwaitingFlush(connection: CoreConnection, waiter: FlushWaiter): void {
+  const waiters = connection.flushWaiters;
+  if (removeFrom(waiters, waiter) && waiters!.length === 0) connection.flushWaiters = undefined;
+}
+
+/** Output was handed on: tells the waiters whose bytes are all out. */
+export function settleFlushWaiters(connection: CoreConnection): void {
+  const waiters = connection.flushWaiters!;
+  // Nothing pending settles every waiter, whatever the count says: a string is counted in bytes
+  // while held and in characters by a socket, so counts can disagree when it holds non-ASCII.
+  const empty = connection.transport.pendingBytes === 0;
+  const done = waiters.filter((waiter) => empty || connection.flushedBytes >= waiter.flushTarget);
+  if (done.length === 0) return;
+  connection.flushWaiters =
+    done.length === waiters.length ? undefined : waiters.filter((waiter) => !done.includes(waiter));
+  for (const waiter of done) waiter.allFlushed();
 }
 
 export function write(
@@ -47,10 +87,7 @@ export function write(
     connection.turnWrites = 2;
     transport.cork();
   }
-  // Every write carries the drain check: a stream without `_writev` completes queued writes one by
-  // one, so any of them, not only those made at the mark, can be the one that brings the output
-  // back below it. Node calls a write's callback either way; ours returns at once unless blocked.
-  transport.write(data, onFlushed ?? (connection.flushedCallback ??= () => flushed(connection)));
+  transport.write(data, onFlushed);
   if (limits.tracksActivity) {
     connection.lastWrite = limits.scheduler.now();
   }
@@ -71,7 +108,7 @@ export function write(
   return true;
 }
 
-/** A write was handed on: if the output was at the mark and is now below it, reading resumes. */
+/** Output was handed on: if it was at the mark and is now below it, reading resumes. */
 export function flushed(connection: CoreConnection): void {
   if (
     !connection.writeBlocked ||
