@@ -400,6 +400,32 @@ async function measure<R extends JobResult>(
   return { impl, result, serverCpu: (cpuEnd - cpuStart) / ((wallEnd - wallStart) / 1000) };
 }
 
+/** How many times a round is tried before its failure ends the run. */
+const ATTEMPTS_PER_ROUND = 3;
+
+/**
+ * One round of a case, tried again when the load generator gives up on it. On a slow machine
+ * (seen on a virtual one), a server can take longer than the generator's stall limit to echo to
+ * all of a 1000-connection burst; one such spell should cost a round, not a 20-minute run.
+ */
+async function measureWithRetries<R extends JobResult>(
+  ctx: Context,
+  server: ServerProcess,
+  impl: Impl,
+  job: (port: number) => Job,
+  stepLabel: string,
+): Promise<Measured<R>> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await measure<R>(ctx, server, impl, job(server.port));
+    } catch (error: unknown) {
+      if (attempt >= ATTEMPTS_PER_ROUND) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      process.stderr.write(`${stepLabel}: ${message}; trying the round again\n`);
+    }
+  }
+}
+
 /**
  * Runs one case `rounds` times against every server given, alternating the order (forwards, then
  * backwards) so that a slow spell on the shared machine does not always hit the same server, and
@@ -423,7 +449,7 @@ async function roundsOf<R extends JobResult>(
       const server = servers[impl]!;
       const stepLabel = `${workload} ${label} · ${impl}${rounds > 1 ? ` · round ${round + 1}` : ''}`;
       ctx.progress.step(stepLabel);
-      const measured = await measure<R>(ctx, server, impl, job(server.port));
+      const measured = await measureWithRetries<R>(ctx, server, impl, job, stepLabel);
       ctx.measurements.push({
         workload,
         case: label,
