@@ -1312,7 +1312,7 @@ async function main(): Promise<void> {
     comparisons: [],
     measurements: [],
     servers: new Set(),
-    timeLimitSeconds: options.quick ? 300 : 900,
+    timeLimitSeconds: options.quick ? 600 : 3600,
     twisted,
     pin,
     compiledDir,

@@ -135,7 +135,7 @@ export function flushed(connection: CoreConnection): void {
  * from the second write on, the connection is corked, and one `setImmediate` for all connections
  * uncorks them. A corked socket transport holds the writes as a list and joins them at the uncork
  * (`heldWrites.ts`), so many small messages cost an array push each and one stream write per
- * connection per turn, and one callback per turn in all.
+ * connection per turn, and one `setImmediate` per turn in all.
  *
  * The turn is the loop's iteration, not a `process.nextTick` after each callback, because of
  * fan-out (issue 12's trickle): when many clients each send a byte now and then and every byte is
