@@ -65,8 +65,6 @@ export class DuplexTransport implements Transport {
   /** The stream's own `_write` and `_writev`, which the hooks call; see {@link hookWrites}. */
   private readonly streamWrite: WriteMethod;
   private readonly streamWritev: WritevMethod | undefined;
-  private readonly ownWrite: boolean;
-  private readonly ownWritev: boolean;
   /** The stream's completion callback for the write in flight (a `Writable` has one at a time). */
   private streamCallback: StreamCallback | undefined;
   /** The size of the write in flight, in the units of `writableLength`. */
@@ -94,8 +92,6 @@ export class DuplexTransport implements Transport {
   ) {
     duplex[kSink] = sink;
     duplex[kOwner] = this;
-    this.ownWrite = Object.hasOwn(duplex, '_write');
-    this.ownWritev = Object.hasOwn(duplex, '_writev');
     this.streamWrite = duplex._write;
     this.streamWritev = typeof duplex._writev === 'function' ? duplex._writev : undefined;
     DuplexTransport.hookWrites(duplex, this.streamWritev !== undefined);
@@ -235,14 +231,15 @@ export class DuplexTransport implements Transport {
     owner.streamWritev!.call(this, chunks, owner.written);
   }
 
-  /** Gives the stream its own write methods back: it may outlive the connection (an upgrade). */
+  /**
+   * Gives the stream its own write methods back: it may outlive the connection (an upgrade). They
+   * are assigned, not deleted, so the socket keeps its shape (a `delete` would turn it into a
+   * dictionary-mode object at every close).
+   */
   private unhookWrites(): void {
     const duplex = this.duplex;
     duplex[kOwner] = undefined;
-    if (this.ownWrite) duplex._write = this.streamWrite;
-    else Reflect.deleteProperty(duplex, '_write');
-    if (this.streamWritev === undefined) return;
-    if (this.ownWritev) duplex._writev = this.streamWritev;
-    else Reflect.deleteProperty(duplex, '_writev');
+    duplex._write = this.streamWrite;
+    if (this.streamWritev !== undefined) duplex._writev = this.streamWritev;
   }
 }
