@@ -126,6 +126,19 @@ describe('the write path', () => {
   });
 
   describe('the drain check', () => {
+    /** A stream without _writev that completes a write only when the test releases it, as a slow peer would. */
+    function releasedByHand(): { duplex: Duplex; releases: (() => void)[] } {
+      const releases: (() => void)[] = [];
+      const duplex = new Duplex({
+        allowHalfOpen: true,
+        read() {},
+        write(_chunk, _encoding, callback) {
+          releases.push(callback);
+        },
+      });
+      return { duplex, releases };
+    }
+
     /** The callback each `write()` call on the stream was given (`undefined` for none). */
     function recordCallbacks(duplex: Duplex): unknown[] {
       const callbacks: unknown[] = [];
@@ -153,15 +166,7 @@ describe('the write path', () => {
     });
 
     it('still sees every completion while blocked: drain$ comes when the first of two queued writes is out', async () => {
-      // A stream without _writev that completes one write per release, as a slow peer would.
-      const releases: (() => void)[] = [];
-      const duplex = new Duplex({
-        allowHalfOpen: true,
-        read() {},
-        write(_chunk, _encoding, callback) {
-          releases.push(callback);
-        },
-      });
+      const { duplex, releases } = releasedByHand();
       const connection = wrap(duplex, 1, { writeHighWaterMark: 10 });
       let drains = 0;
       connection.drain$.subscribe(() => (drains += 1));
@@ -177,14 +182,7 @@ describe('the write path', () => {
     });
 
     it('completes a send() once its own bytes are out, while later writes are still pending', async () => {
-      const releases: (() => void)[] = [];
-      const duplex = new Duplex({
-        allowHalfOpen: true,
-        read() {},
-        write(_chunk, _encoding, callback) {
-          releases.push(callback);
-        },
-      });
+      const { duplex, releases } = releasedByHand();
       const connection = wrap(duplex, 1);
       let pendingAtCompletion: number | undefined;
       connection.send(of('aaaa')).subscribe({
