@@ -41,6 +41,7 @@ import {
   twistedVersion,
   type LoadGenerator,
   type ServerProcess,
+  type StartServerOptions,
 } from './lib/processes';
 import type {
   ConnectionRateResult,
@@ -90,11 +91,11 @@ type Impl = 'raw' | 'rawPerLine' | 'rxnet' | 'twisted';
 /** The order of a round; the next round runs it backwards. */
 const IMPLS: readonly Impl[] = ['raw', 'rawPerLine', 'rxnet', 'twisted'];
 
-/** What each server is, for the report's list of baselines (keyed by bench/servers file name). */
 /** How the Node servers run, for the report's header. */
 const SERVER_RUNTIME =
   'Node servers run as compiled JavaScript on the built package (`dist`), not under ts-node';
 
+/** What each server is, for the report's list of baselines (keyed by bench/servers file name). */
 const SERVER_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'raw-echo': '`socket.pipe(socket)`',
   'raw-greet': 'a counter and `socket.write(greeting)`',
@@ -332,9 +333,14 @@ interface Context {
   readonly compiledDir: string;
 }
 
-async function launch(ctx: Context, name: string): Promise<ServerProcess> {
+async function launch(
+  ctx: Context,
+  name: string,
+  extra: Pick<StartServerOptions, 'appHeapMb'> = {},
+): Promise<ServerProcess> {
   const profiled = ctx.options.profile;
   const server = await startServer(name, {
+    ...extra,
     timeLimitSeconds: ctx.timeLimitSeconds,
     compiledDir: ctx.compiledDir,
     ...('server' in ctx.pin ? { cpu: ctx.pin.server } : {}),
@@ -619,11 +625,20 @@ const SERVE_ECHO_CASES: readonly EchoCase[] = [
   { connections: 1000, size: 4096, mode: 'pipelined' },
 ];
 
+/**
+ * Cases run again with both Node servers holding {@link APP_HEAP_MB} of live objects, as an
+ * application does (`holdApplicationHeap` in bench/servers/harness.ts says why). Without a
+ * target: the matrix above is the issue's; these rows show the regime a user's server is in.
+ */
+const APP_HEAP_CASES: readonly EchoCase[] = [{ connections: 1000, size: 4096, mode: 'pipelined' }];
+const APP_HEAP_MB = 16;
+
 async function echoCase(
   ctx: Context,
   c: EchoCase,
   servers: { raw: ServerProcess; rxnet: ServerProcess; twisted?: ServerProcess | Missing },
   suffix: string,
+  target: Target | undefined,
 ): Promise<void> {
   const s = ctx.settings;
   const label = `${c.connections} conn · ${sizeLabel(c.size)} · ${c.mode === 'pipelined' ? `pipelined ×${s.pipelineDepth}` : 'req/resp'}${suffix}`;
@@ -659,7 +674,7 @@ async function echoCase(
         twisted: twisted === undefined ? undefined : twistedKept(kept, twisted),
       },
       (r) => r.messages / r.seconds,
-      ECHO_TARGET,
+      target,
       {
         'MB/s': (m) => m.result.bytes / m.result.seconds / 1e6,
         'p50 µs': (m) => m.result.p50Us,
@@ -675,13 +690,21 @@ async function echoWorkload(ctx: Context): Promise<void> {
   const raw = await launch(ctx, 'raw-echo');
   const rxnet = await launch(ctx, 'rxnet-echo');
   const twisted = await launchTwisted(ctx, 'twisted_echo');
-  for (const c of echoCases(ctx.settings)) await echoCase(ctx, c, { raw, rxnet, twisted }, '');
+  for (const c of echoCases(ctx.settings))
+    await echoCase(ctx, c, { raw, rxnet, twisted }, '', ECHO_TARGET);
   await stopAll(ctx, running([rxnet, twisted]));
   // serve(echo()) against raw only: these rows compare two rxnet styles, not frameworks.
   const serveEcho = await launch(ctx, 'rxnet-serve-echo');
   for (const c of SERVE_ECHO_CASES)
-    await echoCase(ctx, c, { raw, rxnet: serveEcho }, ' · serve(echo())');
+    await echoCase(ctx, c, { raw, rxnet: serveEcho }, ' · serve(echo())', ECHO_TARGET);
   await stopAll(ctx, [raw, serveEcho]);
+  const heap = { appHeapMb: APP_HEAP_MB };
+  const rawWithHeap = await launch(ctx, 'raw-echo', heap);
+  const rxnetWithHeap = await launch(ctx, 'rxnet-echo', heap);
+  const suffix = ` · ${APP_HEAP_MB} MB application heap in each server`;
+  for (const c of APP_HEAP_CASES)
+    await echoCase(ctx, c, { raw: rawWithHeap, rxnet: rxnetWithHeap }, suffix, undefined);
+  await stopAll(ctx, [rawWithHeap, rxnetWithHeap]);
 }
 
 async function connectionRateWorkload(ctx: Context): Promise<void> {
@@ -1256,7 +1279,9 @@ async function main(): Promise<void> {
   const twisted = twistedVersion();
   const withTwisted = 'missing' in twisted ? 0 : 1;
   const echoSteps =
-    (echoCases(settings).length * (2 + withTwisted) + SERVE_ECHO_CASES.length * 2) * rounds;
+    (echoCases(settings).length * (2 + withTwisted) +
+      (SERVE_ECHO_CASES.length + APP_HEAP_CASES.length) * 2) *
+    rounds;
   const casePlan: Record<Workload, [steps: number, seconds: number]> = {
     echo: [echoSteps, echoSteps * ((settings.warmupMs + settings.durationMs) / 1000 + 0.3)],
     connectionRate: [

@@ -72,6 +72,8 @@ export interface StartServerOptions {
    * do, which keeps TypeScript and every transpiled module in the server's heap.
    */
   readonly compiledDir?: string;
+  /** Megabytes of live objects a Node server holds, as an application would (`--app-heap-mb`); none when absent. */
+  readonly appHeapMb?: number;
 }
 
 /** Where {@link compileServers} writes the servers' JavaScript (git-ignored). */
@@ -165,7 +167,8 @@ function serverCommand(name: string, options: StartServerOptions): [string, stri
     compiled === undefined
       ? join(BENCH_DIR, 'servers', `${name}.ts`)
       : join(compiled, `${name}.js`);
-  return [process.execPath, [...nodeArgs, script, ...serverArgs]];
+  const appHeap = options.appHeapMb === undefined ? [] : [`--app-heap-mb=${options.appHeapMb}`];
+  return [process.execPath, [...nodeArgs, script, ...serverArgs, ...appHeap]];
 }
 
 /**
