@@ -130,6 +130,9 @@ describe.each<HubKind>(['memory', 'redis', 'nats'])('serveClustered with the %s 
       clients.push(await SpreadClient.connect(resources, nodes[index]!.port));
     }
     clients[0]!.send('one');
+    // The two lines enter the log through different nodes: `close` is sent once `one` is in it,
+    // or the hub may order it first and the relay would come after the close.
+    await clients[2]!.waitForLines(1);
     clients[2]!.send('close');
     await within(clients[2]!.raw.closed, 'the closing client to be closed');
     await clients[1]!.waitForLines(1);
