@@ -115,7 +115,7 @@ const retained: unknown[] = [];
  * Holds about `megabytes` of small live objects, as a real server's code, caches and sessions do.
  *
  * Why a benchmark needs this: V8 starts incremental marking only once the old generation holds
- * more than 8 MB, and a bare `net` echo server holds about 6 MB, so it never runs a mark-compact
+ * more than 8 MB, and a bare `net` echo server holds about 7 MB, so it never runs a mark-compact
  * however much it allocates. A server that loads more code (rxnet and RxJS add about 3 MB) crosses
  * that line, and under an echo of hundreds of MB/s V8 then counts the read buffers allocated since
  * the last mark-compact against the old generation's limit and marks again and again. Every
